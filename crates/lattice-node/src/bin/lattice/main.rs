@@ -1,0 +1,272 @@
+//! `lattice`: the command-line face of a Lattice node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, anyhow};
+use clap::{Parser, Subcommand};
+use lattice_node::NodeKey;
+use lattice_node::config::{self, Config, ConfigError, Overrides};
+use lattice_node::ledger::{Entry, EntryId, Store, StoreOptions, verify_inclusion};
+
+/// Lattice keeps a signed, Merkle-rooted ledger identical on many machines.
+///
+/// Configuration comes from the environment and a `.env` file (values in the file win;
+/// flags win over both). See `.env.example` for every variable.
+#[derive(Debug, Parser)]
+#[command(name = "lattice", version, propagate_version = true)]
+struct Cli {
+    /// The .env file to load (default: $LATTICE_ENV_FILE, else ./.env). A missing file is fine.
+    #[arg(long, global = true, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// The data directory holding the ledger (overrides LATTICE_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate the node's ed25519 key, write it to the env file (mode 0600) as
+    /// LATTICE_P2P_KEY, and print its PeerId.
+    Keygen {
+        /// Replace a key the env file already holds.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a JSON payload with the node key and append it to the local ledger; prints
+    /// the entry's id and the new Merkle root.
+    Put {
+        /// The payload, as JSON text, e.g. '{"amount": 12, "to": "acme"}'.
+        json: String,
+    },
+    /// Print the local ledger's Merkle root (lowercase hex).
+    Root,
+    /// List the most recently stored entries, newest first.
+    List {
+        /// How many entries to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON entry per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the inclusion proof of an entry against the current root, as JSON.
+    Proof {
+        /// The entry id (64 lowercase hex characters).
+        id: String,
+    },
+    /// Re-check every stored entry (id, signature, size) and the Merkle root.
+    Verify,
+}
+
+/// How a command failed, which decides the exit status.
+enum Failure {
+    /// Bad configuration or usage: exit status 2.
+    Config(String),
+    /// Anything else: exit status 1.
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(msg)) => {
+            eprintln!("lattice: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("lattice: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let overrides = Overrides {
+        env_file: cli.env_file.clone(),
+        data_dir: cli.data_dir.clone(),
+    };
+    // Before any thread starts: this writes the process environment.
+    let loaded = config::load_env_file(&overrides)?;
+    init_logging();
+    match &loaded {
+        Some(path) => tracing::info!("loaded env file {}", path.display()),
+        None => tracing::info!(
+            "no env file at {}; using the environment only",
+            config::env_file_path(&overrides).display()
+        ),
+    }
+    let config = match (Config::from_env(&overrides), &cli.command) {
+        (Ok(c), _) => c,
+        // A broken key is exactly what `keygen --force` is for.
+        (Err(e), Command::Keygen { force: true }) if e.var == "LATTICE_P2P_KEY" => {
+            return keygen(&overrides, true);
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Keygen { force } => keygen(&overrides, force),
+        Command::Put { json } => runtime.block_on(put(&config, &json)),
+        Command::Root => root(&config),
+        Command::List { limit, json } => list(&config, limit, json),
+        Command::Proof { id } => proof(&config, &id),
+        Command::Verify => verify(&config),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        max_payload: config.max_payload,
+        ..StoreOptions::default()
+    }
+}
+
+fn keygen(overrides: &Overrides, force: bool) -> Result<(), Failure> {
+    let path = config::env_file_path(overrides);
+    let key = NodeKey::generate().map_err(|e| anyhow!(e))?;
+    match config::write_key_to_env_file(&path, &key, force) {
+        Ok(replaced) => {
+            if let Some(old) = replaced {
+                eprintln!("replaced the key of {old}");
+            }
+            println!("{}", key.peer_id());
+            eprintln!("wrote LATTICE_P2P_KEY to {} (mode 0600)", path.display());
+            Ok(())
+        }
+        Err(e @ config::KeygenError::KeyExists { .. }) => Err(Failure::Config(e.to_string())),
+        Err(e) => Err(anyhow!(e).into()),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn put(config: &Config, json: &str) -> Result<(), Failure> {
+    let key = config.key.as_ref().ok_or_else(|| {
+        Failure::Config(
+            "LATTICE_P2P_KEY: is not set; run `lattice keygen` to create the node key".into(),
+        )
+    })?;
+    let payload: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| anyhow!("the payload is not valid JSON: {e}"))?;
+    let entry = Entry::sign(key, now_ms(), &payload, config.max_payload).map_err(|e| anyhow!(e))?;
+    let store = Store::open(&config.data_dir, store_options(config)).map_err(|e| anyhow!(e))?;
+    let result = store.append(entry).await;
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .context("closing the store")?;
+    let appended = result.map_err(|e| anyhow!(e))?;
+    let note = if appended.inserted {
+        ""
+    } else {
+        " (already present)"
+    };
+    println!("id      {}{note}", appended.id);
+    println!("root    {}", hex::encode(appended.root));
+    println!("entries {}", appended.count);
+    Ok(())
+}
+
+fn open_read_only(config: &Config) -> anyhow::Result<Store> {
+    Store::open_read_only(&config.data_dir, store_options(config))
+        .with_context(|| format!("reading the ledger in {}", config.data_dir.display()))
+}
+
+fn root(config: &Config) -> Result<(), Failure> {
+    println!("{}", hex::encode(open_read_only(config)?.root()));
+    Ok(())
+}
+
+fn list(config: &Config, limit: usize, json: bool) -> Result<(), Failure> {
+    let store = open_read_only(config)?;
+    for entry in store.latest(limit).map_err(|e| anyhow!(e))? {
+        if json {
+            println!("{}", entry.to_json());
+            continue;
+        }
+        let when = UNIX_EPOCH + Duration::from_millis(entry.created_at());
+        let mut payload = entry.payload_json().to_string();
+        if payload.chars().count() > 60 {
+            payload = format!("{}...", payload.chars().take(57).collect::<String>());
+        }
+        let author = entry.author();
+        let short_author = &author[author.len().saturating_sub(8)..];
+        println!(
+            "{}  {}  ..{short_author}  {payload}",
+            entry.id(),
+            humantime::format_rfc3339_millis(when),
+        );
+    }
+    Ok(())
+}
+
+fn proof(config: &Config, id: &str) -> Result<(), Failure> {
+    let id: EntryId = id.trim().parse().map_err(|e| anyhow!("{e}"))?;
+    let store = open_read_only(config)?;
+    let proof = store.prove(&id).ok_or_else(|| {
+        anyhow!(
+            "entry {id} is not in the ledger in {}",
+            config.data_dir.display()
+        )
+    })?;
+    debug_assert!(verify_inclusion(&proof.root, &proof.id, &proof.steps));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&proof).context("encoding the proof")?
+    );
+    Ok(())
+}
+
+fn verify(config: &Config) -> Result<(), Failure> {
+    let store = open_read_only(config)?;
+    let report = store.verify_all().map_err(|e| anyhow!(e))?;
+    if report.problems.is_empty() {
+        println!(
+            "ok: {} entries verified; root {}",
+            report.entries,
+            hex::encode(report.root)
+        );
+        return Ok(());
+    }
+    for p in &report.problems {
+        eprintln!("problem: {p}");
+    }
+    Err(anyhow!(
+        "{} problem(s) in {} entries",
+        report.problems.len(),
+        report.entries
+    )
+    .into())
+}

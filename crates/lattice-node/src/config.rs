@@ -1,0 +1,633 @@
+//! Configuration: a `.env` file and the environment, validated into a [`Config`] before
+//! anything starts.
+//!
+//! Precedence, lowest first: the inherited environment, then the `.env` file (loaded with
+//! dotenvy *with override*, so a value in the file wins), then command-line flags. An
+//! empty value means "unset". Every value is checked here; a bad one is reported as one
+//! line naming the variable, the value (never a secret's) and what was expected.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use multiaddr::{Multiaddr, Protocol};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::identity::NodeKey;
+use crate::ledger::DEFAULT_MAX_PAYLOAD;
+
+pub const ENV_FILE_VAR: &str = "LATTICE_ENV_FILE";
+pub const DEFAULT_ENV_FILE: &str = ".env";
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8000";
+pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7600";
+
+/// Which lung may carry sync. `Auto` lets the heartbeat decide.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Auto,
+    P2p,
+    Http,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Auto, Mode::P2p, Mode::Http];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::P2p => "p2p",
+            Mode::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| "is not a mode; expected one of auto, p2p, http".to_string())
+    }
+}
+
+/// An API token. Shown nowhere: `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The validated configuration every face of the node starts from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The node's ed25519 key (`LATTICE_P2P_KEY`); `None` until `lattice keygen` runs.
+    pub key: Option<NodeKey>,
+    pub p2p_listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub http_listen: SocketAddr,
+    pub http_neighbors: Vec<Url>,
+    pub api_token: Option<Secret>,
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    pub heartbeat: Duration,
+    pub fallback_after: Duration,
+    pub http_poll: Duration,
+    pub max_payload: usize,
+}
+
+/// A configuration problem, displayed as the one line the user sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {shown} {expected}")]
+pub struct ConfigError {
+    pub var: String,
+    /// The offending value, quoted, or a description of it for secrets.
+    pub shown: String,
+    pub expected: String,
+}
+
+impl ConfigError {
+    fn new(var: &str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            var: var.into(),
+            shown: format!("{:?}", truncate(value)),
+            expected: expected.into(),
+        }
+    }
+    fn secret(var: &str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            var: var.into(),
+            shown: format!("(secret, {} characters)", value.chars().count()),
+            expected: expected.into(),
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 120;
+    if s.chars().count() > MAX {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Flags that win over both the environment and the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub env_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The env file to use: `--env-file`, else `LATTICE_ENV_FILE`, else `./.env`.
+pub fn env_file_path(overrides: &Overrides) -> PathBuf {
+    overrides
+        .env_file
+        .clone()
+        .or_else(|| {
+            std::env::var_os(ENV_FILE_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ENV_FILE))
+}
+
+/// Loads the env file into the process environment, with override. Returns the path
+/// loaded, or `None` when there is no such file (not an error). Call it before any
+/// other thread starts: it changes the process environment.
+pub fn load_env_file(overrides: &Overrides) -> Result<Option<PathBuf>, ConfigError> {
+    let path = env_file_path(overrides);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    dotenvy::from_path_override(&path).map_err(|e| env_file_error(&path, e))?;
+    Ok(Some(path))
+}
+
+fn env_file_error(path: &Path, e: dotenvy::Error) -> ConfigError {
+    let expected = match e {
+        dotenvy::Error::LineParse(line, index) => format!(
+            "cannot be parsed at character {index} of line {:?}; expected KEY=value lines",
+            truncate(&line)
+        ),
+        dotenvy::Error::Io(io) => format!("cannot be read: {io}"),
+        other => format!("cannot be loaded: {other}"),
+    };
+    ConfigError {
+        var: "env file".into(),
+        shown: format!("{:?}", path.display().to_string()),
+        expected,
+    }
+}
+
+impl Config {
+    /// Validates the process environment (after [`load_env_file`]) plus `overrides`.
+    pub fn from_env(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok(), overrides)
+    }
+
+    /// Validates a configuration from any source of variables.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+
+        let key = get("LATTICE_P2P_KEY")
+            .map(|v| {
+                NodeKey::from_base64(&v).map_err(|e| {
+                    ConfigError::secret(
+                        "LATTICE_P2P_KEY",
+                        &v,
+                        format!("{e} (run `lattice keygen` to make one)"),
+                    )
+                })
+            })
+            .transpose()?;
+
+        let p2p_listen = list(
+            get("LATTICE_P2P_LISTEN")
+                .as_deref()
+                .unwrap_or(DEFAULT_P2P_LISTEN),
+        )
+        .map(|s| parse_listen_addr("LATTICE_P2P_LISTEN", s))
+        .collect::<Result<Vec<_>, _>>()?;
+        let bootstrap = list(get("LATTICE_BOOTSTRAP").as_deref().unwrap_or(""))
+            .map(|s| parse_bootstrap("LATTICE_BOOTSTRAP", s))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let http_listen_text =
+            get("LATTICE_HTTP_LISTEN").unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
+        let http_listen = http_listen_text.trim().parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "LATTICE_HTTP_LISTEN",
+                &http_listen_text,
+                "is not an address:port such as 127.0.0.1:8000",
+            )
+        })?;
+
+        let http_neighbors = list(get("LATTICE_HTTP_NEIGHBORS").as_deref().unwrap_or(""))
+            .map(|s| parse_neighbor("LATTICE_HTTP_NEIGHBORS", s))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let api_token = get("LATTICE_API_TOKEN")
+            .map(|v| {
+                let t = v.trim();
+                if t.chars().count() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    Err(ConfigError::secret(
+                        "LATTICE_API_TOKEN",
+                        &v,
+                        "is too weak; expected at least 16 characters without spaces",
+                    ))
+                } else {
+                    Ok(Secret(t.to_string()))
+                }
+            })
+            .transpose()?;
+
+        let data_dir = match &overrides.data_dir {
+            Some(d) => d.clone(),
+            None => get("LATTICE_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_data_dir),
+        };
+
+        let mode = match get("LATTICE_MODE") {
+            Some(v) => v
+                .parse::<Mode>()
+                .map_err(|expected| ConfigError::new("LATTICE_MODE", &v, expected))?,
+            None => Mode::Auto,
+        };
+
+        let heartbeat = duration(&get, "LATTICE_HEARTBEAT", "5s")?;
+        let fallback_after = duration(&get, "LATTICE_FALLBACK_AFTER", "60s")?;
+        let http_poll = duration(&get, "LATTICE_HTTP_POLL", "10s")?;
+
+        let max_payload = match get("LATTICE_MAX_PAYLOAD") {
+            Some(v) => parse_size(&v)
+                .filter(|n| (1..=16 * 1024 * 1024).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "LATTICE_MAX_PAYLOAD",
+                        &v,
+                        "is not a size between 1 byte and 16MiB, such as 65536 or 64KiB",
+                    )
+                })?,
+            None => DEFAULT_MAX_PAYLOAD,
+        };
+
+        Ok(Config {
+            key,
+            p2p_listen,
+            bootstrap,
+            http_listen,
+            http_neighbors,
+            api_token,
+            data_dir,
+            mode,
+            heartbeat,
+            fallback_after,
+            http_poll,
+            max_payload,
+        })
+    }
+}
+
+/// `$XDG_DATA_HOME/lattice` (or the platform's equivalent), else `./lattice-data`.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|d| d.join("lattice"))
+        .unwrap_or_else(|| PathBuf::from("lattice-data"))
+}
+
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = get(var).unwrap_or_else(|| default.to_string());
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if !d.is_zero() && d <= Duration::from_secs(7 * 24 * 3600) => Ok(d),
+        _ => Err(ConfigError::new(
+            var,
+            &text,
+            "is not a duration between 1ms and 7 days, such as 250ms, 5s or 2m",
+        )),
+    }
+}
+
+fn parse_size(text: &str) -> Option<usize> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = digits.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1024,
+        "mib" | "m" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn parse_listen_addr(var: &str, s: &str) -> Result<Multiaddr, ConfigError> {
+    let addr: Multiaddr = s.parse().map_err(|_| {
+        ConfigError::new(var, s, "is not a multiaddr such as /ip4/0.0.0.0/tcp/7600")
+    })?;
+    let has_transport = addr
+        .iter()
+        .any(|p| matches!(p, Protocol::Tcp(_) | Protocol::QuicV1));
+    if !has_transport || addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        return Err(ConfigError::new(
+            var,
+            s,
+            "is not a listen multiaddr with /tcp/ or /udp/../quic-v1 and no /p2p/ part",
+        ));
+    }
+    Ok(addr)
+}
+
+fn parse_bootstrap(var: &str, s: &str) -> Result<Multiaddr, ConfigError> {
+    let expected = "is not a multiaddr with a /p2p/ peer id";
+    let addr: Multiaddr = s.parse().map_err(|_| ConfigError::new(var, s, expected))?;
+    match addr.iter().last() {
+        Some(Protocol::P2p(_)) if addr.iter().count() > 1 => Ok(addr),
+        _ => Err(ConfigError::new(var, s, expected)),
+    }
+}
+
+fn parse_neighbor(var: &str, s: &str) -> Result<Url, ConfigError> {
+    let expected = "is not a base URL such as http://127.0.0.1:8001";
+    let mut url = Url::parse(s).map_err(|_| ConfigError::new(var, s, expected))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(ConfigError::new(var, s, expected));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Writes `LATTICE_P2P_KEY=<key>` into the env file at `path` (mode 0600 on Unix),
+/// keeping every other line. Refuses to replace an existing key unless `force`.
+/// Returns the PeerId of the key that was replaced, if any.
+pub fn write_key_to_env_file(
+    path: &Path,
+    key: &NodeKey,
+    force: bool,
+) -> Result<Option<String>, KeygenError> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(KeygenError::Io {
+                path: path.to_owned(),
+                source: e,
+            });
+        }
+    };
+    let is_key_line = |line: &str| {
+        let l = line.trim_start();
+        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+        l.strip_prefix("LATTICE_P2P_KEY")
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let key_value = |line: &str| {
+        line.split_once('=')
+            .map(|(_, v)| v.trim().trim_matches(['"', '\'']).to_string())
+            .unwrap_or_default()
+    };
+    let old = existing
+        .lines()
+        .find(|l| is_key_line(l) && !key_value(l).is_empty())
+        .map(key_value);
+    let old_peer = old.as_deref().map(|v| {
+        NodeKey::from_base64(v)
+            .map_or_else(|_| "an unreadable key".into(), |k| k.peer_id().to_string())
+    });
+    if let Some(peer) = &old_peer
+        && !force
+    {
+        return Err(KeygenError::KeyExists {
+            path: path.to_owned(),
+            peer: peer.clone(),
+        });
+    }
+    let new_line = format!("LATTICE_P2P_KEY={}", key.to_base64());
+    let mut replaced = false;
+    let mut lines: Vec<String> = existing
+        .lines()
+        .map(|l| {
+            if is_key_line(l) && !replaced {
+                replaced = true;
+                new_line.clone()
+            } else if is_key_line(l) {
+                format!("# {l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !replaced {
+        lines.push(new_line);
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    write_private(path, &text).map_err(|e| KeygenError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    Ok(old_peer)
+}
+
+/// Writes `text` to `path` atomically with owner-only permissions.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("env")
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeygenError {
+    #[error("{path} already holds a key (PeerId {peer}); pass --force to replace it", path = .path.display())]
+    KeyExists { path: PathBuf, peer: String },
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Key(#[from] crate::identity::KeyError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned(), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.mode, Mode::Auto);
+        assert_eq!(c.heartbeat, Duration::from_secs(5));
+        assert_eq!(c.fallback_after, Duration::from_secs(60));
+        assert_eq!(c.http_poll, Duration::from_secs(10));
+        assert_eq!(c.max_payload, 64 * 1024);
+        assert!(c.key.is_none() && c.bootstrap.is_empty() && c.http_neighbors.is_empty());
+    }
+
+    #[test]
+    fn human_durations_and_lists_parse() {
+        let peer = NodeKey::from_seed([3; 32]).peer_id();
+        let c = cfg(&[
+            ("LATTICE_HEARTBEAT", "250ms"),
+            ("LATTICE_FALLBACK_AFTER", "2m"),
+            (
+                "LATTICE_HTTP_NEIGHBORS",
+                "http://127.0.0.1:8001, http://127.0.0.1:8002/",
+            ),
+            (
+                "LATTICE_BOOTSTRAP",
+                &format!("/ip4/127.0.0.1/tcp/7601/p2p/{peer}"),
+            ),
+            ("LATTICE_MODE", "HTTP"),
+            ("LATTICE_MAX_PAYLOAD", "1MiB"),
+        ])
+        .unwrap();
+        assert_eq!(c.heartbeat, Duration::from_millis(250));
+        assert_eq!(c.fallback_after, Duration::from_secs(120));
+        assert_eq!(c.http_neighbors[0].as_str(), "http://127.0.0.1:8001/");
+        assert_eq!(c.http_neighbors.len(), 2);
+        assert_eq!(c.bootstrap.len(), 1);
+        assert_eq!(c.mode, Mode::Http);
+        assert_eq!(c.max_payload, 1024 * 1024);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_the_value_and_what_was_expected() {
+        let e = cfg(&[("LATTICE_BOOTSTRAP", "/ip4/1.2.3")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"LATTICE_BOOTSTRAP: "/ip4/1.2.3" is not a multiaddr with a /p2p/ peer id"#
+        );
+        let cases = [
+            ("LATTICE_HEARTBEAT", "soon"),
+            ("LATTICE_FALLBACK_AFTER", "0s"),
+            ("LATTICE_HTTP_POLL", "-1s"),
+            ("LATTICE_MODE", "turbo"),
+            ("LATTICE_HTTP_LISTEN", "localhost"),
+            ("LATTICE_HTTP_NEIGHBORS", "ftp://x"),
+            ("LATTICE_P2P_LISTEN", "/ip4/0.0.0.0"),
+            ("LATTICE_MAX_PAYLOAD", "lots"),
+        ];
+        for (var, value) in cases {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var);
+            assert!(
+                e.to_string().starts_with(&format!("{var}: \"{value}\" ")),
+                "{e}"
+            );
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn secrets_are_never_shown_in_errors() {
+        let e = cfg(&[("LATTICE_P2P_KEY", "c2VjcmV0LXNlY3JldA==")]).unwrap_err();
+        assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("LATTICE_P2P_KEY: (secret, 20 characters)")
+        );
+        let e = cfg(&[("LATTICE_API_TOKEN", "short")]).unwrap_err();
+        assert!(!e.to_string().contains("short"), "{e}");
+        let ok = cfg(&[("LATTICE_API_TOKEN", "0123456789abcdef0123")]).unwrap();
+        assert!(!format!("{ok:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_data_dir_flag_wins_over_the_environment() {
+        let map: HashMap<String, String> =
+            [("LATTICE_DATA_DIR".to_string(), "/from/env".to_string())].into();
+        let flags = Overrides {
+            data_dir: Some("/from/flag".into()),
+            ..Default::default()
+        };
+        let c = Config::from_lookup(|k| map.get(k).cloned(), &flags).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
+        let c = Config::from_lookup(|k| map.get(k).cloned(), &Overrides::default()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/env"));
+    }
+
+    #[test]
+    fn keygen_keeps_other_lines_and_refuses_to_replace_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "# mine\nLATTICE_MODE=p2p\nLATTICE_P2P_KEY=\n").unwrap();
+        let first = NodeKey::from_seed([1; 32]);
+        assert_eq!(write_key_to_env_file(&path, &first, false).unwrap(), None);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# mine\nLATTICE_MODE=p2p\n"));
+        assert!(text.contains(&format!("LATTICE_P2P_KEY={}", first.to_base64())));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let second = NodeKey::from_seed([2; 32]);
+        let err = write_key_to_env_file(&path, &second, false).unwrap_err();
+        assert!(err.to_string().contains(&first.peer_id().to_string()));
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(&first.to_base64())
+        );
+        let replaced = write_key_to_env_file(&path, &second, true).unwrap();
+        assert_eq!(replaced, Some(first.peer_id().to_string()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(&second.to_base64()) && !text.contains(&first.to_base64()));
+    }
+}

@@ -1,0 +1,611 @@
+//! A Merkle tree over a *set* of entry ids.
+//!
+//! The tree is a binary radix (crit-bit) trie keyed by the bits of each id: a branch
+//! exists only where the ids below it first differ. Its shape therefore depends only on
+//! which ids are present, never on the order they arrived, so neither does the root.
+//!
+//! Hashing follows RFC 6962's domain separation: a leaf is `H(0x00 || id)` and a branch is
+//! `H(0x01 || left || right)`, so no leaf can pose as a branch. The empty set's root is
+//! `H()` (SHA-256 of nothing), as in RFC 6962.
+//!
+//! Inserting an id rehashes only the path from the new leaf to the root: O(log n) hashes
+//! for random ids (they are SHA-256 outputs). [`Merkle::hash_count`] counts them so
+//! tests and benchmarks can check it.
+//!
+//! For reconciliation the tree answers, for any bit prefix of the id space, the hash of
+//! the ids below it and the ids themselves. Two nodes holding the same ids under a prefix
+//! get the same hash for it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::entry::EntryId;
+
+pub type Hash = [u8; 32];
+
+const LEAF_TAG: u8 = 0x00;
+const NODE_TAG: u8 = 0x01;
+
+/// The root of the empty ledger: SHA-256 of the empty string.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+pub fn leaf_hash(id: &EntryId) -> Hash {
+    let mut h = Sha256::new();
+    h.update([LEAF_TAG]);
+    h.update(id.as_bytes());
+    h.finalize().into()
+}
+
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([NODE_TAG]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// Bit `i` of `id`, most significant bit of byte 0 first.
+fn bit(id: &[u8; 32], i: u16) -> usize {
+    ((id[(i / 8) as usize] >> (7 - (i % 8))) & 1) as usize
+}
+
+/// Index of the first bit where `a` and `b` differ, or `None` when they are equal.
+fn first_difference(a: &[u8; 32], b: &[u8; 32]) -> Option<u16> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .map(|i| i as u16 * 8 + (a[i] ^ b[i]).leading_zeros() as u16)
+}
+
+/// A bit prefix of the id space: the first `len` bits of `bits`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prefix {
+    bits: [u8; 32],
+    len: u16,
+}
+
+impl Prefix {
+    /// The whole id space.
+    pub const ROOT: Prefix = Prefix {
+        bits: [0; 32],
+        len: 0,
+    };
+
+    /// The first `len` bits of `bits` (bits beyond `len` are cleared). `len` is at most 256.
+    pub fn new(bits: [u8; 32], len: u16) -> Option<Prefix> {
+        if len > 256 {
+            return None;
+        }
+        let mut p = Prefix { bits, len };
+        for i in len..256 {
+            p.bits[(i / 8) as usize] &= !(0x80 >> (i % 8));
+        }
+        Some(p)
+    }
+
+    pub fn len(&self) -> u16 {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// This prefix extended by one bit.
+    pub fn child(&self, side: usize) -> Option<Prefix> {
+        if self.len >= 256 {
+            return None;
+        }
+        let mut bits = self.bits;
+        if side == 1 {
+            bits[(self.len / 8) as usize] |= 0x80 >> (self.len % 8);
+        }
+        Prefix::new(bits, self.len + 1)
+    }
+
+    /// Whether `id` starts with this prefix.
+    pub fn contains(&self, id: &[u8; 32]) -> bool {
+        first_difference(&self.bits, id).is_none_or(|d| d >= self.len)
+    }
+
+    /// Text form: the bits as '0'/'1' characters ("" is the root).
+    pub fn to_bit_string(&self) -> String {
+        (0..self.len)
+            .map(|i| if bit(&self.bits, i) == 1 { '1' } else { '0' })
+            .collect()
+    }
+
+    pub fn from_bit_string(s: &str) -> Option<Prefix> {
+        if s.len() > 256 {
+            return None;
+        }
+        let mut p = Prefix::ROOT;
+        for c in s.chars() {
+            p = p.child(match c {
+                '0' => 0,
+                '1' => 1,
+                _ => return None,
+            })?;
+        }
+        Some(p)
+    }
+}
+
+#[derive(Debug)]
+enum Node {
+    Leaf {
+        id: [u8; 32],
+        hash: Hash,
+    },
+    Branch {
+        /// The first bit at which ids below differ; all share the bits before it.
+        crit: u16,
+        hash: Hash,
+        count: usize,
+        /// Any id below (the leftmost), to learn the shared bits without walking down.
+        some_id: [u8; 32],
+        children: Box<[Node; 2]>,
+    },
+}
+
+impl Node {
+    fn hash(&self) -> &Hash {
+        match self {
+            Node::Leaf { hash, .. } | Node::Branch { hash, .. } => hash,
+        }
+    }
+    fn some_id(&self) -> &[u8; 32] {
+        match self {
+            Node::Leaf { id, .. } => id,
+            Node::Branch { some_id, .. } => some_id,
+        }
+    }
+    fn count(&self) -> usize {
+        match self {
+            Node::Leaf { .. } => 1,
+            Node::Branch { count, .. } => *count,
+        }
+    }
+    /// The bit at which this node's ids split (256 for a single leaf).
+    fn crit(&self) -> u16 {
+        match self {
+            Node::Leaf { .. } => 256,
+            Node::Branch { crit, .. } => *crit,
+        }
+    }
+}
+
+/// A step of an inclusion proof: the branch's critical bit and the sibling's hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofStep {
+    pub bit: u16,
+    #[serde(with = "hex_hash")]
+    pub sibling: Hash,
+}
+
+/// Proof that `id` is in the ledger whose root is `root`. Steps run from the root down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    pub id: EntryId,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+    pub steps: Vec<ProofStep>,
+}
+
+/// Checks an inclusion proof against a root, with no tree at hand.
+pub fn verify_inclusion(root: &Hash, id: &EntryId, steps: &[ProofStep]) -> bool {
+    // Critical bits must strictly increase from the root down, as in any real tree.
+    if steps.windows(2).any(|w| w[0].bit >= w[1].bit) || steps.iter().any(|s| s.bit >= 256) {
+        return false;
+    }
+    let mut acc = leaf_hash(id);
+    for step in steps.iter().rev() {
+        acc = if bit(id.as_bytes(), step.bit) == 0 {
+            node_hash(&acc, &step.sibling)
+        } else {
+            node_hash(&step.sibling, &acc)
+        };
+    }
+    &acc == root
+}
+
+/// What the tree holds below a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subtree {
+    pub hash: Hash,
+    pub count: usize,
+}
+
+/// The Merkle tree over a set of entry ids.
+#[derive(Debug, Default)]
+pub struct Merkle {
+    root: Option<Node>,
+    hash_count: u64,
+}
+
+impl Merkle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds the tree for `ids` in one pass: exactly 2n-1 hashes after sorting.
+    pub fn from_ids(mut ids: Vec<EntryId>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        let mut tree = Merkle::new();
+        if !ids.is_empty() {
+            let raw: Vec<[u8; 32]> = ids.iter().map(|i| i.0).collect();
+            tree.root = Some(build_sorted(&raw, &mut tree.hash_count));
+        }
+        tree
+    }
+
+    pub fn root(&self) -> Hash {
+        self.root.as_ref().map_or_else(empty_root, |n| *n.hash())
+    }
+
+    pub fn len(&self) -> usize {
+        self.root.as_ref().map_or(0, Node::count)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.root.is_none()
+    }
+
+    /// SHA-256 compressions done by this tree so far (for tests and benchmarks).
+    pub fn hash_count(&self) -> u64 {
+        self.hash_count
+    }
+
+    /// Adds `id`; returns false when it was already present (nothing changes).
+    pub fn insert(&mut self, id: &EntryId) -> bool {
+        match &mut self.root {
+            None => {
+                self.root = Some(new_leaf(id.0, &mut self.hash_count));
+                true
+            }
+            Some(node) => insert(node, &id.0, &mut self.hash_count),
+        }
+    }
+
+    pub fn contains(&self, id: &EntryId) -> bool {
+        let mut node = match &self.root {
+            Some(n) => n,
+            None => return false,
+        };
+        loop {
+            match node {
+                Node::Leaf { id: leaf, .. } => return leaf == id.as_bytes(),
+                Node::Branch { crit, children, .. } => {
+                    node = &children[bit(id.as_bytes(), *crit)];
+                }
+            }
+        }
+    }
+
+    /// An inclusion proof for `id`, or `None` when it is not in the tree.
+    pub fn prove(&self, id: &EntryId) -> Option<InclusionProof> {
+        let mut node = self.root.as_ref()?;
+        let mut steps = Vec::new();
+        loop {
+            match node {
+                Node::Leaf { id: leaf, .. } => {
+                    return (leaf == id.as_bytes()).then(|| InclusionProof {
+                        id: *id,
+                        root: self.root(),
+                        steps,
+                    });
+                }
+                Node::Branch { crit, children, .. } => {
+                    let side = bit(id.as_bytes(), *crit);
+                    steps.push(ProofStep {
+                        bit: *crit,
+                        sibling: *children[1 - side].hash(),
+                    });
+                    node = &children[side];
+                }
+            }
+        }
+    }
+
+    /// The node holding exactly the ids that start with `prefix`, if any.
+    fn find(&self, prefix: &Prefix) -> Option<&Node> {
+        let mut node = self.root.as_ref()?;
+        loop {
+            if node.crit() >= prefix.len() {
+                // Every id below shares its first `crit` bits, so one id decides.
+                return prefix.contains(node.some_id()).then_some(node);
+            }
+            match node {
+                Node::Leaf { .. } => unreachable!("a leaf's crit is 256"),
+                Node::Branch { crit, children, .. } => {
+                    node = &children[bit(&prefix.bits, *crit)];
+                }
+            }
+        }
+    }
+
+    /// The hash and size of the ids below `prefix` (the empty root when there are none).
+    pub fn subtree(&self, prefix: &Prefix) -> Subtree {
+        self.find(prefix).map_or(
+            Subtree {
+                hash: empty_root(),
+                count: 0,
+            },
+            |n| Subtree {
+                hash: *n.hash(),
+                count: n.count(),
+            },
+        )
+    }
+
+    /// The ids below `prefix`, in ascending order.
+    pub fn ids_under(&self, prefix: &Prefix) -> Vec<EntryId> {
+        let mut out = Vec::new();
+        if let Some(node) = self.find(prefix) {
+            collect(node, &mut out);
+        }
+        out
+    }
+}
+
+fn collect(node: &Node, out: &mut Vec<EntryId>) {
+    match node {
+        Node::Leaf { id, .. } => out.push(EntryId(*id)),
+        Node::Branch { children, .. } => {
+            collect(&children[0], out);
+            collect(&children[1], out);
+        }
+    }
+}
+
+fn new_leaf(id: [u8; 32], hashes: &mut u64) -> Node {
+    *hashes += 1;
+    Node::Leaf {
+        hash: leaf_hash(&EntryId(id)),
+        id,
+    }
+}
+
+fn new_branch(crit: u16, left: Node, right: Node, hashes: &mut u64) -> Node {
+    *hashes += 1;
+    Node::Branch {
+        crit,
+        hash: node_hash(left.hash(), right.hash()),
+        count: left.count() + right.count(),
+        some_id: *left.some_id(),
+        children: Box::new([left, right]),
+    }
+}
+
+fn insert(node: &mut Node, id: &[u8; 32], hashes: &mut u64) -> bool {
+    let Some(diff) = first_difference(node.some_id(), id) else {
+        return false; // `some_id` is a real member
+    };
+    if diff < node.crit() {
+        // The new id leaves this node's shared bits: a new branch goes above it.
+        let leaf = new_leaf(*id, hashes);
+        let old = std::mem::replace(
+            node,
+            Node::Leaf {
+                id: [0; 32],
+                hash: [0; 32],
+            },
+        );
+        *node = if bit(id, diff) == 0 {
+            new_branch(diff, leaf, old, hashes)
+        } else {
+            new_branch(diff, old, leaf, hashes)
+        };
+        return true;
+    }
+    let Node::Branch {
+        crit,
+        hash,
+        count,
+        some_id,
+        children,
+    } = node
+    else {
+        unreachable!("a leaf's crit is 256, above any difference");
+    };
+    if !insert(&mut children[bit(id, *crit)], id, hashes) {
+        return false;
+    }
+    *hashes += 1;
+    *hash = node_hash(children[0].hash(), children[1].hash());
+    *count += 1;
+    *some_id = *children[0].some_id();
+    true
+}
+
+fn build_sorted(ids: &[[u8; 32]], hashes: &mut u64) -> Node {
+    if ids.len() == 1 {
+        return new_leaf(ids[0], hashes);
+    }
+    let crit = first_difference(&ids[0], &ids[ids.len() - 1]).expect("ids are distinct");
+    let split = ids.partition_point(|id| bit(id, crit) == 0);
+    let left = build_sorted(&ids[..split], hashes);
+    let right = build_sorted(&ids[split..], hashes);
+    new_branch(crit, left, right, hashes)
+}
+
+/// Hashes as lowercase hex in JSON.
+pub mod hex_hash {
+    use super::Hash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let bytes = hex::decode(s.as_ref()).map_err(serde::de::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a hash is 32 bytes (64 hex characters)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(n: u64) -> EntryId {
+        EntryId(Sha256::digest(n.to_be_bytes()).into())
+    }
+
+    #[test]
+    fn the_empty_ledger_has_the_sha256_of_nothing_as_root() {
+        assert_eq!(
+            hex::encode(Merkle::new().root()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn one_entry_root_is_its_leaf_hash_and_leaves_cannot_pose_as_nodes() {
+        let mut t = Merkle::new();
+        t.insert(&id(1));
+        assert_eq!(t.root(), leaf_hash(&id(1)));
+        // A 64-byte "id" made of two child hashes is hashed with the leaf tag, never the node tag.
+        let (a, b) = (leaf_hash(&id(1)), leaf_hash(&id(2)));
+        let mut joined = vec![LEAF_TAG];
+        joined.extend_from_slice(&a);
+        joined.extend_from_slice(&b);
+        assert_ne!(<Hash>::from(Sha256::digest(&joined)), node_hash(&a, &b));
+    }
+
+    #[test]
+    fn inserting_twice_changes_nothing() {
+        let mut t = Merkle::new();
+        assert!(t.insert(&id(1)));
+        let root = t.root();
+        assert!(!t.insert(&id(1)));
+        assert_eq!(t.root(), root);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn one_insert_into_ten_thousand_costs_logarithmic_hashes() {
+        let mut t = Merkle::from_ids((0..10_000).map(id).collect());
+        assert_eq!(t.hash_count(), 2 * 10_000 - 1);
+        for n in 10_000..10_100 {
+            let before = t.hash_count();
+            t.insert(&id(n));
+            let cost = t.hash_count() - before;
+            // Depth of a crit-bit trie over random ids is about log2(n) = 13.3; allow slack.
+            assert!(cost <= 40, "insert cost {cost} hashes");
+        }
+    }
+
+    #[test]
+    fn subtree_of_the_root_prefix_is_the_whole_tree() {
+        let t = Merkle::from_ids((0..50).map(id).collect());
+        assert_eq!(
+            t.subtree(&Prefix::ROOT),
+            Subtree {
+                hash: t.root(),
+                count: 50
+            }
+        );
+        let halves = [0, 1].map(|s| t.subtree(&Prefix::ROOT.child(s).unwrap()).count);
+        assert_eq!(halves[0] + halves[1], 50);
+    }
+
+    #[test]
+    fn prefix_bit_strings_round_trip() {
+        let p = Prefix::from_bit_string("1011001").unwrap();
+        assert_eq!(p.to_bit_string(), "1011001");
+        assert_eq!(p.len(), 7);
+        assert!(Prefix::from_bit_string("10x").is_none());
+    }
+
+    fn ids_strategy() -> impl Strategy<Value = Vec<EntryId>> {
+        prop::collection::vec(0u64..5_000, 0..120).prop_map(|ns| ns.into_iter().map(id).collect())
+    }
+
+    fn built_by_inserts(ids: &[EntryId]) -> Merkle {
+        let mut t = Merkle::new();
+        for i in ids {
+            t.insert(i);
+        }
+        t
+    }
+
+    proptest! {
+        #[test]
+        fn any_permutation_gives_the_same_root(ids in ids_strategy(), seed in any::<u64>()) {
+            let mut shuffled = ids.clone();
+            fastrand::Rng::with_seed(seed).shuffle(&mut shuffled);
+            let a = built_by_inserts(&ids);
+            let b = built_by_inserts(&shuffled);
+            prop_assert_eq!(a.root(), b.root());
+            prop_assert_eq!(a.root(), Merkle::from_ids(ids.clone()).root());
+        }
+
+        #[test]
+        fn union_in_either_order_gives_the_same_root(x in ids_strategy(), y in ids_strategy()) {
+            let xy: Vec<_> = x.iter().chain(&y).copied().collect();
+            let yx: Vec<_> = y.iter().chain(&x).copied().collect();
+            prop_assert_eq!(built_by_inserts(&xy).root(), built_by_inserts(&yx).root());
+        }
+
+        #[test]
+        fn different_sets_give_different_roots(x in ids_strategy(), extra in 5_000u64..6_000) {
+            let mut with: Vec<_> = x.clone();
+            with.push(id(extra));
+            prop_assert_ne!(Merkle::from_ids(x).root(), Merkle::from_ids(with).root());
+        }
+
+        #[test]
+        fn proofs_verify_for_members_only(ids in ids_strategy(), outsider in 5_000u64..6_000) {
+            let t = Merkle::from_ids(ids.clone());
+            for i in &ids {
+                let proof = t.prove(i).expect("members have proofs");
+                prop_assert!(verify_inclusion(&t.root(), i, &proof.steps));
+            }
+            prop_assert!(t.prove(&id(outsider)).is_none());
+            // A member's proof does not prove an outsider.
+            if let Some(first) = ids.first() {
+                let proof = t.prove(first).unwrap();
+                prop_assert!(!verify_inclusion(&t.root(), &id(outsider), &proof.steps));
+            }
+        }
+
+        #[test]
+        fn tampered_proofs_fail(ids in ids_strategy(), pick in any::<prop::sample::Index>(),
+                                flip in any::<prop::sample::Index>(), byte in 0usize..32) {
+            prop_assume!(ids.len() >= 2);
+            let t = Merkle::from_ids(ids.clone());
+            let member = ids[pick.index(ids.len())];
+            let mut proof = t.prove(&member).unwrap();
+            prop_assume!(!proof.steps.is_empty());
+            let step = flip.index(proof.steps.len());
+            let mut tampered_hash = proof.clone();
+            tampered_hash.steps[step].sibling[byte] ^= 0x01;
+            prop_assert!(!verify_inclusion(&t.root(), &member, &tampered_hash.steps));
+            proof.steps.remove(step);
+            prop_assert!(!verify_inclusion(&t.root(), &member, &proof.steps));
+        }
+
+        #[test]
+        fn subtree_hashes_depend_only_on_the_ids_below(x in ids_strategy(), y in ids_strategy(),
+                                                      bits in any::<[u8; 32]>(), len in 0u16..6) {
+            // Two trees that agree below a prefix give that prefix the same hash and ids.
+            let p = Prefix::new(bits, len).unwrap();
+            let below: Vec<_> = x.iter().filter(|i| p.contains(i.as_bytes())).copied().collect();
+            let others: Vec<_> = y.iter().filter(|i| !p.contains(i.as_bytes())).copied().collect();
+            let a = Merkle::from_ids(x.clone());
+            let b = Merkle::from_ids(below.iter().chain(&others).copied().collect());
+            prop_assert_eq!(a.subtree(&p), b.subtree(&p));
+            let mut expected = below.clone();
+            expected.sort();
+            expected.dedup();
+            prop_assert_eq!(a.ids_under(&p), expected);
+        }
+    }
+}

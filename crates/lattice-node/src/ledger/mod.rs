@@ -1,0 +1,11 @@
+//! The ledger: signed entries, the Merkle tree over their ids, and the durable store.
+
+mod canonical;
+pub mod entry;
+pub mod merkle;
+pub mod store;
+
+pub use canonical::to_canonical_json;
+pub use entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryError, EntryId, WireEntry};
+pub use merkle::{Hash, InclusionProof, Merkle, Prefix, ProofStep, Subtree, verify_inclusion};
+pub use store::{Appended, OpenReport, Store, StoreError, StoreOptions, StoreStats, VerifyReport};

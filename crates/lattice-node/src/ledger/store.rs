@@ -1,0 +1,630 @@
+//! The durable ledger: SQLite (WAL, `synchronous=FULL`) in the data directory, plus the
+//! in-memory Merkle tree over what it holds.
+//!
+//! One writer thread owns the writing connection. Callers send it entries and wait; it
+//! takes everything queued, commits it in one transaction (group commit: many writers,
+//! one fsync) and only then answers. An entry is acknowledged only after its commit.
+//! If a commit fails, the store stops accepting entries for good and says why: after a
+//! failed fsync the state of the file is unknown, and pretending otherwise loses data.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
+use super::merkle::{Hash, InclusionProof, Merkle, Prefix, Subtree};
+
+pub const DB_FILE: &str = "ledger.db";
+pub const LOCK_FILE: &str = "lattice.lock";
+
+/// Requests waiting for the writer; senders wait (backpressure) beyond this.
+const WRITE_QUEUE: usize = 1024;
+/// Most entries committed in one transaction.
+const MAX_GROUP: usize = 4096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS entries (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          BLOB    NOT NULL UNIQUE CHECK (length(id) = 32),
+    author      BLOB    NOT NULL CHECK (length(author) = 32),
+    created_at  INTEGER NOT NULL,
+    payload     TEXT    NOT NULL,
+    signature   BLOB    NOT NULL CHECK (length(signature) = 64),
+    received_at INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "data directory {0} is in use by another lattice process (a running node?); stop it, or talk to it with --url"
+    )]
+    Locked(PathBuf),
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("integrity check of {path} failed: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("writing to the ledger failed and the store stopped accepting entries: {0}")]
+    WriterFailed(String),
+    #[error("this store was opened read-only")]
+    ReadOnly,
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::DataDir { .. } => "data_dir",
+            StoreError::Locked(_) => "data_dir_locked",
+            StoreError::Sqlite { .. } => "database",
+            StoreError::Corrupt { .. } => "database_corrupt",
+            StoreError::WriterFailed(_) => "store_failed",
+            StoreError::ReadOnly => "read_only",
+            StoreError::Closed => "store_closed",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Largest payload accepted by [`Store::verify_all`] (entries were checked on arrival).
+    pub max_payload: usize,
+    /// Caps the database at this many pages (SQLite `max_page_count`). Writes beyond it
+    /// fail as a full disk would; used to prove that a failed write stops the store.
+    pub max_db_pages: Option<u32>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_db_pages: None,
+        }
+    }
+}
+
+/// What opening the store found, and how long it took.
+#[derive(Clone, Debug)]
+pub struct OpenReport {
+    pub path: PathBuf,
+    pub entries: usize,
+    pub integrity: Duration,
+    pub rebuild: Duration,
+}
+
+/// The result of one acknowledged append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub id: EntryId,
+    /// False when the entry was already present (appends are idempotent).
+    pub inserted: bool,
+    /// The root right after this entry's commit.
+    pub root: Hash,
+    pub count: usize,
+}
+
+/// Counters for group commit, read by tests and `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreStats {
+    pub commits: u64,
+    pub entries_written: u64,
+}
+
+/// What `verify_all` found.
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub entries: usize,
+    pub root: Hash,
+    pub problems: Vec<String>,
+}
+
+struct WriteRequest {
+    entries: Vec<Entry>,
+    reply: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+}
+
+struct Inner {
+    path: PathBuf,
+    tree: RwLock<Merkle>,
+    reader: Mutex<Connection>,
+    writer: Mutex<Option<mpsc::Sender<WriteRequest>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    failure: Mutex<Option<String>>,
+    commits: AtomicU64,
+    entries_written: AtomicU64,
+    options: StoreOptions,
+    report: OpenReport,
+    /// Held for the store's life: the OS releases it if the process dies.
+    _lock: Option<File>,
+}
+
+/// A handle to the ledger. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
+    let path = path.to_owned();
+    move |source| StoreError::Sqlite {
+        path: path.clone(),
+        source,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Store {
+    /// Opens (creating if needed) the ledger in `dir` for reading and writing. Takes the
+    /// directory's lock, checks integrity and rebuilds the Merkle tree.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let dir_err = |source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(dir_err)?;
+        let lock = File::create(dir.join(LOCK_FILE)).map_err(dir_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(dir.to_owned()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(dir_err(e)),
+        }
+        let path = dir.join(DB_FILE);
+        let err = sqlite(&path);
+        let conn = Connection::open(&path).map_err(&err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(&err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: format!("could not switch to WAL mode (journal_mode is {mode})"),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(&err)?;
+        if let Some(pages) = options.max_db_pages {
+            let _: i64 = conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })
+                .map_err(&err)?;
+        }
+        conn.execute_batch(SCHEMA).map_err(&err)?;
+
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(&err)?;
+        reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        let (tree, report) = load(&reader, &path)?;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let inner = Arc::new(Inner {
+            path,
+            tree: RwLock::new(tree),
+            reader: Mutex::new(reader),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(None),
+            failure: Mutex::new(None),
+            commits: AtomicU64::new(0),
+            entries_written: AtomicU64::new(0),
+            options,
+            report,
+            _lock: Some(lock),
+        });
+        let weak = Arc::downgrade(&inner);
+        let handle = std::thread::Builder::new()
+            .name("lattice-store-writer".into())
+            .spawn(move || writer_loop(conn, rx, weak))
+            .map_err(dir_err)?;
+        *inner.writer_thread.lock().expect("not poisoned") = Some(handle);
+        Ok(Store { inner })
+    }
+
+    /// Opens the ledger in `dir` for reading only, without taking the lock, so it works
+    /// beside a running node. A directory with no ledger reads as the empty ledger.
+    pub fn open_read_only(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let path = dir.join(DB_FILE);
+        let err = sqlite(&path);
+        let reader = if path.exists() {
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&err)?
+        } else {
+            let c = Connection::open_in_memory().map_err(&err)?;
+            c.execute_batch(SCHEMA).map_err(&err)?;
+            c
+        };
+        reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        let (tree, report) = load(&reader, &path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                tree: RwLock::new(tree),
+                reader: Mutex::new(reader),
+                writer: Mutex::new(None),
+                writer_thread: Mutex::new(None),
+                failure: Mutex::new(None),
+                commits: AtomicU64::new(0),
+                entries_written: AtomicU64::new(0),
+                options,
+                report,
+                _lock: None,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.report
+    }
+
+    /// Appends one entry; returns once it is committed.
+    pub async fn append(&self, entry: Entry) -> Result<Appended, StoreError> {
+        let mut out = self.append_batch(vec![entry]).await?;
+        Ok(out.pop().expect("one result per entry"))
+    }
+
+    /// Appends several entries in one transaction; returns once they are committed.
+    pub async fn append_batch(&self, entries: Vec<Entry>) -> Result<Vec<Appended>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(reason) = self.write_failure() {
+            return Err(StoreError::WriterFailed(reason));
+        }
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .expect("not poisoned")
+            .clone()
+            .ok_or(if self.inner._lock.is_some() {
+                StoreError::Closed
+            } else {
+                StoreError::ReadOnly
+            })?;
+        let (reply, rx) = oneshot::channel();
+        sender
+            .send(WriteRequest { entries, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Why writing stopped, if it did.
+    pub fn write_failure(&self) -> Option<String> {
+        self.inner.failure.lock().expect("not poisoned").clone()
+    }
+
+    pub fn root(&self) -> Hash {
+        self.inner.tree.read().expect("not poisoned").root()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.tree.read().expect("not poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, id: &EntryId) -> bool {
+        self.inner.tree.read().expect("not poisoned").contains(id)
+    }
+
+    pub fn prove(&self, id: &EntryId) -> Option<InclusionProof> {
+        self.inner.tree.read().expect("not poisoned").prove(id)
+    }
+
+    pub fn subtree(&self, prefix: &Prefix) -> Subtree {
+        self.inner
+            .tree
+            .read()
+            .expect("not poisoned")
+            .subtree(prefix)
+    }
+
+    pub fn ids_under(&self, prefix: &Prefix) -> Vec<EntryId> {
+        self.inner
+            .tree
+            .read()
+            .expect("not poisoned")
+            .ids_under(prefix)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: self.inner.commits.load(Ordering::Relaxed),
+            entries_written: self.inner.entries_written.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn get(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        conn.query_row(
+            "SELECT author, created_at, payload, signature FROM entries WHERE id = ?1",
+            [id.as_bytes().as_slice()],
+            row_to_entry,
+        )
+        .optional()
+        .map_err(sqlite(&self.inner.path))
+    }
+
+    /// The most recently stored entries, newest first.
+    pub fn latest(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        let err = sqlite(&self.inner.path);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT author, created_at, payload, signature FROM entries ORDER BY seq DESC LIMIT ?1",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([limit.min(i64::MAX as usize) as i64], row_to_entry)
+            .map_err(&err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// Re-checks every stored entry from scratch (id, payload size, strict signature)
+    /// and that the Merkle root rebuilt from the rows equals the live root.
+    pub fn verify_all(&self) -> Result<VerifyReport, StoreError> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        let err = sqlite(&self.inner.path);
+        let mut stmt = conn
+            .prepare("SELECT id, author, created_at, payload, signature FROM entries ORDER BY seq")
+            .map_err(&err)?;
+        let mut rows = stmt.query([]).map_err(&err)?;
+        let mut problems = Vec::new();
+        let mut ids = Vec::new();
+        while let Some(row) = rows.next().map_err(&err)? {
+            let stored_id: Vec<u8> = row.get(0).map_err(&err)?;
+            let entry = row_to_entry_at(row, 1).map_err(&err)?;
+            if stored_id != entry.id().as_bytes() {
+                problems.push(format!(
+                    "row {} is stored under id {} but its content hashes to {}",
+                    ids.len() + 1,
+                    hex::encode(&stored_id),
+                    entry.id()
+                ));
+            }
+            if let Err(e) = entry.reverify(self.inner.options.max_payload) {
+                problems.push(format!("entry {}: {e}", entry.id()));
+            }
+            ids.push(entry.id());
+        }
+        let entries = ids.len();
+        let rebuilt = Merkle::from_ids(ids).root();
+        let live = self.root();
+        if rebuilt != live {
+            problems.push(format!(
+                "root rebuilt from the database ({}) differs from the live root ({})",
+                hex::encode(rebuilt),
+                hex::encode(live)
+            ));
+        }
+        Ok(VerifyReport {
+            entries,
+            root: rebuilt,
+            problems,
+        })
+    }
+
+    /// Stops accepting entries, commits everything already queued and waits for the
+    /// writer to finish. Blocks; call it from a blocking context.
+    pub fn close(&self) {
+        self.inner.writer.lock().expect("not poisoned").take();
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .expect("not poisoned")
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    row_to_entry_at(row, 0)
+}
+
+fn row_to_entry_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Entry> {
+    let blob = |i: usize, len: usize| -> rusqlite::Result<Vec<u8>> {
+        let v: Vec<u8> = row.get(at + i)?;
+        if v.len() != len {
+            return Err(rusqlite::Error::IntegralValueOutOfRange(
+                at + i,
+                v.len() as i64,
+            ));
+        }
+        Ok(v)
+    };
+    let author: [u8; 32] = blob(0, 32)?.try_into().expect("length checked");
+    let created_at: i64 = row.get(at + 1)?;
+    let payload: String = row.get(at + 2)?;
+    let signature: [u8; 64] = blob(3, 64)?.try_into().expect("length checked");
+    Ok(Entry::from_stored(
+        author,
+        created_at.max(0) as u64,
+        payload,
+        signature,
+    ))
+}
+
+fn load(conn: &Connection, path: &Path) -> Result<(Merkle, OpenReport), StoreError> {
+    let err = sqlite(path);
+    let started = Instant::now();
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(&err)?;
+    if check != "ok" {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: check,
+        });
+    }
+    let integrity = started.elapsed();
+    let started = Instant::now();
+    let mut stmt = conn.prepare("SELECT id FROM entries").map_err(&err)?;
+    let ids = stmt
+        .query_map([], |r| {
+            let v: Vec<u8> = r.get(0)?;
+            let arr: [u8; 32] = v
+                .try_into()
+                .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, 0))?;
+            Ok(EntryId(arr))
+        })
+        .map_err(&err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)?;
+    let tree = Merkle::from_ids(ids);
+    let report = OpenReport {
+        path: path.to_owned(),
+        entries: tree.len(),
+        integrity,
+        rebuild: started.elapsed(),
+    };
+    tracing::info!(
+        path = %path.display(),
+        entries = report.entries,
+        integrity_ms = report.integrity.as_millis() as u64,
+        rebuild_ms = report.rebuild.as_millis() as u64,
+        "opened ledger: integrity ok, Merkle tree rebuilt"
+    );
+    Ok((tree, report))
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    inner: std::sync::Weak<Inner>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        let mut queued = group[0].entries.len();
+        while queued < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(req) => {
+                    queued += req.entries.len();
+                    group.push(req);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if let Some(reason) = inner.failure.lock().expect("not poisoned").clone() {
+            for req in group {
+                let _ = req
+                    .reply
+                    .send(Err(StoreError::WriterFailed(reason.clone())));
+            }
+            continue;
+        }
+        match commit_group(&mut conn, &group) {
+            Ok(inserted) => {
+                inner.commits.fetch_add(1, Ordering::Relaxed);
+                inner.entries_written.fetch_add(
+                    inserted.iter().filter(|i| **i).count() as u64,
+                    Ordering::Relaxed,
+                );
+                let mut tree = inner.tree.write().expect("not poisoned");
+                let mut flags = inserted.into_iter();
+                let mut replies = Vec::with_capacity(group.len());
+                for req in group {
+                    let mut results = Vec::with_capacity(req.entries.len());
+                    for entry in &req.entries {
+                        let inserted = flags.next().expect("one flag per entry");
+                        if inserted {
+                            tree.insert(&entry.id());
+                        }
+                        results.push(Appended {
+                            id: entry.id(),
+                            inserted,
+                            root: tree.root(),
+                            count: tree.len(),
+                        });
+                    }
+                    replies.push((req.reply, results));
+                }
+                drop(tree);
+                for (reply, results) in replies {
+                    let _ = reply.send(Ok(results));
+                }
+            }
+            Err(e) => {
+                let reason = format!("commit to {} failed: {e}", inner.path.display());
+                tracing::error!("{reason}; no further entries will be accepted");
+                *inner.failure.lock().expect("not poisoned") = Some(reason.clone());
+                for req in group {
+                    let _ = req
+                        .reply
+                        .send(Err(StoreError::WriterFailed(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Result<Vec<bool>> {
+    let tx = conn.transaction()?;
+    let mut inserted = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO entries (id, author, created_at, payload, signature, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let received = now_ms();
+        for entry in group.iter().flat_map(|r| &r.entries) {
+            let n = stmt.execute(params![
+                entry.id().as_bytes().as_slice(),
+                entry.author_key().as_slice(),
+                entry.created_at() as i64,
+                entry.payload_json(),
+                entry.signature().as_slice(),
+                received,
+            ])?;
+            inserted.push(n == 1);
+        }
+    }
+    tx.commit()?;
+    Ok(inserted)
+}
