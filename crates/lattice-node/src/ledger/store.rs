@@ -401,6 +401,23 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
+    /// Calls `f` with every stored entry, oldest first, stopping at its first error.
+    pub fn for_each<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        let err = sqlite(&self.inner.path);
+        let mut stmt = conn
+            .prepare("SELECT author, created_at, payload, signature FROM entries ORDER BY seq")
+            .map_err(&err)?;
+        let mut rows = stmt.query([]).map_err(&err)?;
+        while let Some(row) = rows.next().map_err(&err)? {
+            f(row_to_entry(row).map_err(&err)?)?;
+        }
+        Ok(())
+    }
+
     /// Re-checks every stored entry from scratch (id, payload size, strict signature)
     /// and that the Merkle root rebuilt from the rows equals the live root.
     pub fn verify_all(&self) -> Result<VerifyReport, StoreError> {

@@ -53,6 +53,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print every entry, oldest first, one JSON entry per line (the format `import` reads).
+    Export,
+    /// Verify and append entries from FILE (or stdin): JSON lines as `export` writes them,
+    /// or one JSON array. Every entry is checked before any is stored: if one is bad,
+    /// nothing changes.
+    Import {
+        /// The file to read; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+    },
     /// Print the inclusion proof of an entry against the current root, as JSON.
     Proof {
         /// The entry id (64 lowercase hex characters).
@@ -129,6 +138,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Put { json } => runtime.block_on(put(&config, &json)),
         Command::Root => root(&config),
         Command::List { limit, json } => list(&config, limit, json),
+        Command::Export => export(&config),
+        Command::Import { file } => runtime.block_on(import(&config, file)),
         Command::Proof { id } => proof(&config, &id),
         Command::Verify => verify(&config),
     }
@@ -230,6 +241,79 @@ fn list(config: &Config, limit: usize, json: bool) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+fn export(config: &Config) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let store = open_read_only(config)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    store.for_each(|entry| -> anyhow::Result<()> {
+        writeln!(out, "{}", entry.to_json()).context("writing to stdout")
+    })?;
+    out.flush().context("writing to stdout")?;
+    Ok(())
+}
+
+/// Parses and verifies every entry in `text`; the first bad one fails the whole import.
+fn parse_entries(text: &str, max_payload: usize) -> anyhow::Result<Vec<Entry>> {
+    if text.trim_start().starts_with('[') {
+        let items: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_str(text).context("the input is not a JSON array of entries")?;
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                Entry::from_json(raw.get(), max_payload)
+                    .map_err(|e| anyhow!("entry {} of the array: {e}", i + 1))
+            })
+            .collect();
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, line)| {
+            Entry::from_json(line, max_payload).map_err(|e| anyhow!("line {}: {e}", n + 1))
+        })
+        .collect()
+}
+
+async fn import(config: &Config, file: Option<PathBuf>) -> Result<(), Failure> {
+    use std::io::Read as _;
+    let text = match file.as_deref() {
+        None => read_stdin()?,
+        Some(p) if p.as_os_str() == "-" => read_stdin()?,
+        Some(p) => {
+            let mut text = String::new();
+            std::fs::File::open(p)
+                .and_then(|mut f| f.read_to_string(&mut text))
+                .with_context(|| format!("reading {}", p.display()))?;
+            text
+        }
+    };
+    let entries = parse_entries(&text, config.max_payload)?;
+    let store = Store::open(&config.data_dir, store_options(config)).map_err(|e| anyhow!(e))?;
+    let result = store.append_batch(entries).await;
+    let root = store.root();
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .context("closing the store")?;
+    let appended = result.map_err(|e| anyhow!(e))?;
+    let new = appended.iter().filter(|a| a.inserted).count();
+    println!(
+        "imported {new} new of {} entries; root {}",
+        appended.len(),
+        hex::encode(root)
+    );
+    Ok(())
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading stdin")?;
+    Ok(text)
 }
 
 fn proof(config: &Config, id: &str) -> Result<(), Failure> {
