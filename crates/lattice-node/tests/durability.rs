@@ -49,7 +49,7 @@ async fn sigkill_child_writer() {
 #[test]
 fn acknowledged_entries_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = fastrand::Rng::with_seed(0x1a77_1ce);
+    let mut rng = fastrand::Rng::with_seed(0x01a7_71ce);
     let mut acknowledged: HashSet<EntryId> = HashSet::new();
     for round in 0..ROUNDS {
         let mut child = Command::new(std::env::current_exe().unwrap())
