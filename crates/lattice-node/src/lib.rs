@@ -5,8 +5,10 @@
 //! lungs. The `lattice` binary and the desktop shell are faces over it.
 
 pub mod config;
+pub mod http;
 pub mod identity;
 pub mod ledger;
+pub mod sync;
 
 pub use config::{Config, ConfigError, Mode, Overrides};
 pub use identity::NodeKey;

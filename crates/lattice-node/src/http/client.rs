@@ -1,0 +1,1 @@
+//! The hardened neighbour client (being written).

@@ -1,0 +1,3 @@
+//! The HTTP lung and API: the neighbour client and the axum server.
+
+pub mod client;

@@ -1,0 +1,1 @@
+//! The heartbeat/fallback state machine (being written).

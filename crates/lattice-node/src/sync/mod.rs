@@ -1,0 +1,4 @@
+//! Sync: the heartbeat that decides which lung breathes, and the reconciliation both
+//! lungs share.
+
+pub mod lungs;
