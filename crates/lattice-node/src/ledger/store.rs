@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
 use super::merkle::{Hash, InclusionProof, Merkle, Prefix, Subtree};
@@ -27,6 +27,8 @@ pub const LOCK_FILE: &str = "lattice.lock";
 const WRITE_QUEUE: usize = 1024;
 /// Most entries committed in one transaction.
 const MAX_GROUP: usize = 4096;
+/// Committed batches buffered for slow subscribers before they see `Lagged`.
+const COMMITTED_BUFFER: usize = 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries (
@@ -150,6 +152,9 @@ struct Inner {
     entries_written: AtomicU64,
     options: StoreOptions,
     report: OpenReport,
+    /// Every commit's newly inserted entries, whoever wrote them: the node actor, the
+    /// event stream and (later) gossip learn of new entries here, in one place.
+    committed: broadcast::Sender<Arc<[Entry]>>,
     /// Held for the store's life: the OS releases it if the process dies.
     _lock: Option<File>,
 }
@@ -244,6 +249,7 @@ impl Store {
             entries_written: AtomicU64::new(0),
             options,
             report,
+            committed: broadcast::channel(COMMITTED_BUFFER).0,
             _lock: Some(lock),
         });
         let weak = Arc::downgrade(&inner);
@@ -281,6 +287,7 @@ impl Store {
                 entries_written: AtomicU64::new(0),
                 options,
                 report,
+                committed: broadcast::channel(1).0,
                 _lock: None,
             }),
         })
@@ -325,6 +332,11 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Entries newly inserted by each commit, as they commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Entry]>> {
+        self.inner.committed.subscribe()
     }
 
     /// Why writing stopped, if it did.
@@ -384,6 +396,28 @@ impl Store {
         )
         .optional()
         .map_err(sqlite(&self.inner.path))
+    }
+
+    /// The entries among `ids` that are stored, in no particular order.
+    pub fn get_many(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StoreError> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        let err = sqlite(&self.inner.path);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT author, created_at, payload, signature FROM entries WHERE id = ?1",
+            )
+            .map_err(&err)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(e) = stmt
+                .query_row([id.as_bytes().as_slice()], row_to_entry)
+                .optional()
+                .map_err(&err)?
+            {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     /// The most recently stored entries, newest first.
@@ -584,6 +618,7 @@ fn writer_loop(
                     Ordering::Relaxed,
                 );
                 let mut tree = inner.tree.write().expect("not poisoned");
+                let mut fresh = Vec::new();
                 let mut flags = inserted.into_iter();
                 let mut replies = Vec::with_capacity(group.len());
                 for req in group {
@@ -592,6 +627,7 @@ fn writer_loop(
                         let inserted = flags.next().expect("one flag per entry");
                         if inserted {
                             tree.insert(&entry.id());
+                            fresh.push(entry.clone());
                         }
                         results.push(Appended {
                             id: entry.id(),
@@ -603,6 +639,10 @@ fn writer_loop(
                     replies.push((req.reply, results));
                 }
                 drop(tree);
+                if !fresh.is_empty() {
+                    // No subscribers is fine.
+                    let _ = inner.committed.send(fresh.into());
+                }
                 for (reply, results) in replies {
                     let _ = reply.send(Ok(results));
                 }

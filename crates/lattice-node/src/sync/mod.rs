@@ -2,3 +2,4 @@
 //! lungs share.
 
 pub mod lungs;
+pub mod reconcile;

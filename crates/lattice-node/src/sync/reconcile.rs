@@ -1,0 +1,547 @@
+//! Reconciliation: which entries does each side lack? One algorithm for both lungs.
+//!
+//! Both sides hold a Merkle radix tree over their entry ids (see `ledger::merkle`), so
+//! any bit prefix of the id space has a hash that depends only on the ids below it. The
+//! initiating side compares roots, then walks down only where hashes differ,
+//! [`FANOUT_BITS`] bits per round. Small subtrees come back as their ids, so the walk
+//! ends early; a subtree one side lacks entirely is listed page by page. The cost is
+//! about `d * log(n)` hashes for `d` differences in `n` entries, plus the entries
+//! themselves, never the whole ledger.
+//!
+//! The messages here are what travels; the [`Remote`] trait is how they travel (HTTP
+//! today, libp2p request-response next). The answering side is [`answer`], over a store.
+//! Nothing the other side claims is adopted: every entry pulled is verified and the
+//! root is only ever recomputed locally.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ledger::merkle::{Hash, hex_hash};
+use crate::ledger::{Entry, EntryError, EntryId, Prefix, Store, StoreError};
+
+/// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
+pub const FANOUT_BITS: u16 = 2;
+/// A child with at most this many ids sends the ids instead of its hash.
+pub const IDS_INLINE: usize = 4;
+/// Most prefixes in one `children` request.
+pub const MAX_PREFIXES: usize = 512;
+/// Most ids in one `ids` page.
+pub const MAX_IDS_PAGE: usize = 2048;
+/// Most entries in one `fetch` or `push`.
+pub const MAX_ENTRIES: usize = 256;
+/// Most entries pulled or pushed in one sync; the next sync continues.
+pub const MAX_PER_SYNC: usize = 100_000;
+
+/// What a node tells a neighbour before reconciling (`GET /api/lattice/state`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerState {
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+    pub count: usize,
+    /// The answering node's PeerId.
+    pub node: String,
+    pub fanout_bits: u16,
+    pub ids_inline: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildrenRequest {
+    /// Bit prefixes as '0'/'1' strings ("" is the whole id space).
+    pub prefixes: Vec<String>,
+}
+
+/// One child of a requested prefix: empty, its ids (when few), or its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildSummary {
+    pub count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hex_hash")]
+    pub hash: Option<Hash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<EntryId>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildrenResponse {
+    /// For each requested prefix, in order, its 2^FANOUT_BITS children in bit order.
+    pub children: Vec<Vec<ChildSummary>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdsRequest {
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<EntryId>,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdsResponse {
+    pub ids: Vec<EntryId>,
+    pub more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    pub ids: Vec<EntryId>,
+}
+
+/// Entries travel as raw JSON so the receiver verifies exactly what was sent.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EntriesMessage {
+    pub entries: Vec<Box<RawValue>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub accepted: usize,
+    pub already_present: usize,
+}
+
+/// A transport failure or a refusal, as the transport reports it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{0}")]
+    Transport(#[from] TransportError),
+    /// The other side broke the protocol or lied (wrong shapes, forged entries).
+    #[error("the other side misbehaved: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl ReconcileError {
+    pub fn kind(&self) -> String {
+        match self {
+            ReconcileError::Transport(t) => t.kind.clone(),
+            ReconcileError::Protocol(_) => "protocol".into(),
+            ReconcileError::Store(s) => s.kind().into(),
+        }
+    }
+}
+
+/// How to talk to the other side. Each method is one request and its answer.
+pub trait Remote: Sync {
+    fn state(&self) -> impl Future<Output = Result<LedgerState, TransportError>> + Send;
+    fn children(
+        &self,
+        req: &ChildrenRequest,
+    ) -> impl Future<Output = Result<ChildrenResponse, TransportError>> + Send;
+    fn ids(&self, req: &IdsRequest)
+    -> impl Future<Output = Result<IdsResponse, TransportError>> + Send;
+    fn fetch(
+        &self,
+        req: &FetchRequest,
+    ) -> impl Future<Output = Result<EntriesMessage, TransportError>> + Send;
+    fn push(
+        &self,
+        req: &EntriesMessage,
+    ) -> impl Future<Output = Result<PushResponse, TransportError>> + Send;
+    /// Bytes sent and received so far (message bodies), for the report.
+    fn bytes(&self) -> (u64, u64);
+}
+
+/// What one reconciliation did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    #[serde(with = "hex_hash")]
+    pub their_root: Hash,
+    /// Our root after reconciling.
+    #[serde(with = "hex_hash")]
+    pub our_root: Hash,
+    pub in_sync_before: bool,
+    pub pulled: usize,
+    pub pushed: usize,
+    pub rounds: usize,
+    pub requests: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+fn protocol(msg: impl Into<String>) -> ReconcileError {
+    ReconcileError::Protocol(msg.into())
+}
+
+fn parse_prefix(s: &str) -> Result<Prefix, String> {
+    Prefix::from_bit_string(s).ok_or_else(|| {
+        format!(
+            "prefix {:?} is not a string of at most 256 '0'/'1' characters",
+            s.chars().take(40).collect::<String>()
+        )
+    })
+}
+
+/// The children of `p`, FANOUT_BITS bits deeper, in bit order.
+fn children_of(p: &Prefix) -> Vec<Prefix> {
+    let mut level = vec![*p];
+    for _ in 0..FANOUT_BITS {
+        level = level
+            .iter()
+            .flat_map(|q| [q.child(0), q.child(1)])
+            .flatten()
+            .collect();
+    }
+    level
+}
+
+/// The answering side, over a store. Requests beyond the caps are refused, not trimmed.
+pub mod answer {
+    use super::*;
+
+    pub fn state(store: &Store, node: &str) -> LedgerState {
+        LedgerState {
+            root: store.root(),
+            count: store.len(),
+            node: node.to_string(),
+            fanout_bits: FANOUT_BITS,
+            ids_inline: IDS_INLINE,
+        }
+    }
+
+    pub fn children(store: &Store, req: &ChildrenRequest) -> Result<ChildrenResponse, String> {
+        if req.prefixes.len() > MAX_PREFIXES {
+            return Err(format!(
+                "{} prefixes requested; at most {MAX_PREFIXES} per request",
+                req.prefixes.len()
+            ));
+        }
+        let mut children = Vec::with_capacity(req.prefixes.len());
+        for p in &req.prefixes {
+            let p = parse_prefix(p)?;
+            if p.len() + FANOUT_BITS > 256 {
+                return Err("prefix is too long to have children".into());
+            }
+            children.push(
+                children_of(&p)
+                    .iter()
+                    .map(|c| {
+                        let sub = store.subtree(c);
+                        if sub.count == 0 {
+                            ChildSummary {
+                                count: 0,
+                                hash: None,
+                                ids: None,
+                            }
+                        } else if sub.count <= IDS_INLINE {
+                            ChildSummary {
+                                count: sub.count,
+                                hash: None,
+                                ids: Some(store.ids_under(c)),
+                            }
+                        } else {
+                            ChildSummary {
+                                count: sub.count,
+                                hash: Some(sub.hash),
+                                ids: None,
+                            }
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        Ok(ChildrenResponse { children })
+    }
+
+    pub fn ids(store: &Store, req: &IdsRequest) -> Result<IdsResponse, String> {
+        if req.limit == 0 || req.limit > MAX_IDS_PAGE {
+            return Err(format!("limit must be between 1 and {MAX_IDS_PAGE}"));
+        }
+        let p = parse_prefix(&req.prefix)?;
+        let all = store.ids_under(&p);
+        let start = match req.after {
+            Some(after) => all.partition_point(|id| *id <= after),
+            None => 0,
+        };
+        let end = (start + req.limit).min(all.len());
+        Ok(IdsResponse {
+            ids: all[start..end].to_vec(),
+            more: end < all.len(),
+        })
+    }
+
+    pub fn fetch(store: &Store, req: &FetchRequest) -> Result<EntriesMessage, String> {
+        if req.ids.len() > MAX_ENTRIES {
+            return Err(format!(
+                "{} entries requested; at most {MAX_ENTRIES} per request",
+                req.ids.len()
+            ));
+        }
+        let entries = store.get_many(&req.ids).map_err(|e| e.to_string())?;
+        Ok(EntriesMessage {
+            entries: entries
+                .iter()
+                .map(|e| RawValue::from_string(e.to_json()).expect("entries serialize to JSON"))
+                .collect(),
+        })
+    }
+
+    /// Verifies every pushed entry before storing any: one bad entry and nothing changes.
+    pub fn verify_push(msg: &EntriesMessage, max_payload: usize) -> Result<Vec<Entry>, PushRefused> {
+        if msg.entries.len() > MAX_ENTRIES {
+            return Err(PushRefused::TooMany(msg.entries.len()));
+        }
+        msg.entries
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                Entry::from_json(raw.get(), max_payload).map_err(|e| PushRefused::Entry(i + 1, e))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushRefused {
+    #[error("{0} entries pushed; at most {MAX_ENTRIES} per request")]
+    TooMany(usize),
+    #[error("entry {0} of the push: {1}")]
+    Entry(usize, EntryError),
+}
+
+impl PushRefused {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PushRefused::TooMany(_) => "too_many_entries",
+            PushRefused::Entry(_, e) => e.kind(),
+        }
+    }
+}
+
+/// Reconciles `local` with `remote` both ways: pulls what we lack (verifying each entry)
+/// and pushes what they lack.
+pub async fn reconcile<R: Remote>(
+    local: &Store,
+    remote: &R,
+    max_payload: usize,
+) -> Result<ReconcileReport, ReconcileError> {
+    let (sent0, received0) = remote.bytes();
+    let mut report = ReconcileReport::default();
+    let theirs = remote.state().await?;
+    report.requests += 1;
+    report.their_root = theirs.root;
+    if theirs.root == local.root() {
+        report.in_sync_before = true;
+        report.our_root = local.root();
+        finish(&mut report, remote, sent0, received0);
+        return Ok(report);
+    }
+
+    let mut need: BTreeSet<EntryId> = BTreeSet::new();
+    let mut give: BTreeSet<EntryId> = BTreeSet::new();
+    if theirs.count == 0 {
+        give.extend(local.ids_under(&Prefix::ROOT));
+    } else if local.is_empty() {
+        pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report).await?;
+    } else {
+        walk(local, remote, &mut need, &mut give, &mut report).await?;
+    }
+
+    // Pull, verifying everything: an entry must verify and must be one we asked for.
+    let need: Vec<EntryId> = need.into_iter().take(MAX_PER_SYNC).collect();
+    let mut forged = None;
+    for chunk in need.chunks(MAX_ENTRIES) {
+        let msg = remote.fetch(&FetchRequest { ids: chunk.to_vec() }).await?;
+        report.requests += 1;
+        let asked: BTreeSet<&EntryId> = chunk.iter().collect();
+        let mut good = Vec::with_capacity(msg.entries.len());
+        for raw in &msg.entries {
+            match Entry::from_json(raw.get(), max_payload) {
+                Ok(e) if asked.contains(&e.id()) => good.push(e),
+                Ok(e) => {
+                    forged.get_or_insert_with(|| format!("sent entry {} that was not asked for", e.id()));
+                }
+                Err(e) => {
+                    forged.get_or_insert_with(|| format!("sent an entry that fails verification: {e}"));
+                }
+            }
+        }
+        report.pulled += local.append_batch(good).await?.iter().filter(|a| a.inserted).count();
+    }
+
+    // Push what they lack.
+    let give: Vec<EntryId> = give.into_iter().take(MAX_PER_SYNC).collect();
+    for chunk in give.chunks(MAX_ENTRIES) {
+        let entries = local.get_many(chunk)?;
+        let msg = EntriesMessage {
+            entries: entries
+                .iter()
+                .map(|e| RawValue::from_string(e.to_json()).expect("entries serialize to JSON"))
+                .collect(),
+        };
+        let answer = remote.push(&msg).await?;
+        report.requests += 1;
+        report.pushed += answer.accepted;
+    }
+
+    report.our_root = local.root();
+    finish(&mut report, remote, sent0, received0);
+    match forged {
+        Some(what) => Err(protocol(what)),
+        None => Ok(report),
+    }
+}
+
+fn finish<R: Remote>(report: &mut ReconcileReport, remote: &R, sent0: u64, received0: u64) {
+    let (sent, received) = remote.bytes();
+    report.bytes_sent = sent - sent0;
+    report.bytes_received = received - received0;
+}
+
+/// Descends where the two trees differ, collecting what each side lacks.
+async fn walk<R: Remote>(
+    local: &Store,
+    remote: &R,
+    need: &mut BTreeSet<EntryId>,
+    give: &mut BTreeSet<EntryId>,
+    report: &mut ReconcileReport,
+) -> Result<(), ReconcileError> {
+    let mut frontier = vec![Prefix::ROOT];
+    while !frontier.is_empty() {
+        report.rounds += 1;
+        if report.rounds > (256 / FANOUT_BITS as usize) + 1 {
+            return Err(protocol("the tree walk went deeper than any id"));
+        }
+        let mut next = Vec::new();
+        for batch in frontier.chunks(MAX_PREFIXES) {
+            let req = ChildrenRequest {
+                prefixes: batch.iter().map(Prefix::to_bit_string).collect(),
+            };
+            let resp = remote.children(&req).await?;
+            report.requests += 1;
+            if resp.children.len() != batch.len() {
+                return Err(protocol(format!(
+                    "answered {} prefixes of {} asked",
+                    resp.children.len(),
+                    batch.len()
+                )));
+            }
+            for (parent, kids) in batch.iter().zip(&resp.children) {
+                let prefixes = children_of(parent);
+                if kids.len() != prefixes.len() {
+                    return Err(protocol(format!(
+                        "answered {} children of a prefix; expected {}",
+                        kids.len(),
+                        prefixes.len()
+                    )));
+                }
+                for (p, kid) in prefixes.iter().zip(kids) {
+                    compare_child(local, remote, p, kid, need, give, &mut next, report).await?;
+                }
+            }
+        }
+        frontier = next;
+        if need.len() >= MAX_PER_SYNC || give.len() >= MAX_PER_SYNC {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn compare_child<R: Remote>(
+    local: &Store,
+    remote: &R,
+    p: &Prefix,
+    kid: &ChildSummary,
+    need: &mut BTreeSet<EntryId>,
+    give: &mut BTreeSet<EntryId>,
+    next: &mut Vec<Prefix>,
+    report: &mut ReconcileReport,
+) -> Result<(), ReconcileError> {
+    let mine = local.subtree(p);
+    match (&kid.ids, &kid.hash) {
+        (Some(ids), _) => {
+            if ids.len() != kid.count || ids.iter().any(|id| !p.contains(id.as_bytes())) {
+                return Err(protocol(format!(
+                    "listed ids that do not belong under prefix {:?}",
+                    p.to_bit_string()
+                )));
+            }
+            let theirs: BTreeSet<EntryId> = ids.iter().copied().collect();
+            let ours: BTreeSet<EntryId> = local.ids_under(p).into_iter().collect();
+            need.extend(theirs.difference(&ours));
+            give.extend(ours.difference(&theirs));
+        }
+        (None, Some(hash)) => {
+            if *hash == mine.hash {
+                return Ok(());
+            }
+            if mine.count == 0 {
+                pull_all_ids(remote, p, need, report).await?;
+            } else {
+                next.push(*p);
+            }
+        }
+        (None, None) => {
+            if kid.count != 0 {
+                return Err(protocol("a non-empty child came without hash or ids"));
+            }
+            give.extend(local.ids_under(p));
+        }
+    }
+    Ok(())
+}
+
+/// Lists every id the other side has under `p`, page by page.
+async fn pull_all_ids<R: Remote>(
+    remote: &R,
+    p: &Prefix,
+    need: &mut BTreeSet<EntryId>,
+    report: &mut ReconcileReport,
+) -> Result<(), ReconcileError> {
+    let mut after = None;
+    loop {
+        let page = remote
+            .ids(&IdsRequest {
+                prefix: p.to_bit_string(),
+                after,
+                limit: MAX_IDS_PAGE,
+            })
+            .await?;
+        report.requests += 1;
+        if page.ids.len() > MAX_IDS_PAGE
+            || page.ids.iter().any(|id| !p.contains(id.as_bytes()))
+            || page.ids.windows(2).any(|w| w[0] >= w[1])
+            || after.is_some_and(|a| page.ids.first().is_some_and(|f| *f <= a))
+        {
+            return Err(protocol("sent an id page that is unordered, oversized or outside the prefix"));
+        }
+        need.extend(page.ids.iter().copied());
+        match (page.more, page.ids.last()) {
+            (true, Some(last)) if need.len() < MAX_PER_SYNC => after = Some(*last),
+            _ => return Ok(()),
+        }
+    }
+}
+
+mod opt_hex_hash {
+    use super::Hash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            Some(h) => s.serialize_str(&hex::encode(h)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hash>, D::Error> {
+        let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+        s.map(|s| {
+            let bytes = hex::decode(s.as_ref()).map_err(serde::de::Error::custom)?;
+            bytes
+                .try_into()
+                .map_err(|_| serde::de::Error::custom("a hash is 64 hex characters"))
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,277 @@
+//! Reconciliation between two real stores, over a transport that serializes every
+//! message to JSON and counts the bytes (deterministic, unlike timing).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lattice_node::NodeKey;
+use lattice_node::ledger::{Entry, Store, StoreOptions};
+use lattice_node::sync::reconcile::{
+    self, ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest,
+    IdsResponse, LedgerState, PushResponse, ReconcileError, Remote, TransportError, answer,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+const MAX: usize = 64 * 1024;
+
+/// The other side: a store answered through JSON, as any transport would carry it.
+struct JsonRemote {
+    store: Store,
+    sent: AtomicU64,
+    received: AtomicU64,
+    /// Lets a test make the other side lie about fetched entries.
+    tamper_fetch: Option<fn(&mut Vec<serde_json::Value>)>,
+}
+
+impl JsonRemote {
+    fn new(store: Store) -> Self {
+        Self {
+            store,
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            tamper_fetch: None,
+        }
+    }
+
+    fn send<T: Serialize + DeserializeOwned>(&self, req: &T) -> T {
+        let text = serde_json::to_string(req).unwrap();
+        self.sent.fetch_add(text.len() as u64, Ordering::Relaxed);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn answer<T: Serialize + DeserializeOwned>(
+        &self,
+        resp: Result<T, String>,
+    ) -> Result<T, TransportError> {
+        let resp = resp.map_err(|message| TransportError {
+            kind: "bad_request".into(),
+            message,
+        })?;
+        let text = serde_json::to_string(&resp).unwrap();
+        self.received.fetch_add(text.len() as u64, Ordering::Relaxed);
+        Ok(serde_json::from_str(&text).unwrap())
+    }
+}
+
+impl Remote for JsonRemote {
+    async fn state(&self) -> Result<LedgerState, TransportError> {
+        self.answer(Ok(answer::state(&self.store, "them")))
+    }
+    async fn children(&self, req: &ChildrenRequest) -> Result<ChildrenResponse, TransportError> {
+        let req = self.send(req);
+        self.answer(answer::children(&self.store, &req))
+    }
+    async fn ids(&self, req: &IdsRequest) -> Result<IdsResponse, TransportError> {
+        let req = self.send(req);
+        self.answer(answer::ids(&self.store, &req))
+    }
+    async fn fetch(&self, req: &FetchRequest) -> Result<EntriesMessage, TransportError> {
+        let req = self.send(req);
+        let mut msg = answer::fetch(&self.store, &req).map_err(|message| TransportError {
+            kind: "bad_request".into(),
+            message,
+        })?;
+        if let Some(tamper) = self.tamper_fetch {
+            let mut values: Vec<serde_json::Value> = msg
+                .entries
+                .iter()
+                .map(|r| serde_json::from_str(r.get()).unwrap())
+                .collect();
+            tamper(&mut values);
+            msg.entries = values
+                .iter()
+                .map(|v| serde_json::value::RawValue::from_string(v.to_string()).unwrap())
+                .collect();
+        }
+        let text = serde_json::to_string(&msg).unwrap();
+        self.received.fetch_add(text.len() as u64, Ordering::Relaxed);
+        Ok(serde_json::from_str(&text).unwrap())
+    }
+    async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
+        let text = serde_json::to_string(req).unwrap();
+        self.sent.fetch_add(text.len() as u64, Ordering::Relaxed);
+        let req: EntriesMessage = serde_json::from_str(&text).unwrap();
+        let entries = answer::verify_push(&req, MAX).map_err(|e| TransportError {
+            kind: e.kind().into(),
+            message: e.to_string(),
+        })?;
+        let appended = self.store.append_batch(entries).await.unwrap();
+        let accepted = appended.iter().filter(|a| a.inserted).count();
+        self.answer(Ok(PushResponse {
+            accepted,
+            already_present: appended.len() - accepted,
+        }))
+    }
+    fn bytes(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn entries(key: &NodeKey, range: std::ops::Range<u64>) -> Vec<Entry> {
+    range
+        .map(|n| {
+            let payload = json!({ "n": n, "memo": "payment batch", "amount": n * 7 });
+            Entry::sign(key, 1_700_000_000_000 + n, &payload, MAX).unwrap()
+        })
+        .collect()
+}
+
+async fn store_with(dir: &std::path::Path, items: &[Entry]) -> Store {
+    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    for chunk in items.chunks(2000) {
+        store.append_batch(chunk.to_vec()).await.unwrap();
+    }
+    store
+}
+
+fn json_size(items: &[Entry]) -> u64 {
+    items.iter().map(|e| e.to_json().len() as u64).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_missing_of_ten_thousand_cost_about_the_ten_entries_not_the_ledger() {
+    let key = NodeKey::from_seed([5; 32]);
+    let common = entries(&key, 0..10_000);
+    let extra = entries(&key, 10_000..10_010);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = store_with(a.path(), &common).await;
+    let theirs_items: Vec<Entry> = common.iter().chain(&extra).cloned().collect();
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert_eq!(report.pulled, 10);
+    assert_eq!(report.pushed, 0);
+    assert_eq!(ours.root(), theirs.store.root());
+    assert_eq!(report.our_root, report.their_root);
+
+    let bytes = report.bytes_sent + report.bytes_received;
+    let ledger = json_size(&theirs_items);
+    let missing = json_size(&extra);
+    // About d * log2(n) hashes: 10 differences * 14 levels, each hash at most ~100 bytes
+    // of JSON, on top of the entries themselves.
+    let hash_budget = 10 * 14 * 100;
+    eprintln!(
+        "reconciled 10 of 10,010: {bytes} bytes in {} requests ({} rounds); entries {missing} bytes, ledger {ledger} bytes",
+        report.requests, report.rounds
+    );
+    assert!(
+        bytes <= 3 * missing + hash_budget,
+        "{bytes} bytes exchanged for {missing} bytes of missing entries"
+    );
+    assert!(bytes * 50 < ledger, "{bytes} bytes is not small next to the {ledger}-byte ledger");
+
+    // Already in sync: one small request.
+    let again = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert!(again.in_sync_before);
+    assert_eq!(again.requests, 1);
+    assert!(again.bytes_sent + again.bytes_received < 300);
+}
+
+#[tokio::test]
+async fn both_sides_get_what_they_lack() {
+    let key = NodeKey::from_seed([6; 32]);
+    let common = entries(&key, 0..300);
+    let only_ours = entries(&key, 1_000..1_007);
+    let only_theirs = entries(&key, 2_000..2_005);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours_items: Vec<Entry> = common.iter().chain(&only_ours).cloned().collect();
+    let theirs_items: Vec<Entry> = common.iter().chain(&only_theirs).cloned().collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert_eq!((report.pulled, report.pushed), (5, 7));
+    assert_eq!(ours.root(), theirs.store.root());
+    assert_eq!(ours.len(), 312);
+}
+
+#[tokio::test]
+async fn an_empty_node_pulls_a_whole_ledger_page_by_page() {
+    let key = NodeKey::from_seed([7; 32]);
+    let all = entries(&key, 0..2_500);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = Store::open(a.path(), StoreOptions::default()).unwrap();
+    let theirs = JsonRemote::new(store_with(b.path(), &all).await);
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert_eq!(report.pulled, 2_500);
+    assert_eq!(ours.root(), theirs.store.root());
+
+    // And the other way round: an empty neighbour gets everything pushed.
+    let c = tempfile::tempdir().unwrap();
+    let empty = JsonRemote::new(Store::open(c.path(), StoreOptions::default()).unwrap());
+    let report = reconcile::reconcile(&ours, &empty, MAX).await.unwrap();
+    assert_eq!(report.pushed, 2_500);
+    assert_eq!(empty.store.root(), ours.root());
+}
+
+#[tokio::test]
+async fn forged_entries_from_the_other_side_are_never_stored() {
+    let key = NodeKey::from_seed([8; 32]);
+    let common = entries(&key, 0..50);
+    let extra = entries(&key, 100..103);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = store_with(a.path(), &common).await;
+    let theirs_items: Vec<Entry> = common.iter().chain(&extra).cloned().collect();
+    let mut theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    // The other side changes one payload but keeps the signature (and drops the id).
+    theirs.tamper_fetch = Some(|values| {
+        values[0]["payload"]["amount"] = json!(1_000_000);
+        values[0].as_object_mut().unwrap().remove("id");
+    });
+
+    let err = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap_err();
+    assert!(matches!(err, ReconcileError::Protocol(_)), "{err}");
+    assert!(err.to_string().contains("fails verification"), "{err}");
+    // The two honest entries were stored; the forged one was not.
+    assert_eq!(ours.len(), 52);
+    assert!(ours.verify_all().unwrap().problems.is_empty());
+    let amounts: Vec<i64> = ours
+        .latest(100)
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(e.payload_json()).unwrap()["amount"].as_i64().unwrap())
+        .collect();
+    assert!(!amounts.contains(&1_000_000));
+}
+
+#[tokio::test]
+async fn a_push_with_one_bad_entry_changes_nothing() {
+    let key = NodeKey::from_seed([9; 32]);
+    let items = entries(&key, 0..3);
+    let mut values: Vec<serde_json::Value> =
+        items.iter().map(|e| serde_json::from_str(&e.to_json()).unwrap()).collect();
+    values[2]["signature"] = json!("00".repeat(64));
+    let msg = EntriesMessage {
+        entries: values
+            .iter()
+            .map(|v| serde_json::value::RawValue::from_string(v.to_string()).unwrap())
+            .collect(),
+    };
+    let err = answer::verify_push(&msg, MAX).unwrap_err();
+    assert_eq!(err.kind(), "bad_signature");
+    assert!(err.to_string().starts_with("entry 3 of the push"), "{err}");
+}
+
+#[test]
+fn requests_beyond_the_caps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let many = ChildrenRequest {
+        prefixes: vec![String::new(); reconcile::MAX_PREFIXES + 1],
+    };
+    assert!(answer::children(&store, &many).is_err());
+    let bad = ChildrenRequest {
+        prefixes: vec!["01x".into()],
+    };
+    assert!(answer::children(&store, &bad).unwrap_err().contains("01x"));
+    let huge = IdsRequest {
+        prefix: String::new(),
+        after: None,
+        limit: 1_000_000,
+    };
+    assert!(answer::ids(&store, &huge).is_err());
+}
