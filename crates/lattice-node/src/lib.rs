@@ -8,6 +8,9 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod ledger;
+pub mod metrics;
+
+pub mod status;
 pub mod sync;
 
 pub use config::{Config, ConfigError, Mode, Overrides};

@@ -1,0 +1,75 @@
+//! Prometheus metrics (`GET /metrics`), names prefixed `lattice_`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    pub lung: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LungLabel {
+    pub lung: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NeighborLabels {
+    pub neighbor: String,
+    pub kind: String,
+}
+
+/// The node's own metrics. Cheap to clone (the metrics are shared handles).
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub entries: Gauge,
+    pub root_changes: Counter,
+    pub syncs: Family<SyncLabels, Counter>,
+    pub bytes_reconciled: Family<LungLabel, Counter>,
+    pub entries_reconciled: Family<LungLabel, Counter>,
+    pub mode_transitions: Family<TransitionLabels, Counter>,
+    pub neighbor_errors: Family<NeighborLabels, Counter>,
+}
+
+impl Metrics {
+    /// Registers every metric under the `lattice` prefix.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("lattice");
+        r.register("entries", "Entries in the ledger", self.entries.clone());
+        r.register(
+            "root_changes",
+            "Times the Merkle root changed",
+            self.root_changes.clone(),
+        );
+        r.register("syncs", "Syncs by lung and result", self.syncs.clone());
+        r.register(
+            "reconciled_bytes",
+            "Message bytes exchanged by reconciliation, by lung",
+            self.bytes_reconciled.clone(),
+        );
+        r.register(
+            "reconciled_entries",
+            "Entries pulled or pushed by reconciliation, by lung",
+            self.entries_reconciled.clone(),
+        );
+        r.register(
+            "mode_transitions",
+            "Changes of the lung carrying sync",
+            self.mode_transitions.clone(),
+        );
+        r.register(
+            "neighbor_errors",
+            "Failed exchanges with HTTP neighbours, by kind",
+            self.neighbor_errors.clone(),
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The one truth every face shows: a [`Status`] snapshot of the node, and the
+//! [`NodeEvent`]s that explain how it got there.
+
+use serde::Serialize;
+
+use crate::config::Mode;
+use crate::sync::lungs::{LungEvent, Transition};
+use crate::sync::reconcile::ReconcileReport;
+
+pub use crate::sync::lungs::Lung;
+
+/// A snapshot of the node. The first five fields keep the names and types the earlier
+/// version's clients read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Status {
+    pub peer_count: usize,
+    pub has_peers: bool,
+    pub http_sync_enabled: bool,
+    /// Which lung carries sync now: "P2P" or "HTTP".
+    pub sync_mode: Lung,
+    /// Whether the heartbeat is steering (mode `auto`).
+    pub heartbeat_active: bool,
+
+    pub mode: Mode,
+    /// When the current run of samples without sync peers began (unix ms).
+    pub peerless_since_ms: Option<u64>,
+    /// When the HTTP fallback will activate if no peer returns (unix ms); only while the
+    /// timer runs. A UI counts down to it without ticks of its own.
+    pub fallback_deadline_ms: Option<u64>,
+    pub fallback_active_since_ms: Option<u64>,
+    pub fallback_after_ms: u64,
+    pub heartbeat_ms: u64,
+    pub http_poll_ms: u64,
+    pub last_transition: Option<Transition>,
+
+    pub merkle_root: String,
+    pub entry_count: usize,
+
+    pub node: NodeInfo,
+    pub neighbors: Vec<NeighborStatus>,
+    pub last_sync: Option<SyncSummary>,
+    /// Set when the store stopped accepting writes, with the reason.
+    pub store_failure: Option<String>,
+    /// The node's clock when this snapshot was made (unix ms), so a UI can correct
+    /// for its own clock when counting down.
+    pub now_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    pub peer_id: String,
+    pub version: String,
+    pub http_listen: String,
+    pub started_at_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeighborHealth {
+    /// Not contacted yet.
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NeighborStatus {
+    pub url: String,
+    pub health: NeighborHealth,
+    pub last_sync_ms: Option<u64>,
+    pub last_error: Option<String>,
+    pub last_error_kind: Option<String>,
+    pub consecutive_failures: u32,
+    /// When the next attempt is due while backing off (unix ms).
+    pub next_attempt_ms: Option<u64>,
+    /// The neighbour's root as last seen, and whether it equals ours now.
+    pub root: Option<String>,
+    pub root_matches: Option<bool>,
+    /// Whether we follow its event stream (HTTP lung active).
+    pub events_connected: bool,
+    pub last_report: Option<ReconcileReport>,
+}
+
+/// The last completed sync, whichever lung and peer it was with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    pub lung: Lung,
+    pub with: String,
+    pub at_ms: u64,
+    pub pulled: usize,
+    pub pushed: usize,
+    pub bytes: u64,
+}
+
+/// Something that happened, with when.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeEvent {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub what: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The heartbeat state machine's events (timer, fallback, transitions).
+    Lung { event: LungEvent },
+    /// An entry was added to our ledger, however it arrived.
+    EntryAdded { id: String, author: String },
+    /// A neighbour's root differs from ours.
+    Diverged {
+        neighbor: String,
+        ours: String,
+        theirs: String,
+    },
+    SyncCompleted {
+        lung: Lung,
+        with: String,
+        report: ReconcileReport,
+    },
+    SyncFailed {
+        lung: Lung,
+        with: String,
+        kind: String,
+        message: String,
+    },
+}
