@@ -9,6 +9,7 @@ pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod metrics;
+pub mod node;
 
 pub mod status;
 pub mod sync;

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use lattice_node::NodeKey;
 use lattice_node::ledger::{Entry, Store, StoreOptions};
 use lattice_node::sync::reconcile::{
-    self, ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest,
-    IdsResponse, LedgerState, PushResponse, ReconcileError, Remote, TransportError, answer,
+    self, ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
+    LedgerState, PushResponse, ReconcileError, Remote, TransportError, answer,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,7 +49,8 @@ impl JsonRemote {
             message,
         })?;
         let text = serde_json::to_string(&resp).unwrap();
-        self.received.fetch_add(text.len() as u64, Ordering::Relaxed);
+        self.received
+            .fetch_add(text.len() as u64, Ordering::Relaxed);
         Ok(serde_json::from_str(&text).unwrap())
     }
 }
@@ -85,7 +86,8 @@ impl Remote for JsonRemote {
                 .collect();
         }
         let text = serde_json::to_string(&msg).unwrap();
-        self.received.fetch_add(text.len() as u64, Ordering::Relaxed);
+        self.received
+            .fetch_add(text.len() as u64, Ordering::Relaxed);
         Ok(serde_json::from_str(&text).unwrap())
     }
     async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
@@ -162,7 +164,10 @@ async fn ten_missing_of_ten_thousand_cost_about_the_ten_entries_not_the_ledger()
         bytes <= 3 * missing + hash_budget,
         "{bytes} bytes exchanged for {missing} bytes of missing entries"
     );
-    assert!(bytes * 50 < ledger, "{bytes} bytes is not small next to the {ledger}-byte ledger");
+    assert!(
+        bytes * 50 < ledger,
+        "{bytes} bytes is not small next to the {ledger}-byte ledger"
+    );
 
     // Already in sync: one small request.
     let again = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
@@ -233,7 +238,11 @@ async fn forged_entries_from_the_other_side_are_never_stored() {
         .latest(100)
         .unwrap()
         .iter()
-        .map(|e| serde_json::from_str::<serde_json::Value>(e.payload_json()).unwrap()["amount"].as_i64().unwrap())
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(e.payload_json()).unwrap()["amount"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert!(!amounts.contains(&1_000_000));
 }
@@ -242,8 +251,10 @@ async fn forged_entries_from_the_other_side_are_never_stored() {
 async fn a_push_with_one_bad_entry_changes_nothing() {
     let key = NodeKey::from_seed([9; 32]);
     let items = entries(&key, 0..3);
-    let mut values: Vec<serde_json::Value> =
-        items.iter().map(|e| serde_json::from_str(&e.to_json()).unwrap()).collect();
+    let mut values: Vec<serde_json::Value> = items
+        .iter()
+        .map(|e| serde_json::from_str(&e.to_json()).unwrap())
+        .collect();
     values[2]["signature"] = json!("00".repeat(64));
     let msg = EntriesMessage {
         entries: values

@@ -57,7 +57,11 @@ pub struct ChildrenRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildSummary {
     pub count: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hex_hash")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_hex_hash"
+    )]
     pub hash: Option<Hash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<Vec<EntryId>>,
@@ -136,8 +140,10 @@ pub trait Remote: Sync {
         &self,
         req: &ChildrenRequest,
     ) -> impl Future<Output = Result<ChildrenResponse, TransportError>> + Send;
-    fn ids(&self, req: &IdsRequest)
-    -> impl Future<Output = Result<IdsResponse, TransportError>> + Send;
+    fn ids(
+        &self,
+        req: &IdsRequest,
+    ) -> impl Future<Output = Result<IdsResponse, TransportError>> + Send;
     fn fetch(
         &self,
         req: &FetchRequest,
@@ -285,7 +291,10 @@ pub mod answer {
     }
 
     /// Verifies every pushed entry before storing any: one bad entry and nothing changes.
-    pub fn verify_push(msg: &EntriesMessage, max_payload: usize) -> Result<Vec<Entry>, PushRefused> {
+    pub fn verify_push(
+        msg: &EntriesMessage,
+        max_payload: usize,
+    ) -> Result<Vec<Entry>, PushRefused> {
         if msg.entries.len() > MAX_ENTRIES {
             return Err(PushRefused::TooMany(msg.entries.len()));
         }
@@ -349,7 +358,11 @@ pub async fn reconcile<R: Remote>(
     let need: Vec<EntryId> = need.into_iter().take(MAX_PER_SYNC).collect();
     let mut forged = None;
     for chunk in need.chunks(MAX_ENTRIES) {
-        let msg = remote.fetch(&FetchRequest { ids: chunk.to_vec() }).await?;
+        let msg = remote
+            .fetch(&FetchRequest {
+                ids: chunk.to_vec(),
+            })
+            .await?;
         report.requests += 1;
         let asked: BTreeSet<&EntryId> = chunk.iter().collect();
         let mut good = Vec::with_capacity(msg.entries.len());
@@ -357,14 +370,23 @@ pub async fn reconcile<R: Remote>(
             match Entry::from_json(raw.get(), max_payload) {
                 Ok(e) if asked.contains(&e.id()) => good.push(e),
                 Ok(e) => {
-                    forged.get_or_insert_with(|| format!("sent entry {} that was not asked for", e.id()));
+                    forged.get_or_insert_with(|| {
+                        format!("sent entry {} that was not asked for", e.id())
+                    });
                 }
                 Err(e) => {
-                    forged.get_or_insert_with(|| format!("sent an entry that fails verification: {e}"));
+                    forged.get_or_insert_with(|| {
+                        format!("sent an entry that fails verification: {e}")
+                    });
                 }
             }
         }
-        report.pulled += local.append_batch(good).await?.iter().filter(|a| a.inserted).count();
+        report.pulled += local
+            .append_batch(good)
+            .await?
+            .iter()
+            .filter(|a| a.inserted)
+            .count();
     }
 
     // Push what they lack.
@@ -513,7 +535,9 @@ async fn pull_all_ids<R: Remote>(
             || page.ids.windows(2).any(|w| w[0] >= w[1])
             || after.is_some_and(|a| page.ids.first().is_some_and(|f| *f <= a))
         {
-            return Err(protocol("sent an id page that is unordered, oversized or outside the prefix"));
+            return Err(protocol(
+                "sent an id page that is unordered, oversized or outside the prefix",
+            ));
         }
         need.extend(page.ids.iter().copied());
         match (page.more, page.ids.last()) {

@@ -7,6 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use lattice_node::NodeKey;
+use lattice_node::config::Mode;
+
+mod online;
 use lattice_node::config::{self, Config, ConfigError, Overrides};
 use lattice_node::ledger::{Entry, EntryId, Store, StoreOptions, verify_inclusion};
 
@@ -29,6 +32,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the node: the heartbeat, the HTTP lung and the HTTP API on LATTICE_HTTP_LISTEN.
+    /// Logs to stdout (RUST_LOG is respected); stops gracefully on Ctrl-C or SIGTERM.
+    Node,
+    /// Show a running node's status (mode, lung, peers, fallback timer, root, neighbours).
+    Status {
+        /// The node's base URL (default: http://LATTICE_HTTP_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+        /// Print the raw JSON status.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch a running node's sync mode: auto, p2p or http.
+    Switch {
+        mode: Mode,
+        /// The node's base URL (default: http://LATTICE_HTTP_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Generate the node's ed25519 key, write it to the env file (mode 0600) as
     /// LATTICE_P2P_KEY, and print its PeerId.
     Keygen {
@@ -41,6 +63,10 @@ enum Command {
     Put {
         /// The payload, as JSON text, e.g. '{"amount": 12, "to": "acme"}'.
         json: String,
+        /// Send it to the running node at this base URL (which signs it with its key)
+        /// instead of writing the local data directory.
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Print the local ledger's Merkle root (lowercase hex).
     Root,
@@ -72,7 +98,7 @@ enum Command {
 }
 
 /// How a command failed, which decides the exit status.
-enum Failure {
+pub(crate) enum Failure {
     /// Bad configuration or usage: exit status 2.
     Config(String),
     /// Anything else: exit status 1.
@@ -113,7 +139,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     };
     // Before any thread starts: this writes the process environment.
     let loaded = config::load_env_file(&overrides)?;
-    init_logging();
+    init_logging(matches!(cli.command, Command::Node));
     match &loaded {
         Some(path) => tracing::info!("loaded env file {}", path.display()),
         None => tracing::info!(
@@ -134,8 +160,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
+        Command::Node => online::run_node(config),
+        Command::Status { url, json } => {
+            runtime.block_on(online::status(&config, url.as_deref(), json))
+        }
+        Command::Switch { mode, url } => {
+            runtime.block_on(online::switch(&config, mode, url.as_deref()))
+        }
         Command::Keygen { force } => keygen(&overrides, force),
-        Command::Put { json } => runtime.block_on(put(&config, &json)),
+        Command::Put {
+            json,
+            url: Some(url),
+        } => {
+            let payload = serde_json::from_str(&json)
+                .map_err(|e| anyhow!("the payload is not valid JSON: {e}"))?;
+            runtime.block_on(online::put(&config, payload, &url))
+        }
+        Command::Put { json, url: None } => runtime.block_on(put(&config, &json)),
         Command::Root => root(&config),
         Command::List { limit, json } => list(&config, limit, json),
         Command::Export => export(&config),
@@ -145,13 +186,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn init_logging() {
+/// The node logs to stdout at `info`; one-shot commands keep stdout for their answer
+/// and log warnings to stderr. `RUST_LOG` overrides either.
+fn init_logging(node: bool) {
+    let default = if node { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if node {
+        builder.with_writer(std::io::stdout).init();
+    } else {
+        builder.with_writer(std::io::stderr).init();
+    }
 }
 
 fn store_options(config: &Config) -> StoreOptions {

@@ -1,0 +1,225 @@
+//! The commands that run a node or talk to a running one over its HTTP API.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use lattice_node::config::{Config, Mode};
+use lattice_node::http::client::{ClientLimits, NeighborClient};
+use lattice_node::http::server::{self, ServerOptions};
+use lattice_node::node::{NodeHandle, NodeOptions, now_ms};
+use url::Url;
+
+use crate::Failure;
+
+/// `lattice node`: runs until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub fn run_node(config: Config) -> Result<(), Failure> {
+    server::check_listen_security(&config).map_err(Failure::Config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let node = NodeHandle::start(config, NodeOptions::default())
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let (addr, server_task) = server::spawn(node.clone(), ServerOptions::default())
+            .await
+            .map_err(|e| anyhow!(e))?;
+        let status = node.status();
+        tracing::info!(
+            "node {} serving its API on http://{addr}/ ({} entries, root {})",
+            status.node.peer_id,
+            status.entry_count,
+            &status.merkle_root[..16]
+        );
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing listeners, finishing in-flight commits");
+        node.shutdown_token().cancel();
+        let _ = server_task.await;
+        node.shutdown().await;
+        tracing::info!("stopped");
+        Ok::<(), Failure>(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The URL of the node this configuration describes, unless `--url` names another.
+fn node_url(config: &Config, url: Option<&str>) -> Result<Url, Failure> {
+    let text = match url {
+        Some(u) => u.to_string(),
+        None => {
+            let mut addr = config.http_listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{addr}/")
+        }
+    };
+    let mut url = Url::parse(&text)
+        .map_err(|e| Failure::Config(format!("--url: {text:?} is not a URL ({e})")))?;
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure> {
+    let limits = ClientLimits {
+        request_timeout: Duration::from_secs(30),
+        ..ClientLimits::default()
+    };
+    let url = node_url(config, url)?;
+    NeighborClient::new(url.clone(), config.api_token.clone(), limits)
+        .map_err(|e| Failure::Other(anyhow!("{url}: {e}")))
+}
+
+fn call_error(url: &Url) -> impl Fn(lattice_node::http::client::ClientError) -> Failure + '_ {
+    move |e| Failure::Other(anyhow!("{url}: {e}"))
+}
+
+pub async fn status(config: &Config, url: Option<&str>, json: bool) -> Result<(), Failure> {
+    let client = client(config, url)?;
+    let status: serde_json::Value = client
+        .get_json("api/lattice/p2p/status", &[])
+        .await
+        .map_err(call_error(client.base()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("JSON prints")
+        );
+    } else {
+        print_status(&status);
+    }
+    Ok(())
+}
+
+fn ago(ms: Option<u64>, now: u64) -> String {
+    match ms {
+        Some(t) => format!("{:.1}s ago", now.saturating_sub(t) as f64 / 1000.0),
+        None => "never".into(),
+    }
+}
+
+fn print_status(s: &serde_json::Value) {
+    let now = s["now_ms"].as_u64().unwrap_or_else(now_ms);
+    let str_of = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    println!("node      {}", str_of(&s["node"]["peer_id"]));
+    println!(
+        "mode      {} (sync over {}; HTTP sync {})",
+        str_of(&s["mode"]),
+        str_of(&s["sync_mode"]),
+        if s["http_sync_enabled"].as_bool() == Some(true) {
+            "on"
+        } else {
+            "standby"
+        }
+    );
+    println!(
+        "peers     {} (heartbeat {})",
+        s["peer_count"],
+        if s["heartbeat_active"].as_bool() == Some(true) {
+            "steering"
+        } else {
+            "overridden by the mode"
+        }
+    );
+    if let Some(deadline) = s["fallback_deadline_ms"].as_u64() {
+        println!(
+            "fallback  HTTP takes over in {:.1}s unless peers return",
+            deadline.saturating_sub(now) as f64 / 1000.0
+        );
+    } else if let Some(since) = s["fallback_active_since_ms"].as_u64() {
+        println!(
+            "fallback  HTTP fallback active since {}",
+            ago(Some(since), now)
+        );
+    }
+    if let Some(t) = s["last_transition"].as_object() {
+        println!(
+            "last      {} -> {} {}: {}",
+            str_of(&t["from"]),
+            str_of(&t["to"]),
+            ago(t["at_ms"].as_u64(), now),
+            str_of(&t["reason"])
+        );
+    }
+    println!(
+        "root      {} ({} entries)",
+        str_of(&s["merkle_root"]),
+        s["entry_count"]
+    );
+    if let Some(failure) = s["store_failure"].as_str() {
+        println!("STORE     {failure}");
+    }
+    if let Some(ns) = s["neighbors"].as_array() {
+        for n in ns {
+            let matches = match n["root_matches"].as_bool() {
+                Some(true) => "root matches",
+                Some(false) => "root differs",
+                None => "root unknown",
+            };
+            println!(
+                "neighbor  {}  {}  {matches}  last sync {}{}",
+                str_of(&n["url"]),
+                str_of(&n["health"]),
+                ago(n["last_sync_ms"].as_u64(), now),
+                n["last_error"]
+                    .as_str()
+                    .map(|e| format!("  error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+pub async fn switch(config: &Config, mode: Mode, url: Option<&str>) -> Result<(), Failure> {
+    let client = client(config, url)?;
+    let path = format!("api/lattice/sync/switch?mode={mode}");
+    let status: serde_json::Value = client
+        .post_json(&path, &serde_json::json!({}))
+        .await
+        .map_err(call_error(client.base()))?;
+    println!(
+        "mode {} (sync over {})",
+        status["mode"].as_str().unwrap_or("?"),
+        status["sync_mode"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+pub async fn put(config: &Config, payload: serde_json::Value, url: &str) -> Result<(), Failure> {
+    let client = client(config, Some(url))?;
+    let answer: serde_json::Value = client
+        .post_json(
+            "api/lattice/entries",
+            &serde_json::json!({ "payload": payload }),
+        )
+        .await
+        .map_err(call_error(client.base()))?;
+    let note = if answer["inserted"].as_bool() == Some(false) {
+        " (already present)"
+    } else {
+        ""
+    };
+    println!("id      {}{note}", answer["id"].as_str().unwrap_or("?"));
+    println!("root    {}", answer["merkle_root"].as_str().unwrap_or("?"));
+    println!("entries {}", answer["entry_count"]);
+    Ok(())
+}

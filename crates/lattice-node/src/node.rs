@@ -1,0 +1,735 @@
+//! The node: one actor task owns the lungs state machine, the HTTP poller and the
+//! neighbours' state; a cloneable [`NodeHandle`] is how every face talks to it.
+//!
+//! Data flows one way: a face calls the handle, the actor changes state, a new
+//! [`Status`] goes out on a watch channel and discrete happenings on a broadcast
+//! channel. The store is shared (it is thread-safe and owns the Merkle tree): whoever
+//! appends, the store announces the commit and the actor republishes.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::registry::Registry;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Mode};
+use crate::http::client::{ClientError, ClientLimits, NeighborClient};
+use crate::http::remote::paths;
+use crate::identity::NodeKey;
+use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
+use crate::metrics::{LungLabel, Metrics, NeighborLabels, SyncLabels, TransitionLabels};
+use crate::status::{
+    EventKind, Lung, NeighborHealth, NeighborStatus, NodeEvent, NodeInfo, Status, SyncSummary,
+};
+use crate::sync::lungs::{LungEvent, Lungs};
+use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
+
+/// Commands waiting for the actor.
+const COMMAND_QUEUE: usize = 256;
+/// Node events buffered for slow subscribers (they then skip ahead).
+const EVENT_BUFFER: usize = 1024;
+/// At most this many entry events per commit; the rest show in the count.
+const ENTRY_EVENTS_PER_COMMIT: usize = 32;
+/// Longest wait between attempts to a failing neighbour.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Knobs that are not user configuration: tests shorten them.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub client_limits: ClientLimits,
+    /// A neighbour's event stream silent for this long is reconnected.
+    pub events_idle: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            client_limits: ClientLimits::default(),
+            events_idle: Duration::from_secs(45),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Entry(#[from] EntryError),
+    #[error("neighbour {url}: {source}")]
+    Neighbor { url: String, source: ClientError },
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+impl NodeError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NodeError::Store(e) => e.kind(),
+            NodeError::Entry(e) => e.kind(),
+            NodeError::Neighbor { .. } => "neighbor",
+            NodeError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+enum Command {
+    SwitchMode {
+        mode: Mode,
+        reply: oneshot::Sender<Status>,
+    },
+    FollowerConnected {
+        index: usize,
+        connected: bool,
+    },
+}
+
+struct Shared {
+    config: Config,
+    key: NodeKey,
+    peer_id: String,
+    store: Store,
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+    events: broadcast::Sender<NodeEvent>,
+    registry: Registry,
+    cancel: CancellationToken,
+    actor: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// How every face talks to the node. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("peer_id", &self.shared.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    /// Opens the store and starts the actor. The HTTP API is served separately
+    /// (`http::server::serve`), so embedders choose whether and where.
+    pub async fn start(config: Config, options: NodeOptions) -> Result<NodeHandle, NodeError> {
+        let key = match &config.key {
+            Some(k) => k.clone(),
+            None => {
+                let k = NodeKey::generate()
+                    .map_err(|e| NodeError::Store(StoreError::WriterFailed(e.to_string())))?;
+                tracing::warn!(
+                    "LATTICE_P2P_KEY is not set: using a temporary identity {} for this run; run `lattice keygen` to keep one",
+                    k.peer_id()
+                );
+                k
+            }
+        };
+        let store_options = StoreOptions {
+            max_payload: config.max_payload,
+            ..StoreOptions::default()
+        };
+        let dir = config.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&dir, store_options))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
+
+        let metrics = Metrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.entries.set(store.len() as i64);
+
+        let peer_id = key.peer_id().to_string();
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let cancel = CancellationToken::new();
+        let now = now_ms();
+        let info = NodeInfo {
+            peer_id: peer_id.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            http_listen: config.http_listen.to_string(),
+            started_at_ms: now,
+        };
+        let neighbors = config
+            .http_neighbors
+            .iter()
+            .map(|url| {
+                let client = NeighborClient::new(
+                    url.clone(),
+                    config.api_token.clone(),
+                    options.client_limits,
+                )
+                .map_err(|source| NodeError::Neighbor {
+                    url: url.to_string(),
+                    source,
+                })?;
+                Ok(Neighbor::new(client))
+            })
+            .collect::<Result<Vec<_>, NodeError>>()?;
+
+        let mut actor = Actor {
+            lungs: Lungs::new(config.mode, config.fallback_after),
+            config: config.clone(),
+            options,
+            store: store.clone(),
+            events: events.clone(),
+            metrics,
+            neighbors,
+            info,
+            http_lung: None,
+            last_sync: None,
+            p2p_sync_peers: 0,
+            commands: commands.downgrade(),
+            status_tx: None,
+        };
+        for e in actor.lungs.start(now) {
+            actor.lung_event(e);
+        }
+        let (status_tx, status) = watch::channel(actor.snapshot());
+        actor.status_tx = Some(status_tx);
+
+        let shared = Arc::new(Shared {
+            config,
+            key,
+            peer_id,
+            store,
+            commands,
+            status,
+            events,
+            registry,
+            cancel: cancel.clone(),
+            actor: Mutex::new(None),
+        });
+        let task = tokio::spawn(actor.run(command_rx, cancel));
+        *shared.actor.lock().expect("not poisoned") = Some(task);
+        Ok(NodeHandle { shared })
+    }
+
+    pub fn peer_id(&self) -> &str {
+        &self.shared.peer_id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The latest status snapshot.
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    pub fn subscribe_status(&self) -> watch::Receiver<Status> {
+        self.shared.status.clone()
+    }
+
+    pub fn subscribe_events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.shared.events.subscribe()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Signs `payload` with the node key and appends it; returns once committed.
+    pub async fn put(&self, payload: &serde_json::Value) -> Result<Appended, NodeError> {
+        let entry = Entry::sign(
+            &self.shared.key,
+            now_ms(),
+            payload,
+            self.shared.config.max_payload,
+        )?;
+        Ok(self.shared.store.append(entry).await?)
+    }
+
+    /// Appends entries that were already verified (e.g. pushed by a neighbour).
+    pub async fn ingest(&self, entries: Vec<Entry>) -> Result<Vec<Appended>, NodeError> {
+        Ok(self.shared.store.append_batch(entries).await?)
+    }
+
+    /// Switches the sync mode; returns the status right after.
+    pub async fn switch_mode(&self, mode: Mode) -> Result<Status, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::SwitchMode { mode, reply })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
+    /// Stops the actor and the lungs, lets in-flight commits finish and closes the store.
+    pub async fn shutdown(&self) {
+        self.shared.cancel.cancel();
+        let task = self.shared.actor.lock().expect("not poisoned").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let store = self.shared.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+
+    /// Whether shutdown has begun (servers use it to stop).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.cancel.clone()
+    }
+}
+
+struct Neighbor {
+    client: NeighborClient,
+    status: NeighborStatus,
+    in_flight: bool,
+    due: Option<Instant>,
+}
+
+impl Neighbor {
+    fn new(client: NeighborClient) -> Self {
+        let status = NeighborStatus {
+            url: client.base().to_string(),
+            health: NeighborHealth::Unknown,
+            last_sync_ms: None,
+            last_error: None,
+            last_error_kind: None,
+            consecutive_failures: 0,
+            next_attempt_ms: None,
+            root: None,
+            root_matches: None,
+            events_connected: false,
+            last_report: None,
+        };
+        Self {
+            client,
+            status,
+            in_flight: false,
+            due: None,
+        }
+    }
+}
+
+/// What one HTTP sync with a neighbour came to.
+struct SyncDone {
+    index: usize,
+    result: Result<ReconcileReport, ReconcileError>,
+    /// The neighbour's root asked after reconciling (it may have taken our entries).
+    root_after: Option<[u8; 32]>,
+}
+
+struct Actor {
+    config: Config,
+    options: NodeOptions,
+    store: Store,
+    lungs: Lungs,
+    events: broadcast::Sender<NodeEvent>,
+    metrics: Metrics,
+    neighbors: Vec<Neighbor>,
+    info: NodeInfo,
+    /// Present while the HTTP lung breathes; cancels its event-stream followers.
+    http_lung: Option<CancellationToken>,
+    last_sync: Option<SyncSummary>,
+    /// Sync-capable P2P peers: none until the P2P lung exists.
+    p2p_sync_peers: usize,
+    commands: mpsc::WeakSender<Command>,
+    status_tx: Option<watch::Sender<Status>>,
+}
+
+impl Actor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, cancel: CancellationToken) {
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut poll = tokio::time::interval(self.config.http_poll);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut committed = self.store.subscribe();
+        let (done_tx, mut done_rx) = mpsc::channel::<SyncDone>(64);
+
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                Some(cmd) = commands.recv() => self.command(cmd),
+                _ = heartbeat.tick() => {
+                    let events = self.lungs.tick(now_ms(), self.p2p_sync_peers);
+                    for e in events {
+                        self.lung_event(e);
+                    }
+                }
+                _ = poll.tick() => {}
+                Some(done) = done_rx.recv() => self.sync_done(done),
+                got = committed.recv() => match got {
+                    Ok(entries) => self.committed(&entries),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+            }
+            self.steer_http_lung(&done_tx);
+            self.publish();
+        }
+        if let Some(token) = self.http_lung.take() {
+            token.cancel();
+        }
+        tracing::info!("node actor stopped");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::SwitchMode { mode, reply } => {
+                let events = self.lungs.set_mode(now_ms(), mode);
+                for e in events {
+                    self.lung_event(e);
+                }
+                let _ = reply.send(self.snapshot());
+            }
+            Command::FollowerConnected { index, connected } => {
+                if let Some(n) = self.neighbors.get_mut(index) {
+                    n.status.events_connected = connected && self.http_lung.is_some();
+                }
+            }
+        }
+    }
+
+    fn emit(&self, what: EventKind) {
+        let _ = self.events.send(NodeEvent {
+            at_ms: now_ms(),
+            what,
+        });
+    }
+
+    fn lung_event(&mut self, event: LungEvent) {
+        for line in event.log_lines(self.config.fallback_after) {
+            tracing::info!("{line}");
+        }
+        if let LungEvent::Transition(t) = &event {
+            self.metrics
+                .mode_transitions
+                .get_or_create(&TransitionLabels {
+                    to: t.to.to_string(),
+                })
+                .inc();
+        }
+        self.emit(EventKind::Lung { event });
+    }
+
+    fn committed(&mut self, entries: &[Entry]) {
+        self.metrics.entries.set(self.store.len() as i64);
+        self.metrics.root_changes.inc();
+        for e in entries.iter().take(ENTRY_EVENTS_PER_COMMIT) {
+            self.emit(EventKind::EntryAdded {
+                id: e.id().to_hex(),
+                author: e.author(),
+            });
+        }
+    }
+
+    /// Starts or stops the HTTP lung to match the state machine, and starts due polls.
+    fn steer_http_lung(&mut self, done: &mpsc::Sender<SyncDone>) {
+        let enabled = self.lungs.http_sync_enabled();
+        match (&self.http_lung, enabled) {
+            (None, true) => {
+                let token = CancellationToken::new();
+                for (index, n) in self.neighbors.iter_mut().enumerate() {
+                    n.due = None; // poll at once rather than a full interval later
+                    tokio::spawn(follow_events(
+                        index,
+                        n.client.clone(),
+                        self.store.clone(),
+                        self.commands.clone(),
+                        self.config.max_payload,
+                        self.options.events_idle,
+                        self.config.http_poll,
+                        token.clone(),
+                    ));
+                }
+                tracing::info!(
+                    "HTTP lung active: polling {} neighbour(s) every {}",
+                    self.neighbors.len(),
+                    humantime::format_duration(self.config.http_poll)
+                );
+                self.http_lung = Some(token);
+            }
+            (Some(_), false) => {
+                if let Some(token) = self.http_lung.take() {
+                    token.cancel();
+                }
+                for n in &mut self.neighbors {
+                    n.status.events_connected = false;
+                    n.status.next_attempt_ms = None;
+                }
+                tracing::info!("HTTP lung on standby");
+            }
+            _ => {}
+        }
+        if self.http_lung.is_some() && !done.is_closed() {
+            self.start_due_polls(done);
+        }
+    }
+
+    fn start_due_polls(&mut self, done: &mpsc::Sender<SyncDone>) {
+        let now = Instant::now();
+        for (index, n) in self.neighbors.iter_mut().enumerate() {
+            if n.in_flight || n.due.is_some_and(|d| d > now) {
+                continue;
+            }
+            n.in_flight = true;
+            n.due = Some(now + self.config.http_poll);
+            let (client, store, done) = (n.client.clone(), self.store.clone(), done.clone());
+            let max_payload = self.config.max_payload;
+            tokio::spawn(async move {
+                let result = reconcile::reconcile(&store, &client, max_payload).await;
+                let root_after = match &result {
+                    Ok(r) if !r.in_sync_before => client.state().await.ok().map(|s| s.root),
+                    Ok(r) => Some(r.their_root),
+                    Err(_) => None,
+                };
+                let _ = done
+                    .send(SyncDone {
+                        index,
+                        result,
+                        root_after,
+                    })
+                    .await;
+            });
+        }
+    }
+
+    fn sync_done(&mut self, done: SyncDone) {
+        let now = now_ms();
+        let ours = self.store.root();
+        let poll = self.config.http_poll;
+        let Some(n) = self.neighbors.get_mut(done.index) else {
+            return;
+        };
+        n.in_flight = false;
+        let url = n.status.url.clone();
+        match done.result {
+            Ok(report) => {
+                n.status.health = NeighborHealth::Healthy;
+                n.status.consecutive_failures = 0;
+                n.status.last_error = None;
+                n.status.last_error_kind = None;
+                n.status.next_attempt_ms = None;
+                n.status.last_sync_ms = Some(now);
+                n.status.root = done.root_after.map(hex::encode);
+                n.status.last_report = Some(report.clone());
+                let bytes = report.bytes_sent + report.bytes_received;
+                let lung = LungLabel {
+                    lung: "HTTP".into(),
+                };
+                self.metrics
+                    .bytes_reconciled
+                    .get_or_create(&lung)
+                    .inc_by(bytes);
+                self.metrics
+                    .entries_reconciled
+                    .get_or_create(&lung)
+                    .inc_by((report.pulled + report.pushed) as u64);
+                self.metrics
+                    .syncs
+                    .get_or_create(&SyncLabels {
+                        lung: "HTTP".into(),
+                        result: "ok".into(),
+                    })
+                    .inc();
+                if !report.in_sync_before {
+                    tracing::info!(
+                        "[HTTP_SYNC] {url}: root {} differs from ours {}; reconciled: pulled {}, pushed {}, {bytes} bytes",
+                        short(&report.their_root),
+                        short(&ours),
+                        report.pulled,
+                        report.pushed
+                    );
+                    self.emit(EventKind::Diverged {
+                        neighbor: url.clone(),
+                        ours: hex::encode(ours),
+                        theirs: hex::encode(report.their_root),
+                    });
+                    self.emit(EventKind::SyncCompleted {
+                        lung: Lung::Http,
+                        with: url.clone(),
+                        report: report.clone(),
+                    });
+                }
+                self.last_sync = Some(SyncSummary {
+                    lung: Lung::Http,
+                    with: url,
+                    at_ms: now,
+                    pulled: report.pulled,
+                    pushed: report.pushed,
+                    bytes,
+                });
+            }
+            Err(e) => {
+                n.status.health = NeighborHealth::Unhealthy;
+                n.status.consecutive_failures += 1;
+                let backoff = poll
+                    .saturating_mul(1 << (n.status.consecutive_failures - 1).min(6))
+                    .min(MAX_BACKOFF.max(poll));
+                n.due = Some(Instant::now() + backoff);
+                n.status.next_attempt_ms = Some(now + backoff.as_millis() as u64);
+                n.status.last_error = Some(e.to_string());
+                n.status.last_error_kind = Some(e.kind());
+                tracing::warn!(
+                    "[HTTP_SYNC] {url}: {e} (attempt {} failed; next in {})",
+                    n.status.consecutive_failures,
+                    humantime::format_duration(backoff)
+                );
+                self.metrics
+                    .neighbor_errors
+                    .get_or_create(&NeighborLabels {
+                        neighbor: url.clone(),
+                        kind: e.kind(),
+                    })
+                    .inc();
+                self.metrics
+                    .syncs
+                    .get_or_create(&SyncLabels {
+                        lung: "HTTP".into(),
+                        result: "error".into(),
+                    })
+                    .inc();
+                self.emit(EventKind::SyncFailed {
+                    lung: Lung::Http,
+                    with: url,
+                    kind: e.kind(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Status {
+        let lungs = self.lungs.snapshot();
+        let root = hex::encode(self.store.root());
+        let neighbors = self
+            .neighbors
+            .iter()
+            .map(|n| {
+                let mut s = n.status.clone();
+                s.root_matches = s.root.as_ref().map(|r| *r == root);
+                s
+            })
+            .collect();
+        Status {
+            peer_count: lungs.peer_count,
+            has_peers: lungs.has_peers,
+            http_sync_enabled: lungs.http_sync_enabled,
+            sync_mode: lungs.sync_lung,
+            heartbeat_active: lungs.heartbeat_active,
+            mode: lungs.mode,
+            peerless_since_ms: lungs.peerless_since_ms,
+            fallback_deadline_ms: lungs.fallback_deadline_ms,
+            fallback_active_since_ms: lungs.fallback_active_since_ms,
+            fallback_after_ms: lungs.fallback_after_ms,
+            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+            http_poll_ms: self.config.http_poll.as_millis() as u64,
+            last_transition: lungs.last_transition,
+            merkle_root: root,
+            entry_count: self.store.len(),
+            node: self.info.clone(),
+            neighbors,
+            last_sync: self.last_sync.clone(),
+            store_failure: self.store.write_failure(),
+            now_ms: now_ms(),
+        }
+    }
+
+    /// Sends a new snapshot when anything but the clock changed.
+    fn publish(&self) {
+        let Some(tx) = &self.status_tx else { return };
+        let mut next = self.snapshot();
+        tx.send_if_modified(|current| {
+            next.now_ms = current.now_ms;
+            if *current == next {
+                return false;
+            }
+            next.now_ms = now_ms();
+            *current = next;
+            true
+        });
+    }
+}
+
+fn short(h: &[u8; 32]) -> String {
+    hex::encode(&h[..6])
+}
+
+/// Follows a neighbour's event stream while the HTTP lung breathes, ingesting each new
+/// entry (verified) as it is announced: a new entry arrives in about a second instead of
+/// up to one poll interval. The poll remains the safety net.
+#[allow(clippy::too_many_arguments)]
+async fn follow_events(
+    index: usize,
+    client: NeighborClient,
+    store: Store,
+    commands: mpsc::WeakSender<Command>,
+    max_payload: usize,
+    idle: Duration,
+    retry: Duration,
+    cancel: CancellationToken,
+) {
+    let report = |connected: bool| {
+        let commands = commands.clone();
+        async move {
+            if let Some(tx) = commands.upgrade() {
+                let _ = tx
+                    .send(Command::FollowerConnected { index, connected })
+                    .await;
+            }
+        }
+    };
+    let mut failures = 0u32;
+    let path = format!("{}?only=entries", paths::EVENTS);
+    while !cancel.is_cancelled() {
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => return,
+            s = client.events(&path, idle) => s,
+        };
+        if let Ok(mut stream) = stream {
+            failures = 0;
+            report(true).await;
+            loop {
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    n = stream.next() => n,
+                };
+                match next {
+                    Some(Ok(ev)) if ev.event == "entry" => {
+                        match Entry::from_json(&ev.data, max_payload) {
+                            Ok(entry) => {
+                                if let Err(e) = store.append(entry).await {
+                                    tracing::warn!("storing an entry from {}: {e}", client.base());
+                                }
+                            }
+                            Err(e) => tracing::warn!(
+                                "{} announced an entry that fails verification: {e}",
+                                client.base()
+                            ),
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break,
+                }
+            }
+            report(false).await;
+        }
+        failures = failures.saturating_add(1);
+        let wait = retry.saturating_mul(1 << failures.min(5)).min(MAX_BACKOFF);
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
