@@ -1,0 +1,286 @@
+//! The HTTP lung end to end: real nodes on loopback sockets, no P2P peers, millisecond
+//! timers. Every wait is on a condition with a deadline.
+
+mod support;
+
+use std::time::Duration;
+
+use lattice_node::config::Mode;
+use serde_json::json;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_peers_three_nodes_fall_back_to_http_and_converge() {
+    let nodes = cluster(3, &[]).await;
+    eventually("every node falls back to HTTP", WAIT, || {
+        all_in(&nodes, "HTTP")
+    })
+    .await;
+    for n in &nodes {
+        let s = n.status();
+        assert!(s.http_sync_enabled && s.heartbeat_active && !s.has_peers);
+        assert_eq!(s.peer_count, 0);
+        let t = s.last_transition.expect("a transition was recorded");
+        assert!(t.reason.contains("no sync peers"), "{}", t.reason);
+        assert!(s.fallback_active_since_ms.is_some());
+        assert!(s.fallback_deadline_ms.is_none());
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        n.node.put(&json!({ "from": i })).await.unwrap();
+    }
+    eventually("entries from every node reach every node", WAIT, || {
+        nodes.iter().all(|n| n.status().entry_count == 3) && roots_equal(&nodes)
+    })
+    .await;
+    eventually(
+        "every neighbour is healthy with a matching root",
+        WAIT,
+        || {
+            nodes.iter().all(|n| {
+                n.status()
+                    .neighbors
+                    .iter()
+                    .all(|nb| nb.root_matches == Some(true))
+            })
+        },
+    )
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_p2p_stops_http_sync_and_auto_resumes_it() {
+    let nodes = cluster(2, &[]).await;
+    eventually("both fall back", WAIT, || all_in(&nodes, "HTTP")).await;
+    for n in &nodes {
+        let s = n.node.switch_mode(Mode::P2p).await.unwrap();
+        assert_eq!(s.mode, Mode::P2p);
+        assert!(!s.http_sync_enabled);
+    }
+    let put = nodes[0]
+        .node
+        .put(&json!({ "while": "p2p forced" }))
+        .await
+        .unwrap();
+    // Absence can only be shown over time: several poll intervals pass without it.
+    tokio::time::sleep(Duration::from_millis(150 * 6)).await;
+    assert!(
+        !nodes[1].node.store().contains(&put.id),
+        "HTTP synced while forced to p2p"
+    );
+    assert!(all_in(&nodes, "P2P"));
+
+    // Back to auto: peerless for long already, so HTTP takes over at once and syncs.
+    let s = nodes[1].node.switch_mode(Mode::Auto).await.unwrap();
+    assert!(s.http_sync_enabled, "{s:?}");
+    eventually("the entry arrives once auto resumes HTTP", WAIT, || {
+        nodes[1].node.store().contains(&put.id)
+    })
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_http_syncs_at_once_and_new_entries_arrive_through_the_event_stream() {
+    // A long poll: after the first (immediate) poll, only the event stream is fast.
+    let slow = [("LATTICE_HTTP_POLL", "60s"), ("LATTICE_MODE", "http")];
+    let nodes = cluster(2, &slow).await;
+    assert!(all_in(&nodes, "HTTP"));
+    eventually("both follow each other's event stream", WAIT, || {
+        nodes
+            .iter()
+            .all(|n| n.status().neighbors.iter().all(|nb| nb.events_connected))
+    })
+    .await;
+    let put = nodes[0]
+        .node
+        .put(&json!({ "via": "events" }))
+        .await
+        .unwrap();
+    eventually(
+        "the entry arrives long before the next poll",
+        Duration::from_secs(5),
+        || nodes[1].node.store().contains(&put.id),
+    )
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_with_the_documented_fields_and_json_errors() {
+    let nodes = cluster(1, &[]).await;
+    let base = nodes[0].url();
+    let http = reqwest_client();
+
+    let status: serde_json::Value = http
+        .get(format!("{base}api/lattice/p2p/status"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert!(status["peer_count"].is_u64());
+    assert!(status["has_peers"].is_boolean());
+    assert!(status["http_sync_enabled"].is_boolean());
+    assert!(status["sync_mode"] == "P2P" || status["sync_mode"] == "HTTP");
+    assert!(status["heartbeat_active"].is_boolean());
+    assert_eq!(status["mode"], "auto");
+    assert!(status["merkle_root"].as_str().unwrap().len() == 64);
+    assert!(status["entry_count"].is_u64());
+
+    for bad in ["?mode=turbo", ""] {
+        let resp = http
+            .post(format!("{base}api/lattice/sync/switch{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let body = resp.json_value().await;
+        assert_eq!(body["error"], "invalid_mode");
+        assert_eq!(body["allowed"], json!(["auto", "p2p", "http"]));
+    }
+    assert_eq!(
+        nodes[0].status().mode,
+        Mode::Auto,
+        "a refused switch changed the mode"
+    );
+
+    let resp = http
+        .post(format!("{base}api/lattice/sync/switch?mode=http"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.json_value().await["sync_mode"], "HTTP");
+
+    let resp = http
+        .post(format!("{base}api/lattice/entries"))
+        .body(r#"{"payload": {"amount": 5}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let created = resp.json_value().await;
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let entry = http
+        .get(format!("{base}api/lattice/entries/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(entry["entry"]["payload"], json!({"amount": 5}));
+    assert_eq!(entry["proof_verified"], true);
+
+    let resp = http
+        .post(format!("{base}api/lattice/entries"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(resp.json_value().await["error"], "bad_json");
+
+    let resp = http
+        .post(format!("{base}api/lattice/entries"))
+        .body(vec![b' '; 40 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(resp.json_value().await["error"], "body_too_large");
+
+    let resp = http.get(format!("{base}nope")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(resp.json_value().await["error"], "not_found");
+
+    let metrics = http
+        .get(format!("{base}metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("lattice_entries 1"), "{metrics}");
+    assert!(
+        metrics.contains("lattice_mode_transitions_total"),
+        "{metrics}"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_writes_and_reconciliation_need_it_and_neighbours_use_it() {
+    let nodes = cluster(2, &[("LATTICE_API_TOKEN", TOKEN)]).await;
+    let base = nodes[0].url();
+    let http = reqwest_client();
+    for path in [
+        "api/lattice/entries",
+        "api/lattice/sync/switch?mode=p2p",
+        "api/lattice/reconcile/children",
+        "api/lattice/reconcile/push",
+    ] {
+        for auth in [None, Some("Bearer wrong-token-0123456789")] {
+            let mut req = http.post(format!("{base}{path}")).body("{}");
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 401, "{path} with {auth:?}");
+            assert_eq!(resp.json_value().await["error"], "unauthorized");
+        }
+    }
+    assert_eq!(nodes[0].status().mode, Mode::Auto);
+    let resp = http
+        .post(format!("{base}api/lattice/entries"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(r#"{"payload": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    eventually("neighbours reconcile with the token", WAIT, || {
+        nodes[1].status().entry_count == 1 && roots_equal(&nodes)
+    })
+    .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// A tiny reqwest client for the tests' own calls.
+fn reqwest_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+trait JsonValue {
+    async fn json_value(self) -> serde_json::Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        let ct = self
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(ct.starts_with("application/json"), "content-type {ct}");
+        serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
+    }
+}

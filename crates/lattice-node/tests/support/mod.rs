@@ -1,0 +1,172 @@
+//! Real nodes on loopback for integration tests: each with its own data directory,
+//! HTTP API on a real socket, and millisecond timers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use lattice_node::NodeKey;
+use lattice_node::config::{Config, Mode, Overrides};
+use lattice_node::http::client::ClientLimits;
+use lattice_node::http::server::{self, ServerOptions};
+use lattice_node::node::{NodeHandle, NodeOptions};
+use lattice_node::status::Status;
+use tokio::net::TcpListener;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+pub struct TestNode {
+    pub node: NodeHandle,
+    pub addr: SocketAddr,
+    pub server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+    pub fn status(&self) -> Status {
+        self.node.status()
+    }
+    pub async fn stop(self) {
+        self.node.shutdown_token().cancel();
+        let _ = self.server.await;
+        self.node.shutdown().await;
+    }
+}
+
+/// Timers for tests: heartbeat 50ms, fallback 300ms, poll 150ms.
+pub fn fast_vars() -> Vec<(String, String)> {
+    [
+        ("LATTICE_HEARTBEAT", "50ms"),
+        ("LATTICE_FALLBACK_AFTER", "300ms"),
+        ("LATTICE_HTTP_POLL", "150ms"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub fn client_limits() -> ClientLimits {
+    ClientLimits {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(1500),
+        ..ClientLimits::default()
+    }
+}
+
+pub fn server_options() -> ServerOptions {
+    ServerOptions {
+        header_read_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(5),
+        sse_keepalive: Duration::from_millis(200),
+        sse_status_interval: Duration::from_millis(20),
+        ..ServerOptions::default()
+    }
+}
+
+/// Binds `n` loopback listeners first, so every node can name the others as neighbours.
+pub async fn listeners(n: usize) -> Vec<TcpListener> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    out
+}
+
+/// Starts a node on `listener` with `neighbors` and extra variables.
+pub async fn start_node(
+    listener: TcpListener,
+    neighbors: &[String],
+    extra: &[(&str, &str)],
+    seed: u8,
+) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut vars = fast_vars();
+    vars.push(("LATTICE_HTTP_LISTEN".into(), addr.to_string()));
+    vars.push(("LATTICE_HTTP_NEIGHBORS".into(), neighbors.join(",")));
+    vars.push((
+        "LATTICE_P2P_KEY".into(),
+        NodeKey::from_seed([seed; 32]).to_base64(),
+    ));
+    for (k, v) in extra {
+        vars.retain(|(key, _)| key != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_owned()),
+        ..Overrides::default()
+    };
+    let config = Config::from_lookup(
+        |k| {
+            vars.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        },
+        &overrides,
+    )
+    .unwrap();
+    let options = NodeOptions {
+        client_limits: client_limits(),
+        events_idle: Duration::from_secs(2),
+    };
+    let node = NodeHandle::start(config, options).await.unwrap();
+    let opts = server_options();
+    let app = server::router(node.clone(), &opts);
+    let server = tokio::spawn(server::serve(listener, app, opts, node.shutdown_token()));
+    TestNode {
+        node,
+        addr,
+        server,
+        _dir: dir,
+    }
+}
+
+/// A full mesh of `n` nodes, each the HTTP neighbour of every other.
+pub async fn cluster(n: usize, extra: &[(&str, &str)]) -> Vec<TestNode> {
+    let ls = listeners(n).await;
+    let urls: Vec<String> = ls
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, l) in ls.into_iter().enumerate() {
+        let others: Vec<String> = urls
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, u)| u.clone())
+            .collect();
+        nodes.push(start_node(l, &others, extra, i as u8 + 1).await);
+    }
+    nodes
+}
+
+/// Waits until `cond` holds, checking every 10ms, failing after `within`.
+pub async fn eventually(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn roots_equal(nodes: &[TestNode]) -> bool {
+    let first = nodes[0].status().merkle_root;
+    nodes.iter().all(|n| n.status().merkle_root == first)
+}
+
+pub fn all_in(nodes: &[TestNode], lung: &str) -> bool {
+    nodes.iter().all(|n| {
+        let s = serde_json::to_value(n.status()).unwrap();
+        s["sync_mode"] == lung
+    })
+}
+
+pub fn mode_of(n: &TestNode) -> Mode {
+    n.status().mode
+}
+
+pub const WAIT: Duration = Duration::from_secs(15);
