@@ -293,3 +293,173 @@ fn every_command_explains_itself() {
     let help = ok(lattice(dir.path(), &["--help"], &[]));
     assert!(help.contains("--env-file") && help.contains("--data-dir"));
 }
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn two_node_processes_sync_over_http_and_stop_gracefully_on_sigterm() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port()];
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        let env = format!(
+            "LATTICE_DATA_DIR=./{name}\nLATTICE_HTTP_LISTEN=127.0.0.1:{}\nLATTICE_HTTP_NEIGHBORS=http://127.0.0.1:{}\nLATTICE_HEARTBEAT=50ms\nLATTICE_FALLBACK_AFTER=300ms\nLATTICE_HTTP_POLL=200ms\n",
+            ports[i],
+            ports[1 - i]
+        );
+        std::fs::write(dir.path().join(format!("{name}.env")), env).unwrap();
+        ok(lattice(
+            dir.path(),
+            &["keygen", "--env-file", &format!("{name}.env")],
+            &[],
+        ));
+    }
+    let spawn = |name: &str| {
+        Command::new(LATTICE)
+            .args(["--env-file", &format!("{name}.env"), "node"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("HOME", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = spawn("a");
+    let mut b = spawn("b");
+    let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+    let status = |i: usize| -> Option<serde_json::Value> {
+        let o = lattice(dir.path(), &["status", "--json", "--url", &url(i)], &[]);
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).unwrap())
+    };
+    wait_for("both nodes fall back to HTTP", || {
+        (0..2).all(|i| status(i).is_some_and(|s| s["sync_mode"] == "HTTP"))
+    });
+    ok(lattice(
+        dir.path(),
+        &[
+            "--env-file",
+            "a.env",
+            "put",
+            "--url",
+            &url(0),
+            r#"{"from":"a"}"#,
+        ],
+        &[],
+    ));
+    ok(lattice(
+        dir.path(),
+        &[
+            "--env-file",
+            "b.env",
+            "put",
+            "--url",
+            &url(1),
+            r#"{"from":"b"}"#,
+        ],
+        &[],
+    ));
+    wait_for("both hold both entries with equal roots", || {
+        let (Some(sa), Some(sb)) = (status(0), status(1)) else {
+            return false;
+        };
+        sa["entry_count"] == 2 && sa["merkle_root"] == sb["merkle_root"]
+    });
+    let human = ok(lattice(dir.path(), &["status", "--url", &url(0)], &[]));
+    assert!(
+        human.contains("sync over HTTP") && human.contains("root matches"),
+        "{human}"
+    );
+    let switched = ok(lattice(
+        dir.path(),
+        &["switch", "p2p", "--url", &url(0)],
+        &[],
+    ));
+    assert!(switched.contains("mode p2p"), "{switched}");
+
+    // While the node runs, local writes are refused with a pointer to --url.
+    let locked = lattice(dir.path(), &["--env-file", "a.env", "put", "{}"], &[]);
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(stderr(&locked).contains("--url"), "{}", stderr(&locked));
+
+    for child in [&mut a, &mut b] {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "exit {}: {log}", out.status);
+        assert!(
+            log.contains("[STARTUP] P2P Heartbeat Monitor activated"),
+            "{log}"
+        );
+        assert!(
+            log.contains("[P2P_HEARTBEAT] HTTP Sync Fallback activated"),
+            "{log}"
+        );
+        assert!(log.contains("stopped"), "{log}");
+    }
+    // Everything acknowledged is still there after the stop.
+    let root_a = ok(lattice(dir.path(), &["--env-file", "a.env", "root"], &[]));
+    let root_b = ok(lattice(dir.path(), &["--env-file", "b.env", "root"], &[]));
+    assert_eq!(root_a, root_b);
+    let verify = ok(lattice(dir.path(), &["--env-file", "a.env", "verify"], &[]));
+    assert!(verify.starts_with("ok: 2 entries"), "{verify}");
+}
+
+#[test]
+fn a_node_refuses_a_public_address_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lattice(
+        dir.path(),
+        &["--data-dir", "d", "node"],
+        &[("LATTICE_HTTP_LISTEN", "0.0.0.0:0")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("LATTICE_API_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn talking_to_no_node_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = lattice(dir.path(), &["status", "--url", &url], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("could not connect"),
+        "{}",
+        stderr(&out)
+    );
+}

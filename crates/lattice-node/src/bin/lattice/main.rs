@@ -192,11 +192,14 @@ fn init_logging(node: bool) {
     let default = if node { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if node {
-        builder.with_writer(std::io::stdout).init();
+        let ansi = std::io::stdout().is_terminal();
+        builder.with_ansi(ansi).with_writer(std::io::stdout).init();
     } else {
-        builder.with_writer(std::io::stderr).init();
+        let ansi = std::io::stderr().is_terminal();
+        builder.with_ansi(ansi).with_writer(std::io::stderr).init();
     }
 }
 
