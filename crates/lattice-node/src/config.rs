@@ -165,10 +165,27 @@ pub fn load_env_file(overrides: &Overrides) -> Result<Option<PathBuf>, ConfigErr
 
 fn env_file_error(path: &Path, e: dotenvy::Error) -> ConfigError {
     let expected = match e {
-        dotenvy::Error::LineParse(line, index) => format!(
-            "cannot be parsed at character {index} of line {:?}; expected KEY=value lines",
-            truncate(&line)
-        ),
+        // The line itself may hold a secret: name its number and variable only.
+        dotenvy::Error::LineParse(rest, _) => {
+            let first = rest.lines().next().unwrap_or("").trim();
+            let var: String = first
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
+            let number = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| text.lines().position(|l| l.trim() == first))
+                .map(|i| format!("line {}", i + 1))
+                .unwrap_or_else(|| "a line".into());
+            format!(
+                "cannot be parsed at {number} (variable {var}); expected KEY=value lines with balanced quotes"
+            )
+        }
         dotenvy::Error::Io(io) => format!("cannot be read: {io}"),
         other => format!("cannot be loaded: {other}"),
     };
@@ -360,15 +377,22 @@ fn parse_bootstrap(var: &str, s: &str) -> Result<Multiaddr, ConfigError> {
 }
 
 fn parse_neighbor(var: &str, s: &str) -> Result<Url, ConfigError> {
-    let expected = "is not a base URL such as http://127.0.0.1:8001";
-    let mut url = Url::parse(s).map_err(|_| ConfigError::new(var, s, expected))?;
+    let expected = "is not a base URL such as http://127.0.0.1:8001 (without user:password@)";
+    // Never echo credentials someone put in a URL.
+    let shown = match (s.find("://"), s.rfind('@')) {
+        (Some(a), Some(b)) if b > a => format!("{}://<redacted>@{}", &s[..a], &s[b + 1..]),
+        _ => s.to_string(),
+    };
+    let s_shown = shown.as_str();
+    let mut url = Url::parse(s).map_err(|_| ConfigError::new(var, s_shown, expected))?;
     if !matches!(url.scheme(), "http" | "https")
         || url.host().is_none()
         || url.query().is_some()
         || url.fragment().is_some()
         || !url.username().is_empty()
+        || url.password().is_some()
     {
-        return Err(ConfigError::new(var, s, expected));
+        return Err(ConfigError::new(var, s_shown, expected));
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -585,6 +609,38 @@ mod tests {
         assert!(!e.to_string().contains("short"), "{e}");
         let ok = cfg(&[("LATTICE_API_TOKEN", "0123456789abcdef0123")]).unwrap();
         assert!(!format!("{ok:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn an_unparsable_env_line_is_named_without_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.env");
+        std::fs::write(
+            &path,
+            "LATTICE_MODE=auto\nLATTICE_API_TOKEN=\"s3cret-token-value\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            env_file: Some(path),
+            ..Default::default()
+        };
+        let e = load_env_file(&flags).unwrap_err().to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("LATTICE_API_TOKEN"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_neighbour_url_are_refused_and_not_echoed() {
+        let e = cfg(&[(
+            "LATTICE_HTTP_NEIGHBORS",
+            "http://admin:hunter2@10.0.0.1:8000",
+        )])
+        .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("<redacted>"), "{e}");
     }
 
     #[test]

@@ -77,10 +77,31 @@ impl NodeError {
     }
 }
 
+/// The wall clock in unix milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Unix milliseconds that never jump: the wall clock at start plus monotonic time since.
+/// The heartbeat runs on it, so a clock step cannot fire or delay the fallback.
+#[derive(Clone, Copy, Debug)]
+struct SteadyClock {
+    wall_at_start: u64,
+    start: std::time::Instant,
+}
+
+impl SteadyClock {
+    fn new() -> Self {
+        Self {
+            wall_at_start: now_ms(),
+            start: std::time::Instant::now(),
+        }
+    }
+    fn now_ms(&self) -> u64 {
+        self.wall_at_start + self.start.elapsed().as_millis() as u64
+    }
 }
 
 enum Command {
@@ -162,20 +183,25 @@ impl NodeHandle {
             http_listen: config.http_listen.to_string(),
             started_at_ms: now,
         };
+        // Answers are size-bounded by the sender, but one entry may be as large as the
+        // payload cap: make room for it.
+        let mut limits = options.client_limits;
+        limits.max_body = limits.max_body.max(2 * config.max_payload + 64 * 1024);
+        limits.max_event = limits.max_event.max(2 * config.max_payload + 64 * 1024);
         let neighbors = config
             .http_neighbors
             .iter()
             .map(|url| {
-                let client = NeighborClient::new(
-                    url.clone(),
-                    config.api_token.clone(),
-                    options.client_limits,
-                )
-                .map_err(|source| NodeError::Neighbor {
-                    url: url.to_string(),
-                    source,
-                })?;
-                Ok(Neighbor::new(client))
+                let make = || {
+                    NeighborClient::new(url.clone(), config.api_token.clone(), limits).map_err(
+                        |source| NodeError::Neighbor {
+                            url: url.to_string(),
+                            source,
+                        },
+                    )
+                };
+                // The event stream gets its own client so its bytes do not count as sync.
+                Ok(Neighbor::new(make()?, make()?))
             })
             .collect::<Result<Vec<_>, NodeError>>()?;
 
@@ -193,8 +219,10 @@ impl NodeHandle {
             p2p_sync_peers: 0,
             commands: commands.downgrade(),
             status_tx: None,
+            clock: SteadyClock::new(),
+            reported_store_failure: false,
         };
-        for e in actor.lungs.start(now) {
+        for e in actor.lungs.start(actor.clock.now_ms()) {
             actor.lung_event(e);
         }
         let (status_tx, status) = watch::channel(actor.snapshot());
@@ -292,13 +320,14 @@ impl NodeHandle {
 
 struct Neighbor {
     client: NeighborClient,
+    events_client: NeighborClient,
     status: NeighborStatus,
     in_flight: bool,
     due: Option<Instant>,
 }
 
 impl Neighbor {
-    fn new(client: NeighborClient) -> Self {
+    fn new(client: NeighborClient, events_client: NeighborClient) -> Self {
         let status = NeighborStatus {
             url: client.base().to_string(),
             health: NeighborHealth::Unknown,
@@ -314,6 +343,7 @@ impl Neighbor {
         };
         Self {
             client,
+            events_client,
             status,
             in_flight: false,
             due: None,
@@ -345,14 +375,14 @@ struct Actor {
     p2p_sync_peers: usize,
     commands: mpsc::WeakSender<Command>,
     status_tx: Option<watch::Sender<Status>>,
+    clock: SteadyClock,
+    reported_store_failure: bool,
 }
 
 impl Actor {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, cancel: CancellationToken) {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut poll = tokio::time::interval(self.config.http_poll);
-        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut committed = self.store.subscribe();
         let (done_tx, mut done_rx) = mpsc::channel::<SyncDone>(64);
 
@@ -362,12 +392,12 @@ impl Actor {
                 _ = cancel.cancelled() => break,
                 Some(cmd) = commands.recv() => self.command(cmd),
                 _ = heartbeat.tick() => {
-                    let events = self.lungs.tick(now_ms(), self.p2p_sync_peers);
+                    let events = self.lungs.tick(self.clock.now_ms(), self.p2p_sync_peers);
                     for e in events {
                         self.lung_event(e);
                     }
                 }
-                _ = poll.tick() => {}
+                _ = sleep_until_due(self.next_poll()) => {}
                 Some(done) = done_rx.recv() => self.sync_done(done),
                 got = committed.recv() => match got {
                     Ok(entries) => self.committed(&entries),
@@ -387,10 +417,12 @@ impl Actor {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::SwitchMode { mode, reply } => {
-                let events = self.lungs.set_mode(now_ms(), mode);
+                let events = self.lungs.set_mode(self.clock.now_ms(), mode);
                 for e in events {
                     self.lung_event(e);
                 }
+                // Published before the reply, so the caller's next `status()` agrees.
+                self.publish();
                 let _ = reply.send(self.snapshot());
             }
             Command::FollowerConnected { index, connected } => {
@@ -444,7 +476,7 @@ impl Actor {
                     n.due = None; // poll at once rather than a full interval later
                     tokio::spawn(follow_events(
                         index,
-                        n.client.clone(),
+                        n.events_client.clone(),
                         self.store.clone(),
                         self.commands.clone(),
                         self.config.max_payload,
@@ -467,6 +499,7 @@ impl Actor {
                 for n in &mut self.neighbors {
                     n.status.events_connected = false;
                     n.status.next_attempt_ms = None;
+                    n.due = None;
                 }
                 tracing::info!("HTTP lung on standby");
             }
@@ -477,7 +510,20 @@ impl Actor {
         }
     }
 
+    /// When the next neighbour poll is due (None: nothing to poll).
+    fn next_poll(&self) -> Option<Instant> {
+        self.http_lung.as_ref()?;
+        self.neighbors
+            .iter()
+            .filter(|n| !n.in_flight)
+            .map(|n| n.due.unwrap_or_else(Instant::now))
+            .min()
+    }
+
     fn start_due_polls(&mut self, done: &mpsc::Sender<SyncDone>) {
+        let Some(lung) = self.http_lung.clone() else {
+            return;
+        };
         let now = Instant::now();
         for (index, n) in self.neighbors.iter_mut().enumerate() {
             if n.in_flight || n.due.is_some_and(|d| d > now) {
@@ -487,12 +533,21 @@ impl Actor {
             n.due = Some(now + self.config.http_poll);
             let (client, store, done) = (n.client.clone(), self.store.clone(), done.clone());
             let max_payload = self.config.max_payload;
+            let lung = lung.clone();
             tokio::spawn(async move {
-                let result = reconcile::reconcile(&store, &client, max_payload).await;
-                let root_after = match &result {
-                    Ok(r) if !r.in_sync_before => client.state().await.ok().map(|s| s.root),
-                    Ok(r) => Some(r.their_root),
-                    Err(_) => None,
+                // Standby (or shutdown) stops a sync in the middle; what it committed stays.
+                let work = async {
+                    let result = reconcile::reconcile(&store, &client, max_payload).await;
+                    let root_after = match &result {
+                        Ok(r) if !r.in_sync_before => client.state().await.ok().map(|s| s.root),
+                        Ok(r) => Some(r.their_root),
+                        Err(_) => None,
+                    };
+                    (result, root_after)
+                };
+                let (result, root_after) = tokio::select! {
+                    _ = lung.cancelled() => (Err(ReconcileError::Protocol("stopped: the HTTP lung went to standby".into())), None),
+                    r = work => r,
                 };
                 let _ = done
                     .send(SyncDone {
@@ -509,10 +564,14 @@ impl Actor {
         let now = now_ms();
         let ours = self.store.root();
         let poll = self.config.http_poll;
+        let standby = self.http_lung.is_none();
         let Some(n) = self.neighbors.get_mut(done.index) else {
             return;
         };
         n.in_flight = false;
+        if standby && done.result.is_err() {
+            return; // stopped by the standby itself, not the neighbour's fault
+        }
         let url = n.status.url.clone();
         match done.result {
             Ok(report) => {
@@ -647,7 +706,13 @@ impl Actor {
     }
 
     /// Sends a new snapshot when anything but the clock changed.
-    fn publish(&self) {
+    fn publish(&mut self) {
+        if !self.reported_store_failure
+            && let Some(reason) = self.store.write_failure()
+        {
+            self.reported_store_failure = true;
+            self.emit(EventKind::StoreFailed { reason });
+        }
         let Some(tx) = &self.status_tx else { return };
         let mut next = self.snapshot();
         tx.send_if_modified(|current| {
@@ -659,6 +724,13 @@ impl Actor {
             *current = next;
             true
         });
+    }
+}
+
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

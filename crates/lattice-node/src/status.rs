@@ -118,6 +118,8 @@ pub enum EventKind {
         with: String,
         report: ReconcileReport,
     },
+    /// The store stopped accepting writes.
+    StoreFailed { reason: String },
     SyncFailed {
         lung: Lung,
         with: String,

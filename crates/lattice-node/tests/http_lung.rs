@@ -86,10 +86,24 @@ async fn forced_p2p_stops_http_sync_and_auto_resumes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_http_syncs_at_once_and_new_entries_arrive_through_the_event_stream() {
-    // A long poll: after the first (immediate) poll, only the event stream is fast.
-    let slow = [("LATTICE_HTTP_POLL", "60s"), ("LATTICE_MODE", "http")];
+    // A long poll: only the immediate poll at activation and the event stream are fast.
+    let slow = [("LATTICE_HTTP_POLL", "60s"), ("LATTICE_MODE", "p2p")];
     let nodes = cluster(2, &slow).await;
+    let before = nodes[0]
+        .node
+        .put(&json!({ "before": "http" }))
+        .await
+        .unwrap();
+    for n in &nodes {
+        n.node.switch_mode(Mode::Http).await.unwrap();
+    }
     assert!(all_in(&nodes, "HTTP"));
+    eventually(
+        "the switch to http polls at once, not a minute later",
+        Duration::from_secs(5),
+        || nodes[1].node.store().contains(&before.id),
+    )
+    .await;
     eventually("both follow each other's event stream", WAIT, || {
         nodes
             .iter()
@@ -200,6 +214,22 @@ async fn the_api_answers_with_the_documented_fields_and_json_errors() {
     let resp = http.get(format!("{base}nope")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 404);
     assert_eq!(resp.json_value().await["error"], "not_found");
+
+    let resp = http
+        .delete(format!("{base}api/lattice/p2p/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.json_value().await["error"], "method_not_allowed");
+
+    let resp = http
+        .get(format!("{base}api/lattice/entries?limit=many"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(resp.json_value().await["error"], "bad_request");
 
     let metrics = http
         .get(format!("{base}metrics"))

@@ -57,6 +57,9 @@ pub struct ServerOptions {
     pub sse_keepalive: Duration,
     /// Status snapshots on an event stream are coalesced to at most one per this period.
     pub sse_status_interval: Duration,
+    /// Event streams open at once: they are long-lived, so they get their own cap below
+    /// `max_connections`, and the rest of the API stays reachable.
+    pub max_event_streams: usize,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +71,7 @@ impl Default for ServerOptions {
             max_body: 32 * 1024 * 1024,
             sse_keepalive: Duration::from_secs(15),
             sse_status_interval: Duration::from_millis(100),
+            max_event_streams: 64,
         }
     }
 }
@@ -182,9 +186,11 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(options.max_body))
+        .layer(middleware::map_response(json_errors))
         .with_state(AppState {
             node,
             options: Arc::new(options.clone()),
+            streams: Arc::new(Semaphore::new(options.max_event_streams)),
         })
 }
 
@@ -192,6 +198,40 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
 struct AppState {
     node: NodeHandle,
     options: Arc<ServerOptions>,
+    /// Permits for open event streams.
+    streams: Arc<Semaphore>,
+}
+
+/// Errors produced outside our handlers (timeouts, wrong methods, bad query strings)
+/// come as plain text or empty; give them the same JSON shape as ours.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let kind = match status {
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, kind, message).into_response()
 }
 
 impl axum::extract::FromRef<AppState> for NodeHandle {
@@ -409,7 +449,17 @@ struct EventsQuery {
 async fn events(
     State(app): State<AppState>,
     Query(q): Query<EventsQuery>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let permit = app.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "{} event streams are open already; try again later",
+                app.options.max_event_streams
+            ),
+        )
+    })?;
     let node = app.node.clone();
     let entries = BroadcastStream::new(node.store().subscribe())
         .filter_map(|batch| async move { batch.ok() })
@@ -440,8 +490,14 @@ async fn events(
         .boxed()
     };
     let shutdown = node.shutdown_token();
-    let all = stream::select(entries, rest).take_until(shutdown.cancelled_owned());
-    Sse::new(all).keep_alive(KeepAlive::new().interval(app.options.sse_keepalive))
+    // The permit lives as long as the stream.
+    let all = stream::select(entries, rest)
+        .take_until(shutdown.cancelled_owned())
+        .map(move |e| {
+            let _held = &permit;
+            e
+        });
+    Ok(Sse::new(all).keep_alive(KeepAlive::new().interval(app.options.sse_keepalive)))
 }
 
 /// The current status at once, then at most one snapshot per `interval`.
@@ -525,6 +581,7 @@ pub async fn spawn(
     node: NodeHandle,
     options: ServerOptions,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    check_listen_security(node.config()).map_err(std::io::Error::other)?;
     let addr = node.config().http_listen;
     let listener = TcpListener::bind(addr)
         .await

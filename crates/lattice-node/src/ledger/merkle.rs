@@ -340,6 +340,24 @@ impl Merkle {
         )
     }
 
+    /// Up to `limit` ids below `prefix` greater than `after`, ascending, and whether more
+    /// follow. Visits O(depth + limit) nodes: subtrees wholly at or before `after` are
+    /// skipped at their top.
+    pub fn ids_page(
+        &self,
+        prefix: &Prefix,
+        after: Option<&EntryId>,
+        limit: usize,
+    ) -> (Vec<EntryId>, bool) {
+        let mut out = Vec::new();
+        if let Some(node) = self.find(prefix) {
+            collect_after(node, after.map(|a| a.as_bytes()), limit + 1, &mut out);
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        (out, more)
+    }
+
     /// The ids below `prefix`, in ascending order.
     pub fn ids_under(&self, prefix: &Prefix) -> Vec<EntryId> {
         let mut out = Vec::new();
@@ -356,6 +374,29 @@ fn collect(node: &Node, out: &mut Vec<EntryId>) {
         Node::Branch { children, .. } => {
             collect(&children[0], out);
             collect(&children[1], out);
+        }
+    }
+}
+
+/// The largest id that could sit below `node`: its shared bits, then all ones.
+fn max_possible(node: &Node) -> [u8; 32] {
+    let mut max = *node.some_id();
+    let shared = node.crit().min(256);
+    for i in shared..256 {
+        max[(i / 8) as usize] |= 0x80 >> (i % 8);
+    }
+    max
+}
+
+fn collect_after(node: &Node, after: Option<&[u8; 32]>, want: usize, out: &mut Vec<EntryId>) {
+    if out.len() >= want || after.is_some_and(|a| max_possible(node) <= *a) {
+        return;
+    }
+    match node {
+        Node::Leaf { id, .. } => out.push(EntryId(*id)),
+        Node::Branch { children, .. } => {
+            collect_after(&children[0], after, want, out);
+            collect_after(&children[1], after, want, out);
         }
     }
 }
@@ -590,6 +631,30 @@ mod tests {
             prop_assert!(!verify_inclusion(&t.root(), &member, &tampered_hash.steps));
             proof.steps.remove(step);
             prop_assert!(!verify_inclusion(&t.root(), &member, &proof.steps));
+        }
+
+        #[test]
+        fn id_pages_walk_the_ids_in_order(ids in ids_strategy(), limit in 1usize..20, start in any::<[u8; 32]>()) {
+            let t = Merkle::from_ids(ids.clone());
+            let mut expected = ids.clone();
+            expected.sort();
+            expected.dedup();
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let (page, more) = t.ids_page(&Prefix::ROOT, after.as_ref(), limit);
+                prop_assert!(page.len() <= limit);
+                got.extend(page.iter().copied());
+                match (more, page.last()) {
+                    (true, Some(last)) => after = Some(*last),
+                    _ => break,
+                }
+            }
+            prop_assert_eq!(&got, &expected);
+            let from = EntryId(start);
+            let (page, _) = t.ids_page(&Prefix::ROOT, Some(&from), 1000);
+            let tail: Vec<_> = expected.iter().filter(|i| **i > from).copied().collect();
+            prop_assert_eq!(page, tail);
         }
 
         #[test]

@@ -34,6 +34,9 @@ pub const MAX_IDS_PAGE: usize = 2048;
 pub const MAX_ENTRIES: usize = 256;
 /// Most entries pulled or pushed in one sync; the next sync continues.
 pub const MAX_PER_SYNC: usize = 100_000;
+/// A `fetch` answer or a `push` stops growing past this many bytes of entries (always
+/// holding at least one entry), so a message stays well under any transport's cap.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a node tells a neighbour before reconciling (`GET /api/lattice/state`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,16 +265,8 @@ pub mod answer {
             return Err(format!("limit must be between 1 and {MAX_IDS_PAGE}"));
         }
         let p = parse_prefix(&req.prefix)?;
-        let all = store.ids_under(&p);
-        let start = match req.after {
-            Some(after) => all.partition_point(|id| *id <= after),
-            None => 0,
-        };
-        let end = (start + req.limit).min(all.len());
-        Ok(IdsResponse {
-            ids: all[start..end].to_vec(),
-            more: end < all.len(),
-        })
+        let (ids, more) = store.ids_page(&p, req.after.as_ref(), req.limit);
+        Ok(IdsResponse { ids, more })
     }
 
     pub fn fetch(store: &Store, req: &FetchRequest) -> Result<EntriesMessage, String> {
@@ -282,12 +277,7 @@ pub mod answer {
             ));
         }
         let entries = store.get_many(&req.ids).map_err(|e| e.to_string())?;
-        Ok(EntriesMessage {
-            entries: entries
-                .iter()
-                .map(|e| RawValue::from_string(e.to_json()).expect("entries serialize to JSON"))
-                .collect(),
-        })
+        Ok(bounded_message(&entries).0)
     }
 
     /// Verifies every pushed entry before storing any: one bad entry and nothing changes.
@@ -325,6 +315,23 @@ impl PushRefused {
     }
 }
 
+/// The longest prefix of `entries` that fits [`MAX_MESSAGE_BYTES`] (at least one), as a
+/// message, and how many it took.
+pub fn bounded_message(entries: &[Entry]) -> (EntriesMessage, usize) {
+    let mut bytes = 0;
+    let mut out = Vec::new();
+    for e in entries {
+        let json = e.to_json();
+        if !out.is_empty() && bytes + json.len() > MAX_MESSAGE_BYTES {
+            break;
+        }
+        bytes += json.len();
+        out.push(RawValue::from_string(json).expect("entries serialize to JSON"));
+    }
+    let n = out.len();
+    (EntriesMessage { entries: out }, n)
+}
+
 /// Reconciles `local` with `remote` both ways: pulls what we lack (verifying each entry)
 /// and pushes what they lack.
 pub async fn reconcile<R: Remote>(
@@ -355,14 +362,12 @@ pub async fn reconcile<R: Remote>(
     }
 
     // Pull, verifying everything: an entry must verify and must be one we asked for.
-    let need: Vec<EntryId> = need.into_iter().take(MAX_PER_SYNC).collect();
+    // An answer may hold fewer entries than asked (size-bounded): ask again for the rest.
+    let mut pending: Vec<EntryId> = need.into_iter().take(MAX_PER_SYNC).collect();
     let mut forged = None;
-    for chunk in need.chunks(MAX_ENTRIES) {
-        let msg = remote
-            .fetch(&FetchRequest {
-                ids: chunk.to_vec(),
-            })
-            .await?;
+    while !pending.is_empty() {
+        let chunk: Vec<EntryId> = pending.iter().take(MAX_ENTRIES).copied().collect();
+        let msg = remote.fetch(&FetchRequest { ids: chunk.clone() }).await?;
         report.requests += 1;
         let asked: BTreeSet<&EntryId> = chunk.iter().collect();
         let mut good = Vec::with_capacity(msg.entries.len());
@@ -381,27 +386,34 @@ pub async fn reconcile<R: Remote>(
                 }
             }
         }
+        let got: BTreeSet<EntryId> = good.iter().map(Entry::id).collect();
+        // What came back is settled; the rest (a size-bounded answer) is asked again,
+        // as long as each answer makes progress.
+        pending.retain(|id| !got.contains(id));
+        let progress = !got.is_empty();
         report.pulled += local
             .append_batch(good)
             .await?
             .iter()
             .filter(|a| a.inserted)
             .count();
+        if !progress {
+            break;
+        }
     }
 
-    // Push what they lack.
+    // Push what they lack, in size-bounded messages.
     let give: Vec<EntryId> = give.into_iter().take(MAX_PER_SYNC).collect();
     for chunk in give.chunks(MAX_ENTRIES) {
         let entries = local.get_many(chunk)?;
-        let msg = EntriesMessage {
-            entries: entries
-                .iter()
-                .map(|e| RawValue::from_string(e.to_json()).expect("entries serialize to JSON"))
-                .collect(),
-        };
-        let answer = remote.push(&msg).await?;
-        report.requests += 1;
-        report.pushed += answer.accepted;
+        let mut rest: &[Entry] = &entries;
+        while !rest.is_empty() {
+            let (msg, taken) = bounded_message(rest);
+            rest = &rest[taken..];
+            let answer = remote.push(&msg).await?;
+            report.requests += 1;
+            report.pushed += answer.accepted;
+        }
     }
 
     report.our_root = local.root();
