@@ -93,6 +93,13 @@ pub struct Config {
     pub fallback_after: Duration,
     pub http_poll: Duration,
     pub max_payload: usize,
+    /// Only these peers may connect over P2P (`LATTICE_P2P_ALLOW`); `None`: anyone.
+    pub p2p_allow: Option<Vec<libp2p_identity::PeerId>>,
+    /// A private-network pre-shared key (`LATTICE_P2P_PSK`, 64 hex characters): only
+    /// nodes holding it can even start a P2P handshake.
+    pub p2p_psk: Option<[u8; 32]>,
+    /// Discover peers on the local network with mDNS (`LATTICE_MDNS`).
+    pub mdns: bool,
 }
 
 /// A configuration problem, displayed as the one line the user sees.
@@ -293,7 +300,48 @@ impl Config {
             None => DEFAULT_MAX_PAYLOAD,
         };
 
+        let p2p_allow = get("LATTICE_P2P_ALLOW")
+            .map(|v| {
+                list(&v)
+                    .map(|p| {
+                        p.parse::<libp2p_identity::PeerId>().map_err(|_| {
+                            ConfigError::new(
+                                "LATTICE_P2P_ALLOW",
+                                p,
+                                "is not a PeerId such as 12D3KooW...",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let p2p_psk = get("LATTICE_P2P_PSK")
+            .map(|v| {
+                hex::decode(v.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        ConfigError::secret(
+                            "LATTICE_P2P_PSK",
+                            &v,
+                            "is not 64 hex characters (a 32-byte key)",
+                        )
+                    })
+            })
+            .transpose()?;
+        let mdns = match get("LATTICE_MDNS") {
+            None => false,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(ConfigError::new("LATTICE_MDNS", &v, "is not true or false")),
+            },
+        };
+
         Ok(Config {
+            p2p_allow,
+            p2p_psk,
+            mdns,
             key,
             p2p_listen,
             bootstrap,
@@ -595,6 +643,30 @@ mod tests {
             );
             assert!(!e.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn p2p_admission_settings_parse_and_refuse_nonsense() {
+        let peer = NodeKey::from_seed([4; 32]).peer_id().to_string();
+        let c = cfg(&[
+            ("LATTICE_P2P_ALLOW", &peer),
+            ("LATTICE_P2P_PSK", &"ab".repeat(32)),
+            ("LATTICE_MDNS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.p2p_allow.unwrap()[0].to_string(), peer);
+        assert_eq!(c.p2p_psk, Some([0xab; 32]));
+        assert!(c.mdns);
+        assert_eq!(
+            cfg(&[("LATTICE_P2P_ALLOW", "bob")]).unwrap_err().var,
+            "LATTICE_P2P_ALLOW"
+        );
+        let e = cfg(&[("LATTICE_P2P_PSK", "abcd")]).unwrap_err();
+        assert!(!e.to_string().contains("abcd"), "{e}");
+        assert_eq!(
+            cfg(&[("LATTICE_MDNS", "maybe")]).unwrap_err().var,
+            "LATTICE_MDNS"
+        );
     }
 
     #[test]

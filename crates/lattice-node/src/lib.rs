@@ -5,11 +5,13 @@
 //! lungs. The `lattice` binary and the desktop shell are faces over it.
 
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod metrics;
 pub mod node;
+pub mod p2p;
 
 pub mod status;
 pub mod sync;

@@ -39,6 +39,12 @@ pub struct Status {
     pub node: NodeInfo,
     pub neighbors: Vec<NeighborStatus>,
     pub last_sync: Option<SyncSummary>,
+    /// Connected P2P peers.
+    pub peers: Vec<PeerStatus>,
+    /// Whether P2P is cut on purpose (every connection closed and refused).
+    pub p2p_blocked: bool,
+    /// Where this node accepts P2P connections (multiaddrs ending in its PeerId).
+    pub p2p_listen: Vec<String>,
     /// Set when the store stopped accepting writes, with the reason.
     pub store_failure: Option<String>,
     /// The node's clock when this snapshot was made (unix ms), so a UI can correct
@@ -79,6 +85,21 @@ pub struct NeighborStatus {
     /// Whether we follow its event stream (HTTP lung active).
     pub events_connected: bool,
     pub last_report: Option<ReconcileReport>,
+}
+
+/// A connected P2P peer and how our ledgers compare.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PeerStatus {
+    pub peer_id: String,
+    pub address: Option<String>,
+    pub transport: String,
+    pub rtt_ms: Option<f64>,
+    pub connected_since_ms: u64,
+    pub in_mesh: bool,
+    pub sync_capable: bool,
+    pub root: Option<String>,
+    pub root_matches: Option<bool>,
+    pub last_sync_ms: Option<u64>,
 }
 
 /// The last completed sync, whichever lung and peer it was with.

@@ -322,7 +322,7 @@ fn two_node_processes_sync_over_http_and_stop_gracefully_on_sigterm() {
     let ports = [free_port(), free_port()];
     for (i, name) in ["a", "b"].iter().enumerate() {
         let env = format!(
-            "LATTICE_DATA_DIR=./{name}\nLATTICE_HTTP_LISTEN=127.0.0.1:{}\nLATTICE_HTTP_NEIGHBORS=http://127.0.0.1:{}\nLATTICE_HEARTBEAT=50ms\nLATTICE_FALLBACK_AFTER=300ms\nLATTICE_HTTP_POLL=200ms\n",
+            "LATTICE_DATA_DIR=./{name}\nLATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0\nLATTICE_HTTP_LISTEN=127.0.0.1:{}\nLATTICE_HTTP_NEIGHBORS=http://127.0.0.1:{}\nLATTICE_HEARTBEAT=50ms\nLATTICE_FALLBACK_AFTER=300ms\nLATTICE_HTTP_POLL=200ms\n",
             ports[i],
             ports[1 - i]
         );

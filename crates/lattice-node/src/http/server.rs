@@ -127,7 +127,7 @@ impl From<NodeError> for ApiError {
             NodeError::Entry(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            NodeError::Neighbor { .. } => StatusCode::BAD_GATEWAY,
+            NodeError::Neighbor { .. } | NodeError::P2p(_) => StatusCode::BAD_GATEWAY,
         };
         ApiError::new(status, e.kind(), e.to_string())
     }
@@ -163,6 +163,8 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
     let guarded = Router::new()
         .route("/api/lattice/sync/switch", post(switch))
         .route("/api/lattice/entries", post(put_entry))
+        .route("/api/lattice/p2p/block", post(block_p2p))
+        .route("/api/lattice/p2p/unblock", post(unblock_p2p))
         .route(&format!("/{}", paths::CHILDREN), post(children))
         .route(&format!("/{}", paths::IDS), post(ids))
         .route(&format!("/{}", paths::FETCH), post(fetch))
@@ -301,6 +303,15 @@ async fn switch(
         })?,
     };
     Ok(to_json(&node.switch_mode(mode).await?))
+}
+
+/// Cuts P2P for real: closes every connection and refuses new ones until unblocked.
+async fn block_p2p(State(node): State<NodeHandle>) -> Result<Json, ApiError> {
+    Ok(to_json(&node.set_p2p_blocked(true).await?))
+}
+
+async fn unblock_p2p(State(node): State<NodeHandle>) -> Result<Json, ApiError> {
+    Ok(to_json(&node.set_p2p_blocked(false).await?))
 }
 
 async fn state(State(node): State<NodeHandle>) -> Json {

@@ -30,9 +30,15 @@ impl TestNode {
         self.node.status()
     }
     pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops the node and hands back its data directory for a restart.
+    pub async fn stop_keeping_data(self) -> tempfile::TempDir {
         self.node.shutdown_token().cancel();
         let _ = self.server.await;
         self.node.shutdown().await;
+        self._dir
     }
 }
 
@@ -82,9 +88,27 @@ pub async fn start_node(
     extra: &[(&str, &str)],
     seed: u8,
 ) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
+    start_node_in(
+        tempfile::tempdir().unwrap(),
+        listener,
+        neighbors,
+        extra,
+        seed,
+    )
+    .await
+}
+
+/// Like [`start_node`], in a given data directory (to restart a node on its data).
+pub async fn start_node_in(
+    dir: tempfile::TempDir,
+    listener: TcpListener,
+    neighbors: &[String],
+    extra: &[(&str, &str)],
+    seed: u8,
+) -> TestNode {
     let addr = listener.local_addr().unwrap();
     let mut vars = fast_vars();
+    vars.push(("LATTICE_P2P_LISTEN".into(), "/ip4/127.0.0.1/tcp/0".into()));
     vars.push(("LATTICE_HTTP_LISTEN".into(), addr.to_string()));
     vars.push(("LATTICE_HTTP_NEIGHBORS".into(), neighbors.join(",")));
     vars.push((
@@ -111,6 +135,8 @@ pub async fn start_node(
     let options = NodeOptions {
         client_limits: client_limits(),
         events_idle: Duration::from_secs(2),
+        p2p_reconcile_every: Duration::from_millis(500),
+        ..NodeOptions::fast()
     };
     let node = NodeHandle::start(config, options).await.unwrap();
     let opts = server_options();
@@ -170,3 +196,51 @@ pub fn mode_of(n: &TestNode) -> Mode {
 }
 
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// `n` nodes connected over P2P (node i bootstraps to every earlier node) and listing
+/// each other as HTTP neighbours.
+pub async fn p2p_cluster(n: usize, extra: &[(&str, &str)]) -> Vec<TestNode> {
+    let ls = listeners(n).await;
+    let urls: Vec<String> = ls
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for (i, l) in ls.into_iter().enumerate() {
+        let others: Vec<String> = urls
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, u)| u.clone())
+            .collect();
+        let mut bootstrap = Vec::new();
+        for earlier in &nodes {
+            bootstrap.extend(p2p_addr(earlier).await);
+        }
+        let boot = bootstrap.join(",");
+        let mut vars: Vec<(&str, &str)> = extra.to_vec();
+        vars.push(("LATTICE_BOOTSTRAP", &boot));
+        nodes.push(start_node(l, &others, &vars, 100 + i as u8).await);
+    }
+    nodes
+}
+
+/// The node's P2P address, once bound.
+pub async fn p2p_addr(n: &TestNode) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let addrs = n.node.p2p_addrs().await;
+        if !addrs.is_empty() {
+            return addrs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never bound a P2P address"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn sync_peers(n: &TestNode) -> usize {
+    n.status().peers.iter().filter(|p| p.sync_capable).count()
+}

@@ -51,6 +51,30 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Start N nodes in this process on loopback, connected over P2P, each with its own
+    /// HTTP API on a printed port. Without --script it runs until Ctrl-C for dashboards,
+    /// curl and `lattice p2p block|unblock`; with --script it plays the whole story
+    /// (gossip, P2P cut, countdown, HTTP takeover, recovery) and exits 0 only if every
+    /// step happened and all roots ended equal.
+    Demo {
+        /// How many nodes.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=32))]
+        nodes: u16,
+        /// Compressed timers: heartbeat 500ms, fallback 6s, poll 1s.
+        #[arg(long)]
+        fast: bool,
+        /// Play the story unattended and print a verdict.
+        #[arg(long)]
+        script: bool,
+    },
+    /// Cut P2P on a running node for real (close every connection, refuse new ones) or
+    /// restore it. Needs LATTICE_API_TOKEN when the node has one.
+    P2p {
+        action: P2pAction,
+        /// The node's base URL (default: http://LATTICE_HTTP_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Generate the node's ed25519 key, write it to the env file (mode 0600) as
     /// LATTICE_P2P_KEY, and print its PeerId.
     Keygen {
@@ -97,6 +121,14 @@ enum Command {
     Verify,
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum P2pAction {
+    /// Close every P2P connection and refuse new ones.
+    Block,
+    /// Accept P2P connections again and redial peers.
+    Unblock,
+}
+
 /// How a command failed, which decides the exit status.
 pub(crate) enum Failure {
     /// Bad configuration or usage: exit status 2.
@@ -139,7 +171,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     };
     // Before any thread starts: this writes the process environment.
     let loaded = config::load_env_file(&overrides)?;
-    init_logging(matches!(cli.command, Command::Node));
+    init_logging(matches!(
+        cli.command,
+        Command::Node | Command::Demo { script: false, .. }
+    ));
     match &loaded {
         Some(path) => tracing::info!("loaded env file {}", path.display()),
         None => tracing::info!(
@@ -161,12 +196,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Node => online::run_node(config),
+        Command::Demo {
+            nodes,
+            fast,
+            script,
+        } => online::demo(nodes as usize, fast, script),
         Command::Status { url, json } => {
             runtime.block_on(online::status(&config, url.as_deref(), json))
         }
         Command::Switch { mode, url } => {
             runtime.block_on(online::switch(&config, mode, url.as_deref()))
         }
+        Command::P2p { action, url } => runtime.block_on(online::p2p(
+            &config,
+            matches!(action, P2pAction::Block),
+            url.as_deref(),
+        )),
         Command::Keygen { force } => keygen(&overrides, force),
         Command::Put {
             json,

@@ -22,11 +22,15 @@ use crate::http::remote::paths;
 use crate::identity::NodeKey;
 use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
 use crate::metrics::{LungLabel, Metrics, NeighborLabels, SyncLabels, TransitionLabels};
+use crate::p2p::{P2pConfig, P2pError, P2pEvent, P2pHandle};
 use crate::status::{
     EventKind, Lung, NeighborHealth, NeighborStatus, NodeEvent, NodeInfo, Status, SyncSummary,
 };
 use crate::sync::lungs::{LungEvent, Lungs};
 use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
+
+mod p2p_lung;
+use p2p_lung::P2pSyncDone;
 
 /// Commands waiting for the actor.
 const COMMAND_QUEUE: usize = 256;
@@ -43,6 +47,13 @@ pub struct NodeOptions {
     pub client_limits: ClientLimits,
     /// A neighbour's event stream silent for this long is reconnected.
     pub events_idle: Duration,
+    /// Backoff bounds for redialing lost bootstrap peers.
+    pub p2p_redial_min: Duration,
+    pub p2p_redial_max: Duration,
+    pub p2p_request_timeout: Duration,
+    pub gossip_heartbeat: Duration,
+    /// How often the node reconciles with every sync peer even when gossip seems fine.
+    pub p2p_reconcile_every: Duration,
 }
 
 impl Default for NodeOptions {
@@ -50,6 +61,25 @@ impl Default for NodeOptions {
         Self {
             client_limits: ClientLimits::default(),
             events_idle: Duration::from_secs(45),
+            p2p_redial_min: Duration::from_secs(1),
+            p2p_redial_max: Duration::from_secs(60),
+            p2p_request_timeout: Duration::from_secs(30),
+            gossip_heartbeat: Duration::from_secs(1),
+            p2p_reconcile_every: Duration::from_secs(30),
+        }
+    }
+}
+
+impl NodeOptions {
+    /// Millisecond-scale P2P timers for tests and demonstrations.
+    pub fn fast() -> Self {
+        Self {
+            p2p_redial_min: Duration::from_millis(100),
+            p2p_redial_max: Duration::from_millis(1000),
+            p2p_request_timeout: Duration::from_secs(5),
+            gossip_heartbeat: Duration::from_millis(100),
+            p2p_reconcile_every: Duration::from_secs(3),
+            ..Self::default()
         }
     }
 }
@@ -62,6 +92,8 @@ pub enum NodeError {
     Entry(#[from] EntryError),
     #[error("neighbour {url}: {source}")]
     Neighbor { url: String, source: ClientError },
+    #[error("{0}")]
+    P2p(#[from] P2pError),
     #[error("the node is shutting down")]
     ShuttingDown,
 }
@@ -72,6 +104,7 @@ impl NodeError {
             NodeError::Store(e) => e.kind(),
             NodeError::Entry(e) => e.kind(),
             NodeError::Neighbor { .. } => "neighbor",
+            NodeError::P2p(e) => e.kind(),
             NodeError::ShuttingDown => "shutting_down",
         }
     }
@@ -113,6 +146,10 @@ enum Command {
         index: usize,
         connected: bool,
     },
+    SetP2pBlocked {
+        blocked: bool,
+        reply: oneshot::Sender<Status>,
+    },
 }
 
 struct Shared {
@@ -120,6 +157,7 @@ struct Shared {
     key: NodeKey,
     peer_id: String,
     store: Store,
+    p2p: P2pHandle,
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<Status>,
     events: broadcast::Sender<NodeEvent>,
@@ -167,6 +205,21 @@ impl NodeHandle {
             .await
             .map_err(|_| NodeError::ShuttingDown)??;
 
+        let cancel = CancellationToken::new();
+        let p2p_config = P2pConfig {
+            key: key.clone(),
+            listen: config.p2p_listen.clone(),
+            bootstrap: config.bootstrap.clone(),
+            allow: config.p2p_allow.clone(),
+            mdns: config.mdns,
+            max_payload: config.max_payload,
+            redial_min: options.p2p_redial_min,
+            redial_max: options.p2p_redial_max,
+            request_timeout: options.p2p_request_timeout,
+            gossip_heartbeat: options.gossip_heartbeat,
+        };
+        let (p2p, p2p_events) = crate::p2p::spawn(p2p_config, store.clone(), cancel.child_token())?;
+
         let metrics = Metrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -175,7 +228,6 @@ impl NodeHandle {
         let peer_id = key.peer_id().to_string();
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let cancel = CancellationToken::new();
         let now = now_ms();
         let info = NodeInfo {
             peer_id: peer_id.clone(),
@@ -221,6 +273,7 @@ impl NodeHandle {
             status_tx: None,
             clock: SteadyClock::new(),
             reported_store_failure: false,
+            p2p: p2p_lung::P2pLung::new(p2p.clone()),
         };
         for e in actor.lungs.start(actor.clock.now_ms()) {
             actor.lung_event(e);
@@ -233,6 +286,7 @@ impl NodeHandle {
             key,
             peer_id,
             store,
+            p2p,
             commands,
             status,
             events,
@@ -240,7 +294,7 @@ impl NodeHandle {
             cancel: cancel.clone(),
             actor: Mutex::new(None),
         });
-        let task = tokio::spawn(actor.run(command_rx, cancel));
+        let task = tokio::spawn(actor.run(command_rx, p2p_events, cancel));
         *shared.actor.lock().expect("not poisoned") = Some(task);
         Ok(NodeHandle { shared })
     }
@@ -282,7 +336,35 @@ impl NodeHandle {
             payload,
             self.shared.config.max_payload,
         )?;
-        Ok(self.shared.store.append(entry).await?)
+        let appended = self.shared.store.append(entry.clone()).await?;
+        if appended.inserted {
+            // Gossip is the fast path; reconciliation catches whatever it misses.
+            self.shared.p2p.publish(&entry).await;
+        }
+        Ok(appended)
+    }
+
+    /// Cuts P2P for real (every connection closed, new ones refused) or restores it.
+    pub async fn set_p2p_blocked(&self, blocked: bool) -> Result<Status, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::SetP2pBlocked { blocked, reply })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
+    /// The P2P addresses this node listens on (with its PeerId), once bound.
+    pub async fn p2p_addrs(&self) -> Vec<String> {
+        let peer = self.shared.p2p.peer_id();
+        self.shared
+            .p2p
+            .listen_addrs()
+            .await
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{peer}"))
+            .collect()
     }
 
     /// Appends entries that were already verified (e.g. pushed by a neighbour).
@@ -377,25 +459,36 @@ struct Actor {
     status_tx: Option<watch::Sender<Status>>,
     clock: SteadyClock,
     reported_store_failure: bool,
+    /// The P2P lung's state as the node sees it.
+    p2p: p2p_lung::P2pLung,
 }
 
 impl Actor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, cancel: CancellationToken) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut p2p_events: mpsc::Receiver<P2pEvent>,
+        cancel: CancellationToken,
+    ) {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut committed = self.store.subscribe();
         let (done_tx, mut done_rx) = mpsc::channel::<SyncDone>(64);
+        let (p2p_done_tx, mut p2p_done_rx) = mpsc::channel::<P2pSyncDone>(64);
 
         loop {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                Some(cmd) = commands.recv() => self.command(cmd),
+                Some(cmd) = commands.recv() => self.command(cmd).await,
+                Some(event) = p2p_events.recv() => self.p2p_event(event, &p2p_done_tx).await,
+                Some(done) = p2p_done_rx.recv() => self.p2p_sync_done(done),
                 _ = heartbeat.tick() => {
                     let events = self.lungs.tick(self.clock.now_ms(), self.p2p_sync_peers);
                     for e in events {
                         self.lung_event(e);
                     }
+                    self.p2p_heartbeat(&p2p_done_tx).await;
                 }
                 _ = sleep_until_due(self.next_poll()) => {}
                 Some(done) = done_rx.recv() => self.sync_done(done),
@@ -406,6 +499,7 @@ impl Actor {
                 },
             }
             self.steer_http_lung(&done_tx);
+            self.steer_p2p_lung(&p2p_done_tx).await;
             self.publish();
         }
         if let Some(token) = self.http_lung.take() {
@@ -414,7 +508,7 @@ impl Actor {
         tracing::info!("node actor stopped");
     }
 
-    fn command(&mut self, cmd: Command) {
+    async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::SwitchMode { mode, reply } => {
                 let events = self.lungs.set_mode(self.clock.now_ms(), mode);
@@ -422,6 +516,11 @@ impl Actor {
                     self.lung_event(e);
                 }
                 // Published before the reply, so the caller's next `status()` agrees.
+                self.publish();
+                let _ = reply.send(self.snapshot());
+            }
+            Command::SetP2pBlocked { blocked, reply } => {
+                self.set_p2p_blocked(blocked).await;
                 self.publish();
                 let _ = reply.send(self.snapshot());
             }
@@ -445,6 +544,10 @@ impl Actor {
             tracing::info!("{line}");
         }
         if let LungEvent::Transition(t) = &event {
+            if t.to == Lung::P2p {
+                // P2P restored: catch up at once on whatever was written meanwhile.
+                self.p2p.round_due = true;
+            }
             self.metrics
                 .mode_transitions
                 .get_or_create(&TransitionLabels {
@@ -672,6 +775,7 @@ impl Actor {
     fn snapshot(&self) -> Status {
         let lungs = self.lungs.snapshot();
         let root = hex::encode(self.store.root());
+        let peers = self.p2p.peer_statuses(&root);
         let neighbors = self
             .neighbors
             .iter()
@@ -700,6 +804,9 @@ impl Actor {
             node: self.info.clone(),
             neighbors,
             last_sync: self.last_sync.clone(),
+            peers,
+            p2p_blocked: self.p2p.blocked,
+            p2p_listen: self.p2p.listen.clone(),
             store_failure: self.store.write_failure(),
             now_ms: now_ms(),
         }

@@ -1,0 +1,255 @@
+//! How the actor drives the P2P lung: which peers to reconcile with and when, gossip on
+//! or off with the mode, cutting and restoring P2P, and what status shows of peers.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Actor, now_ms, short};
+use crate::config::Mode;
+use crate::metrics::{LungLabel, SyncLabels};
+use crate::p2p::{P2pEvent, P2pHandle, PeerId, PeerInfo};
+use crate::status::{EventKind, Lung, PeerStatus, SyncSummary};
+use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
+
+/// What one P2P reconciliation came to.
+pub(super) struct P2pSyncDone {
+    peer: PeerId,
+    result: Result<ReconcileReport, ReconcileError>,
+    root_after: Option<[u8; 32]>,
+}
+
+pub(super) struct P2pLung {
+    pub(super) handle: P2pHandle,
+    pub(super) blocked: bool,
+    pub(super) listen: Vec<String>,
+    peers: Vec<PeerInfo>,
+    /// Each peer's root as last seen, and when.
+    roots: HashMap<String, ([u8; 32], u64)>,
+    in_flight: HashSet<PeerId>,
+    /// Gossip state last applied to the swarm.
+    gossip: Option<bool>,
+    /// Reconcile with every sync peer at the next chance (P2P just restored).
+    pub(super) round_due: bool,
+    last_round: Instant,
+}
+
+impl P2pLung {
+    pub(super) fn new(handle: P2pHandle) -> Self {
+        Self {
+            handle,
+            blocked: false,
+            listen: Vec::new(),
+            peers: Vec::new(),
+            roots: HashMap::new(),
+            in_flight: HashSet::new(),
+            gossip: None,
+            round_due: false,
+            last_round: Instant::now(),
+        }
+    }
+
+    pub(super) fn peer_statuses(&self, our_root: &str) -> Vec<PeerStatus> {
+        self.peers
+            .iter()
+            .map(|p| {
+                let seen = self.roots.get(&p.peer_id);
+                let root = seen.map(|(r, _)| hex::encode(r));
+                PeerStatus {
+                    peer_id: p.peer_id.clone(),
+                    address: p.address.clone(),
+                    transport: p.transport.clone(),
+                    rtt_ms: p.rtt_ms,
+                    connected_since_ms: p.connected_since_ms,
+                    in_mesh: p.in_mesh,
+                    sync_capable: p.sync_capable,
+                    root_matches: root.as_ref().map(|r| r == our_root),
+                    root,
+                    last_sync_ms: seen.map(|(_, at)| *at),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Actor {
+    /// Forced `http` takes P2P out of sync entirely: no gossip, no P2P reconciliation.
+    fn p2p_sync_allowed(&self) -> bool {
+        self.lungs.mode() != Mode::Http && !self.p2p.blocked
+    }
+
+    pub(super) async fn p2p_event(&mut self, event: P2pEvent, done: &mpsc::Sender<P2pSyncDone>) {
+        match event {
+            P2pEvent::SyncPeers { count } => {
+                self.p2p_sync_peers = count;
+                self.refresh_peers().await;
+            }
+            P2pEvent::NewSyncPeer { peer } => {
+                self.refresh_peers().await;
+                self.start_p2p_sync(peer, done);
+            }
+            P2pEvent::PeersChanged => self.refresh_peers().await,
+            P2pEvent::GossipRejected { peer, reason } => {
+                tracing::warn!("[P2P_GOSSIP] rejected an entry from {peer}: {reason}");
+                self.emit(EventKind::SyncFailed {
+                    lung: Lung::P2p,
+                    with: peer.to_string(),
+                    kind: "forged_entry".into(),
+                    message: reason,
+                });
+            }
+        }
+    }
+
+    async fn refresh_peers(&mut self) {
+        self.p2p.peers = self.p2p.handle.peers().await;
+        let live: HashSet<&String> = self.p2p.peers.iter().map(|p| &p.peer_id).collect();
+        self.p2p.roots.retain(|peer, _| live.contains(peer));
+        if self.p2p.listen.is_empty() {
+            let me = self.p2p.handle.peer_id();
+            self.p2p.listen = self
+                .p2p
+                .handle
+                .listen_addrs()
+                .await
+                .into_iter()
+                .map(|a| format!("{a}/p2p/{me}"))
+                .collect();
+        }
+    }
+
+    /// Each heartbeat: a periodic reconciliation round, as a safety net under gossip.
+    pub(super) async fn p2p_heartbeat(&mut self, done: &mpsc::Sender<P2pSyncDone>) {
+        if self.p2p.last_round.elapsed() >= self.options.p2p_reconcile_every {
+            self.p2p.round_due = true;
+        }
+        if self.p2p.listen.is_empty() {
+            self.refresh_peers().await;
+        }
+        self.steer_p2p_lung(done).await;
+    }
+
+    /// Applies the mode to gossip and runs a due reconciliation round.
+    pub(super) async fn steer_p2p_lung(&mut self, done: &mpsc::Sender<P2pSyncDone>) {
+        let gossip = self.lungs.mode() != Mode::Http;
+        if self.p2p.gossip != Some(gossip) {
+            self.p2p.handle.set_gossip(gossip).await;
+            self.p2p.gossip = Some(gossip);
+        }
+        if self.p2p.round_due && self.p2p_sync_allowed() {
+            self.p2p.round_due = false;
+            self.p2p.last_round = Instant::now();
+            let peers: Vec<PeerId> = self
+                .p2p
+                .peers
+                .iter()
+                .filter(|p| p.sync_capable)
+                .filter_map(|p| p.peer_id.parse().ok())
+                .collect();
+            for peer in peers {
+                self.start_p2p_sync(peer, done);
+            }
+        }
+    }
+
+    pub(super) async fn set_p2p_blocked(&mut self, blocked: bool) {
+        if self.p2p.blocked == blocked {
+            return;
+        }
+        self.p2p.handle.set_blocked(blocked).await;
+        self.p2p.blocked = blocked;
+        tracing::info!(
+            "[P2P] {}",
+            if blocked {
+                "cut: every connection closed, new ones refused"
+            } else {
+                "restored: accepting connections and redialing peers"
+            }
+        );
+        self.refresh_peers().await;
+    }
+
+    fn start_p2p_sync(&mut self, peer: PeerId, done: &mpsc::Sender<P2pSyncDone>) {
+        if !self.p2p_sync_allowed() || !self.p2p.in_flight.insert(peer) {
+            return;
+        }
+        let remote = self.p2p.handle.remote(peer);
+        let (store, done) = (self.store.clone(), done.clone());
+        let max_payload = self.config.max_payload;
+        tokio::spawn(async move {
+            let result = reconcile::reconcile(&store, &remote, max_payload).await;
+            let root_after = match &result {
+                Ok(r) if !r.in_sync_before => remote.state().await.ok().map(|s| s.root),
+                Ok(r) => Some(r.their_root),
+                Err(_) => None,
+            };
+            let _ = done
+                .send(P2pSyncDone {
+                    peer,
+                    result,
+                    root_after,
+                })
+                .await;
+        });
+    }
+
+    pub(super) fn p2p_sync_done(&mut self, done: P2pSyncDone) {
+        self.p2p.in_flight.remove(&done.peer);
+        let now = now_ms();
+        let with = done.peer.to_string();
+        let labels = |result: &str| SyncLabels {
+            lung: "P2P".into(),
+            result: result.into(),
+        };
+        match done.result {
+            Ok(report) => {
+                if let Some(root) = done.root_after {
+                    self.p2p.roots.insert(with.clone(), (root, now));
+                }
+                let bytes = report.bytes_sent + report.bytes_received;
+                let lung = LungLabel { lung: "P2P".into() };
+                self.metrics
+                    .bytes_reconciled
+                    .get_or_create(&lung)
+                    .inc_by(bytes);
+                self.metrics
+                    .entries_reconciled
+                    .get_or_create(&lung)
+                    .inc_by((report.pulled + report.pushed) as u64);
+                self.metrics.syncs.get_or_create(&labels("ok")).inc();
+                if !report.in_sync_before {
+                    tracing::info!(
+                        "[P2P_SYNC] {with}: root {} differs from ours; reconciled: pulled {}, pushed {}, {bytes} bytes",
+                        short(&report.their_root),
+                        report.pulled,
+                        report.pushed
+                    );
+                    self.emit(EventKind::SyncCompleted {
+                        lung: Lung::P2p,
+                        with: with.clone(),
+                        report: report.clone(),
+                    });
+                }
+                self.last_sync = Some(SyncSummary {
+                    lung: Lung::P2p,
+                    with,
+                    at_ms: now,
+                    pulled: report.pulled,
+                    pushed: report.pushed,
+                    bytes,
+                });
+            }
+            Err(e) => {
+                tracing::warn!("[P2P_SYNC] {with}: {e}");
+                self.metrics.syncs.get_or_create(&labels("error")).inc();
+                self.emit(EventKind::SyncFailed {
+                    lung: Lung::P2p,
+                    with,
+                    kind: e.kind(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+}

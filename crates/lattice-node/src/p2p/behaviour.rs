@@ -1,0 +1,238 @@
+//! The swarm's behaviours, and the gate that cuts P2P for real while blocked.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use libp2p::core::Endpoint;
+use libp2p::core::transport::PortUse;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+    THandlerOutEvent, ToSwarm, dummy,
+};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits, identify, mdns, ping,
+};
+use sha2::{Digest, Sha256};
+
+use super::P2pConfig;
+use super::protocol::{
+    GOSSIP_ENVELOPE, GOSSIP_TOPIC, IDENTIFY_PROTOCOL, MAX_SYNC_MESSAGE, SYNC_PROTOCOL, SyncRequest,
+    SyncResponse,
+};
+use crate::ledger::Entry;
+
+/// Most established connections in total, and per peer (a simultaneous dial from both
+/// sides may briefly make two).
+const MAX_ESTABLISHED: u32 = 64;
+const MAX_ESTABLISHED_PER_PEER: u32 = 2;
+
+#[derive(NetworkBehaviour)]
+pub(super) struct Behaviour {
+    /// First, so a blocked node refuses before any other behaviour sees the connection.
+    pub gate: Gate,
+    pub allow: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
+    pub limits: connection_limits::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub gossipsub: gossipsub::Behaviour,
+    pub sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// The gossip message id is the entry id, so the same entry arriving along two paths is
+/// one message. Anything that is not a valid entry falls back to the hash of its bytes
+/// (it will be rejected by validation anyway).
+fn message_id(max_payload: usize) -> impl Fn(&gossipsub::Message) -> gossipsub::MessageId {
+    move |m| match std::str::from_utf8(&m.data)
+        .ok()
+        .and_then(|text| Entry::from_json(text, max_payload).ok())
+    {
+        Some(entry) => gossipsub::MessageId::new(entry.id().as_bytes()),
+        None => gossipsub::MessageId::new(&Sha256::digest(&m.data)),
+    }
+}
+
+pub(super) fn topic() -> IdentTopic {
+    IdentTopic::new(GOSSIP_TOPIC)
+}
+
+/// Peer scoring whose one job is to make forgers pay: each rejected message costs its
+/// sender (squared, decaying over about half a minute), so a few forgeries graylist it.
+/// The defaults are tuned for busy networks and would hurt this one: the mesh-delivery
+/// deficit (P3) punishes honest peers in a quiet ledger, time in mesh (P1) earns up to
+/// +1800 that hides forgeries, and IP colocation penalises loopback demos and LANs.
+fn score_params() -> gossipsub::PeerScoreParams {
+    let topic_params = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.1,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 10.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_cap: 10.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    params.topics.insert(topic().hash(), topic_params);
+    params
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Behaviour {
+    pub(super) fn new(key: &Keypair, config: &P2pConfig) -> Result<Self, BoxError> {
+        let peer_id = key.public().to_peer_id();
+
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(config.gossip_heartbeat)
+            .validation_mode(ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(config.max_payload + GOSSIP_ENVELOPE)
+            .message_id_fn(message_id(config.max_payload))
+            .build()?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
+        gossipsub.with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())?;
+        gossipsub.subscribe(&topic())?;
+
+        let codec = request_response::json::codec::Codec::default()
+            .set_request_size_maximum(MAX_SYNC_MESSAGE)
+            .set_response_size_maximum(MAX_SYNC_MESSAGE);
+        let sync = request_response::Behaviour::with_codec(
+            codec,
+            [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(config.request_timeout),
+        );
+
+        let allow = config.allow.as_ref().map(|peers| {
+            let mut list = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+            for p in peers {
+                list.allow_peer(*p);
+            }
+            list
+        });
+
+        let mdns = if config.mdns {
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
+        } else {
+            None
+        };
+
+        Ok(Behaviour {
+            gate: Gate::default(),
+            allow: allow.into(),
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(MAX_ESTABLISHED))
+                    .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
+            ),
+            identify: identify::Behaviour::new(identify::Config::new(
+                IDENTIFY_PROTOCOL.into(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            gossipsub,
+            sync,
+            mdns: mdns.into(),
+        })
+    }
+}
+
+/// Refuses every connection, inbound and outbound, while `blocked` is set. The allow-
+/// and block-list behaviour can only refuse peers it knows; this refuses everyone,
+/// which is what "cut P2P" means.
+#[derive(Default)]
+pub(super) struct Gate {
+    pub blocked: bool,
+    /// Connections refused so far (tests watch it to see a redial being turned away).
+    pub denied: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("P2P is blocked on this node")]
+pub struct Blocked;
+
+impl Gate {
+    fn check(&mut self) -> Result<(), ConnectionDenied> {
+        if self.blocked {
+            self.denied += 1;
+            Err(ConnectionDenied::new(Blocked))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl NetworkBehaviour for Gate {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = Infallible;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.check()
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: Option<PeerId>,
+        _: &[Multiaddr],
+        _: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        self.check().map(|()| Vec::new())
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.check().map(|()| dummy::ConnectionHandler)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.check().map(|()| dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        match event {}
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        Poll::Pending
+    }
+}

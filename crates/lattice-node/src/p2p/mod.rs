@@ -1,0 +1,189 @@
+//! The P2P lung: a libp2p swarm (TCP + Noise + Yamux) with identify, ping, gossipsub for
+//! new entries and a request-response protocol for reconciliation.
+//!
+//! The swarm lives in one task (see [`swarm`]); [`P2pHandle`] is the cloneable way in,
+//! and [`P2pEvent`]s are the way out. What to publish and when to reconcile is the
+//! node's decision: this module only carries, verifies and answers.
+
+mod behaviour;
+pub mod protocol;
+mod redial;
+mod remote;
+mod swarm;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use self::protocol::{SyncRequest, SyncResponse};
+pub use self::remote::P2pRemote;
+use self::swarm::Command;
+use crate::identity::NodeKey;
+use crate::ledger::{Entry, Store};
+
+/// Commands queued to the swarm task before a sender waits.
+const COMMAND_CAPACITY: usize = 256;
+/// Events queued for the node. Events are never awaited by the swarm task (the node
+/// calls the handle from its own loop, so waiting on it could deadlock); a node that
+/// falls this far behind loses events and is told so in the log.
+const EVENT_CAPACITY: usize = 1024;
+
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    pub key: NodeKey,
+    pub listen: Vec<Multiaddr>,
+    /// Each ends in `/p2p/<id>`; dialed at start and redialed with backoff when lost.
+    pub bootstrap: Vec<Multiaddr>,
+    /// If set, anyone else is refused.
+    pub allow: Option<Vec<PeerId>>,
+    pub mdns: bool,
+    pub max_payload: usize,
+    pub redial_min: Duration,
+    pub redial_max: Duration,
+    pub request_timeout: Duration,
+    pub gossip_heartbeat: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum P2pError {
+    #[error("bootstrap address {0} does not end in /p2p/<peer id>")]
+    BootstrapWithoutPeerId(Multiaddr),
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: Multiaddr, message: String },
+    #[error("cannot build the P2P swarm: {0}")]
+    Build(String),
+}
+
+impl P2pError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            P2pError::BootstrapWithoutPeerId(_) => "bad_bootstrap",
+            P2pError::Listen { .. } => "p2p_listen",
+            P2pError::Build(_) => "p2p_build",
+        }
+    }
+}
+
+/// One connected peer, as status shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub address: Option<String>,
+    pub transport: String,
+    pub rtt_ms: Option<f64>,
+    /// Unix time in milliseconds.
+    pub connected_since_ms: u64,
+    pub in_mesh: bool,
+    pub sync_capable: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum P2pEvent {
+    /// The number of sync-capable peers changed.
+    SyncPeers { count: usize },
+    /// A peer just became sync-capable: the node should reconcile with it.
+    NewSyncPeer { peer: PeerId },
+    /// Something worth re-rendering changed (connect, disconnect, rtt, mesh).
+    PeersChanged,
+    /// A forged or invalid entry arrived by gossip; its sender was penalised.
+    GossipRejected { peer: PeerId, reason: String },
+}
+
+/// The way into the swarm task. Cheap to clone; every method is one command.
+#[derive(Clone)]
+pub struct P2pHandle {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+/// Starts the swarm in its own task, listening and dialing the bootstrap peers. It
+/// stops when `cancel` fires or every handle (and remote) is dropped.
+pub fn spawn(
+    config: P2pConfig,
+    store: Store,
+    cancel: CancellationToken,
+) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+    let peer_id = config.key.peer_id();
+    let event_loop = swarm::EventLoop::new(config, store, cancel, commands_rx, events_tx)?;
+    tokio::spawn(event_loop.run());
+    Ok((
+        P2pHandle {
+            commands: commands_tx,
+            peer_id,
+        },
+        events_rx,
+    ))
+}
+
+impl P2pHandle {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The addresses actually bound (after listening on port 0), once known.
+    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.ask(Command::ListenAddrs).await.unwrap_or_default()
+    }
+
+    /// Gossips `entry`. With no peer to send to this is not an error and loses nothing:
+    /// reconciliation covers it.
+    pub async fn publish(&self, entry: &Entry) {
+        let _ = self
+            .commands
+            .send(Command::Publish(entry.to_json().into_bytes()))
+            .await;
+    }
+
+    /// Publishes arbitrary bytes on the entry topic, to prove forgeries are refused.
+    #[cfg(test)]
+    pub(crate) async fn publish_raw(&self, data: Vec<u8>) {
+        let _ = self.commands.send(Command::Publish(data)).await;
+    }
+
+    /// `false` is forced HTTP mode: neither publish nor accept gossip. Sync requests are
+    /// still answered; initiating reconciliation is the node's choice.
+    pub async fn set_gossip(&self, enabled: bool) {
+        self.ask(|done| Command::SetGossip(enabled, done)).await;
+    }
+
+    /// `true` closes every connection now and refuses new ones, inbound and outbound,
+    /// until `false`, which redials the bootstrap peers at once.
+    pub async fn set_blocked(&self, blocked: bool) {
+        self.ask(|done| Command::SetBlocked(blocked, done)).await;
+    }
+
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.ask(Command::Peers).await.unwrap_or_default()
+    }
+
+    /// Connections the gate refused while blocked.
+    #[cfg(test)]
+    pub(crate) async fn denied_connections(&self) -> u64 {
+        self.ask(Command::Denied).await.unwrap_or_default()
+    }
+
+    /// Our gossipsub score of `peer`.
+    #[cfg(test)]
+    pub(crate) async fn gossip_score(&self, peer: PeerId) -> Option<f64> {
+        self.ask(|reply| Command::Score(peer, reply))
+            .await
+            .flatten()
+    }
+
+    /// Reconciliation with `peer` over the sync protocol.
+    pub fn remote(&self, peer: PeerId) -> P2pRemote {
+        P2pRemote::new(self.commands.clone(), peer)
+    }
+}

@@ -1,0 +1,123 @@
+//! What travels over the P2P lung: protocol names, the sync request-response messages,
+//! and the answering side over a store.
+//!
+//! The messages wrap the transport-agnostic ones of [`crate::sync::reconcile`]: the P2P
+//! lung speaks the same reconciliation as the HTTP lung, only the envelope differs. The
+//! enums are externally tagged (`{"children": {...}}`, `"state"`) because serde's
+//! internally tagged enums buffer their content and cannot carry `RawValue` entries.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::Store;
+use crate::sync::reconcile::{
+    ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
+    LedgerState, PushResponse, answer,
+};
+
+/// The request-response protocol that carries reconciliation.
+pub const SYNC_PROTOCOL: &str = "/lattice/sync/1.0.0";
+/// Identify's protocol version string: peers of another network are told apart by it.
+pub const IDENTIFY_PROTOCOL: &str = "/lattice/id/1.0.0";
+/// The gossipsub topic new entries are published on.
+pub const GOSSIP_TOPIC: &str = "lattice/entries/1";
+/// Largest sync request or response read from a stream. A fetch answer is bounded by
+/// `reconcile::MAX_MESSAGE_BYTES`; this leaves room for the envelope.
+pub const MAX_SYNC_MESSAGE: u64 = 32 * 1024 * 1024;
+/// Gossip messages may exceed the payload cap by the entry's envelope (author,
+/// signature, id, field names); 16 KiB is far more than that envelope.
+pub const GOSSIP_ENVELOPE: usize = 16 * 1024;
+
+/// One reconciliation request; each maps to one [`crate::sync::reconcile::Remote`] method.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncRequest {
+    State,
+    Children(ChildrenRequest),
+    Ids(IdsRequest),
+    Fetch(FetchRequest),
+    Push(EntriesMessage),
+}
+
+/// The answer to a [`SyncRequest`], or a refusal with the same `{ kind, message }` shape
+/// the HTTP lung uses.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncResponse {
+    State(LedgerState),
+    Children(ChildrenResponse),
+    Ids(IdsResponse),
+    Entries(EntriesMessage),
+    Pushed(PushResponse),
+    Error { kind: String, message: String },
+}
+
+impl SyncRequest {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SyncRequest::State => "state",
+            SyncRequest::Children(_) => "children",
+            SyncRequest::Ids(_) => "ids",
+            SyncRequest::Fetch(_) => "fetch",
+            SyncRequest::Push(_) => "push",
+        }
+    }
+}
+
+impl SyncResponse {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SyncResponse::State(_) => "state",
+            SyncResponse::Children(_) => "children",
+            SyncResponse::Ids(_) => "ids",
+            SyncResponse::Entries(_) => "entries",
+            SyncResponse::Pushed(_) => "pushed",
+            SyncResponse::Error { .. } => "error",
+        }
+    }
+}
+
+fn bad_request(message: String) -> SyncResponse {
+    SyncResponse::Error {
+        kind: "bad_request".into(),
+        message,
+    }
+}
+
+/// Answers one inbound request over `store`, as `node` (our PeerId). A push is verified
+/// in full before anything is stored, then acknowledged only after its commit.
+pub async fn answer(
+    store: &Store,
+    node: &str,
+    max_payload: usize,
+    req: SyncRequest,
+) -> SyncResponse {
+    match req {
+        SyncRequest::State => SyncResponse::State(answer::state(store, node)),
+        SyncRequest::Children(r) => {
+            answer::children(store, &r).map_or_else(bad_request, SyncResponse::Children)
+        }
+        SyncRequest::Ids(r) => answer::ids(store, &r).map_or_else(bad_request, SyncResponse::Ids),
+        SyncRequest::Fetch(r) => {
+            answer::fetch(store, &r).map_or_else(bad_request, SyncResponse::Entries)
+        }
+        SyncRequest::Push(msg) => match answer::verify_push(&msg, max_payload) {
+            Err(refused) => SyncResponse::Error {
+                kind: refused.kind().into(),
+                message: refused.to_string(),
+            },
+            Ok(entries) => match store.append_batch(entries).await {
+                Ok(appended) => {
+                    let accepted = appended.iter().filter(|a| a.inserted).count();
+                    SyncResponse::Pushed(PushResponse {
+                        accepted,
+                        already_present: appended.len() - accepted,
+                    })
+                }
+                Err(e) => SyncResponse::Error {
+                    kind: e.kind().into(),
+                    message: e.to_string(),
+                },
+            },
+        },
+    }
+}

@@ -1,0 +1,143 @@
+//! The P2P lung's side of reconciliation: one peer's sync protocol as a [`Remote`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use libp2p::PeerId;
+use libp2p::request_response;
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{SyncRequest, SyncResponse};
+use super::swarm::Command;
+use crate::sync::reconcile::{
+    ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
+    LedgerState, PushResponse, Remote, TransportError,
+};
+
+/// A [`Remote`] over the request-response protocol to one peer. Each method is one round
+/// trip through the swarm task. Byte counts are the serialized JSON of each request and
+/// response, so they are the same whatever the transport framing.
+#[derive(Clone)]
+pub struct P2pRemote {
+    commands: mpsc::Sender<Command>,
+    peer: PeerId,
+    sent: Arc<AtomicU64>,
+    received: Arc<AtomicU64>,
+}
+
+fn stopped() -> TransportError {
+    TransportError {
+        kind: "p2p_stopped".into(),
+        message: "the P2P swarm is not running".into(),
+    }
+}
+
+fn json_len<T: serde::Serialize>(value: &T) -> u64 {
+    serde_json::to_vec(value).map_or(0, |v| v.len() as u64)
+}
+
+fn unexpected(asked: &str, got: &SyncResponse) -> TransportError {
+    TransportError {
+        kind: "protocol".into(),
+        message: format!("asked for {asked}, the peer answered {}", got.name()),
+    }
+}
+
+impl P2pRemote {
+    pub(super) fn new(commands: mpsc::Sender<Command>, peer: PeerId) -> Self {
+        Self {
+            commands,
+            peer,
+            sent: Arc::default(),
+            received: Arc::default(),
+        }
+    }
+
+    /// The peer this remote talks to.
+    pub fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    async fn call(&self, request: SyncRequest) -> Result<SyncResponse, TransportError> {
+        self.sent.fetch_add(json_len(&request), Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Request {
+                peer: self.peer,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        let response = answer.await.map_err(|_| stopped())??;
+        self.received
+            .fetch_add(json_len(&response), Ordering::Relaxed);
+        match response {
+            SyncResponse::Error { kind, message } => Err(TransportError { kind, message }),
+            other => Ok(other),
+        }
+    }
+}
+
+impl Remote for P2pRemote {
+    async fn state(&self) -> Result<LedgerState, TransportError> {
+        match self.call(SyncRequest::State).await? {
+            SyncResponse::State(s) => Ok(s),
+            other => Err(unexpected("state", &other)),
+        }
+    }
+
+    async fn children(&self, req: &ChildrenRequest) -> Result<ChildrenResponse, TransportError> {
+        match self.call(SyncRequest::Children(req.clone())).await? {
+            SyncResponse::Children(c) => Ok(c),
+            other => Err(unexpected("children", &other)),
+        }
+    }
+
+    async fn ids(&self, req: &IdsRequest) -> Result<IdsResponse, TransportError> {
+        match self.call(SyncRequest::Ids(req.clone())).await? {
+            SyncResponse::Ids(i) => Ok(i),
+            other => Err(unexpected("ids", &other)),
+        }
+    }
+
+    async fn fetch(&self, req: &FetchRequest) -> Result<EntriesMessage, TransportError> {
+        match self.call(SyncRequest::Fetch(req.clone())).await? {
+            SyncResponse::Entries(e) => Ok(e),
+            other => Err(unexpected("entries", &other)),
+        }
+    }
+
+    async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
+        let msg = EntriesMessage {
+            entries: req.entries.clone(),
+        };
+        match self.call(SyncRequest::Push(msg)).await? {
+            SyncResponse::Pushed(p) => Ok(p),
+            other => Err(unexpected("pushed", &other)),
+        }
+    }
+
+    fn bytes(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// How a failed round trip reads to reconciliation.
+pub(super) fn outbound_error(error: &request_response::OutboundFailure) -> TransportError {
+    use request_response::OutboundFailure as F;
+    let kind = match error {
+        F::DialFailure => "unreachable",
+        F::Timeout => "timeout",
+        F::ConnectionClosed => "connection_closed",
+        F::UnsupportedProtocols => "unsupported_protocol",
+        F::Io(_) => "io",
+    };
+    TransportError {
+        kind: kind.into(),
+        message: error.to_string(),
+    }
+}

@@ -1,0 +1,608 @@
+//! The swarm task: one loop owns the swarm and everything it knows about peers.
+//!
+//! Modelled on rust-libp2p's file-sharing example: commands come in from [`P2pHandle`]
+//! (with oneshot replies), swarm events are handled apart from commands, and the select
+//! is biased with cancellation first. Work that touches the disk (answering a sync
+//! request, storing a gossiped entry) runs in spawned tasks; a sync answer comes back
+//! here because only the swarm can send it.
+//!
+//! [`P2pHandle`]: super::P2pHandle
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, noise, ping, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::behaviour::{Behaviour, BehaviourEvent, topic};
+use super::protocol::{SYNC_PROTOCOL, SyncRequest, SyncResponse, answer};
+use super::redial::Redial;
+use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
+use crate::ledger::{Entry, Store};
+use crate::sync::reconcile::TransportError;
+
+/// Long enough to mean "never": idle sync peers must not be dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(u64::MAX / 4);
+
+pub(crate) type Reply<T> = oneshot::Sender<T>;
+
+pub(crate) enum Command {
+    ListenAddrs(Reply<Vec<Multiaddr>>),
+    Publish(Vec<u8>),
+    SetGossip(bool, Reply<()>),
+    SetBlocked(bool, Reply<()>),
+    Peers(Reply<Vec<PeerInfo>>),
+    #[cfg(test)]
+    Denied(Reply<u64>),
+    #[cfg(test)]
+    Score(PeerId, Reply<Option<f64>>),
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: Reply<Result<SyncResponse, TransportError>>,
+    },
+}
+
+/// What we know of one connected peer.
+struct PeerState {
+    address: Option<Multiaddr>,
+    connected_since_ms: u64,
+    rtt: Option<Duration>,
+    subscribed: bool,
+    speaks_sync: bool,
+}
+
+impl PeerState {
+    /// Connected (it is in the map) and able to reconcile or receive our gossip.
+    fn sync_capable(&self) -> bool {
+        self.subscribed || self.speaks_sync
+    }
+}
+
+pub(super) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    store: Store,
+    cancel: CancellationToken,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<P2pEvent>,
+    /// Answers computed by spawned tasks, on their way back to the swarm.
+    answers_tx: mpsc::UnboundedSender<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    answers: mpsc::UnboundedReceiver<(ResponseChannel<SyncResponse>, SyncResponse)>,
+    topic: IdentTopic,
+    node_id: String,
+    max_payload: usize,
+    mesh_check: Duration,
+    gossip: bool,
+    blocked: bool,
+    peers: HashMap<PeerId, PeerState>,
+    sync_peers: HashSet<PeerId>,
+    mesh: HashSet<PeerId>,
+    redial: Redial,
+    pending: HashMap<OutboundRequestId, Reply<Result<SyncResponse, TransportError>>>,
+    listen_addrs: Vec<Multiaddr>,
+    /// Listeners that have not reported an address yet; `listen_addrs` waits for them.
+    unbound: HashSet<libp2p::core::transport::ListenerId>,
+    addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn build_error(e: impl std::fmt::Display) -> P2pError {
+    P2pError::Build(e.to_string())
+}
+
+impl EventLoop {
+    pub(super) fn new(
+        config: P2pConfig,
+        store: Store,
+        cancel: CancellationToken,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<P2pEvent>,
+    ) -> Result<Self, P2pError> {
+        let redial = Redial::new(
+            &config.bootstrap,
+            config.redial_min,
+            config.redial_max,
+            Instant::now(),
+        )?;
+
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.to_libp2p())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(build_error)?
+            .with_behaviour(|key| Behaviour::new(key, &config))
+            .map_err(build_error)?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build();
+
+        let mut unbound = HashSet::new();
+        for addr in &config.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|e| P2pError::Listen {
+                    addr: addr.clone(),
+                    message: e.to_string(),
+                })?;
+            unbound.insert(id);
+        }
+
+        let (answers_tx, answers) = mpsc::unbounded_channel();
+        Ok(EventLoop {
+            swarm,
+            store,
+            cancel,
+            commands,
+            events,
+            answers_tx,
+            answers,
+            topic: topic(),
+            node_id: config.key.peer_id().to_string(),
+            max_payload: config.max_payload,
+            mesh_check: config.gossip_heartbeat.max(Duration::from_millis(50)),
+            gossip: true,
+            blocked: false,
+            peers: HashMap::new(),
+            sync_peers: HashSet::new(),
+            mesh: HashSet::new(),
+            redial,
+            pending: HashMap::new(),
+            listen_addrs: Vec::new(),
+            unbound,
+            addr_waiters: Vec::new(),
+        })
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut mesh_tick = tokio::time::interval(self.mesh_check);
+        mesh_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let redial_at = self.redial.next_at();
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                Some((channel, response)) = self.answers.recv() => {
+                    if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+                        debug!("a sync answer was ready after its requester left");
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.handle_event(event),
+                _ = tokio::time::sleep_until(redial_at.unwrap_or_else(Instant::now)),
+                    if redial_at.is_some() => self.redial_due(),
+                _ = mesh_tick.tick() => self.check_mesh(),
+            }
+        }
+        debug!("P2P swarm task stopped");
+    }
+
+    fn emit(&self, event: P2pEvent) {
+        match self.events.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(e)) => {
+                warn!(event = ?e, "the node is not reading P2P events; one was dropped");
+            }
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::ListenAddrs(reply) => {
+                if self.unbound.is_empty() {
+                    let _ = reply.send(self.listen_addrs.clone());
+                } else {
+                    self.addr_waiters.push(reply);
+                }
+            }
+            Command::Publish(data) => self.publish(data),
+            Command::SetGossip(enabled, done) => {
+                if self.gossip != enabled {
+                    info!(enabled, "P2P gossip switched");
+                }
+                self.gossip = enabled;
+                let _ = done.send(());
+            }
+            Command::SetBlocked(blocked, done) => {
+                self.set_blocked(blocked);
+                let _ = done.send(());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peer_infos());
+            }
+            #[cfg(test)]
+            Command::Denied(reply) => {
+                let _ = reply.send(self.swarm.behaviour().gate.denied);
+            }
+            #[cfg(test)]
+            Command::Score(peer, reply) => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                if self.blocked {
+                    let _ = reply.send(Err(TransportError {
+                        kind: "p2p_blocked".into(),
+                        message: "P2P is blocked on this node".into(),
+                    }));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+        }
+    }
+
+    fn publish(&mut self, data: Vec<u8>) {
+        if !self.gossip {
+            debug!("gossip is off (forced HTTP mode): not publishing");
+            return;
+        }
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data)
+        {
+            Ok(id) => debug!(%id, "entry gossiped"),
+            Err(
+                gossipsub::PublishError::NoPeersSubscribedToTopic
+                | gossipsub::PublishError::Duplicate
+                | gossipsub::PublishError::AllQueuesFull(_),
+            ) => debug!("no gossip peer took the entry; reconciliation will carry it"),
+            Err(e) => warn!(error = %e, "could not gossip an entry"),
+        }
+    }
+
+    fn set_blocked(&mut self, blocked: bool) {
+        if self.blocked == blocked {
+            return;
+        }
+        self.blocked = blocked;
+        self.swarm.behaviour_mut().gate.blocked = blocked;
+        if blocked {
+            info!("P2P blocked: closing every connection and refusing new ones");
+            let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+            for peer in connected {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            self.redial.pause();
+        } else {
+            info!("P2P unblocked: redialing bootstrap peers");
+            self.redial.resume(Instant::now());
+        }
+    }
+
+    /// Dials every bootstrap peer whose time has come and that is not connected.
+    fn redial_due(&mut self) {
+        for (peer, addr) in self.redial.take_due(Instant::now()) {
+            if self.swarm.is_connected(&peer) {
+                continue;
+            }
+            let opts = DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match self.swarm.dial(opts) {
+                Ok(()) => debug!(%peer, %addr, "dialing bootstrap peer"),
+                Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    debug!(%peer, error = %e, "cannot dial bootstrap peer");
+                    self.schedule_redial(&peer);
+                }
+            }
+        }
+    }
+
+    /// After a lost connection or a failed dial: try again later, backing off.
+    fn schedule_redial(&mut self, peer: &PeerId) {
+        if self.swarm.is_connected(peer) {
+            return;
+        }
+        if let Some(after) = self.redial.failed(peer, Instant::now()) {
+            debug!(%peer, ?after, "bootstrap peer will be redialed");
+        }
+    }
+
+    fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.handle_behaviour(event),
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                info!(%address, peer = %self.node_id, "P2P listening");
+                self.listen_addrs.push(address);
+                self.listener_bound(listener_id);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_bound(listener_id),
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => self.connected(peer_id, &endpoint),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                cause,
+                ..
+            } => {
+                self.peers.remove(&peer_id);
+                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                self.refresh_sync(peer_id);
+                self.emit(P2pEvent::PeersChanged);
+                self.schedule_redial(&peer_id);
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, error = %error, "dial failed");
+                if let Some(peer) = peer_id {
+                    self.schedule_redial(&peer);
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!(error = %error, "inbound connection failed or was refused");
+            }
+            _ => {}
+        }
+    }
+
+    /// A listener reported its address (or closed): answer `listen_addrs` once every
+    /// listener has.
+    fn listener_bound(&mut self, listener: libp2p::core::transport::ListenerId) {
+        self.unbound.remove(&listener);
+        if self.unbound.is_empty() {
+            for waiter in self.addr_waiters.drain(..) {
+                let _ = waiter.send(self.listen_addrs.clone());
+            }
+        }
+    }
+
+    fn connected(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+        if self.blocked {
+            // The gate refuses new connections; this closes one that raced it.
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
+        self.redial.connected(&peer);
+        if self.peers.contains_key(&peer) {
+            return;
+        }
+        let address = endpoint.get_remote_address().clone();
+        info!(%peer, %address, "peer connected");
+        self.peers.insert(
+            peer,
+            PeerState {
+                address: Some(address),
+                connected_since_ms: now_ms(),
+                rtt: None,
+                subscribed: false,
+                speaks_sync: false,
+            },
+        );
+        self.emit(P2pEvent::PeersChanged);
+    }
+
+    /// Re-derives whether `peer` is sync-capable and reports any change.
+    fn refresh_sync(&mut self, peer: PeerId) {
+        let capable = self.peers.get(&peer).is_some_and(PeerState::sync_capable);
+        let changed = if capable {
+            self.sync_peers.insert(peer)
+        } else {
+            self.sync_peers.remove(&peer)
+        };
+        if changed {
+            self.emit(P2pEvent::SyncPeers {
+                count: self.sync_peers.len(),
+            });
+            if capable {
+                info!(%peer, "peer is sync-capable");
+                self.emit(P2pEvent::NewSyncPeer { peer });
+            }
+        }
+    }
+
+    fn handle_behaviour(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(event) => self.handle_gossip(event),
+            BehaviourEvent::Sync(event) => self.handle_sync(event),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let speaks = info.protocols.contains(&StreamProtocol::new(SYNC_PROTOCOL));
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.speaks_sync = speaks;
+                }
+                self.refresh_sync(peer_id);
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.rtt = Some(rtt);
+                    self.emit(P2pEvent::PeersChanged);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                if self.blocked {
+                    return;
+                }
+                for (peer, addr) in found {
+                    if !self.swarm.is_connected(&peer) {
+                        debug!(%peer, %addr, "mDNS found a peer");
+                        let opts = DialOpts::peer_id(peer)
+                            .addresses(vec![addr])
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build();
+                        let _ = self.swarm.dial(opts);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_gossip(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let verdict = if !self.gossip {
+                    MessageAcceptance::Ignore
+                } else {
+                    let parsed = std::str::from_utf8(&message.data)
+                        .map_err(|e| format!("not UTF-8: {e}"))
+                        .and_then(|text| {
+                            Entry::from_json(text, self.max_payload).map_err(|e| e.to_string())
+                        });
+                    match parsed {
+                        Ok(entry) => {
+                            let store = self.store.clone();
+                            tokio::spawn(async move {
+                                let id = entry.id();
+                                match store.append(entry).await {
+                                    Ok(a) if a.inserted => debug!(%id, "gossiped entry stored"),
+                                    Ok(_) => {}
+                                    Err(e) => {
+                                        warn!(%id, error = %e, "cannot store a gossiped entry")
+                                    }
+                                }
+                            });
+                            MessageAcceptance::Accept
+                        }
+                        Err(reason) => {
+                            warn!(peer = %propagation_source, %reason, "rejected a gossiped entry");
+                            self.emit(P2pEvent::GossipRejected {
+                                peer: propagation_source,
+                                reason,
+                            });
+                            MessageAcceptance::Reject
+                        }
+                    }
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } if topic == self.topic.hash() => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.subscribed = true;
+                }
+                self.refresh_sync(peer_id);
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } if topic == self.topic.hash() => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.subscribed = false;
+                }
+                self.refresh_sync(peer_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    debug!(%peer, request = request.name(), "sync request");
+                    let store = self.store.clone();
+                    let node = self.node_id.clone();
+                    let max_payload = self.max_payload;
+                    let answers = self.answers_tx.clone();
+                    tokio::spawn(async move {
+                        let response = answer(&store, &node, max_payload, request).await;
+                        let _ = answers.send((channel, response));
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                debug!(%peer, error = %error, "sync request failed");
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(super::remote::outbound_error(&error)));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, error = %error, "answering a sync request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Mesh membership changes at gossipsub heartbeats without an event: look for it.
+    fn check_mesh(&mut self) {
+        let mesh: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .mesh_peers(&self.topic.hash())
+            .copied()
+            .collect();
+        if mesh != self.mesh {
+            self.mesh = mesh;
+            self.emit(P2pEvent::PeersChanged);
+        }
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let mesh: HashSet<&PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .mesh_peers(&self.topic.hash())
+            .collect();
+        let mut infos: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(id, p)| PeerInfo {
+                peer_id: id.to_string(),
+                address: p.address.as_ref().map(ToString::to_string),
+                transport: "tcp".into(),
+                rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                connected_since_ms: p.connected_since_ms,
+                in_mesh: mesh.contains(id),
+                sync_capable: self.sync_peers.contains(id),
+            })
+            .collect();
+        infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        infos
+    }
+}

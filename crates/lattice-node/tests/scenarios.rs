@@ -1,0 +1,149 @@
+//! The three scenarios Lattice exists for, with real nodes on loopback: P2P in the
+//! normal world, HTTP taking over when P2P is cut, and P2P restored with nothing lost.
+
+mod support;
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use support::*;
+
+fn counts(nodes: &[TestNode]) -> Vec<usize> {
+    nodes.iter().map(|n| n.status().entry_count).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2p_carries_sync_then_http_takes_over_when_it_is_cut_then_p2p_returns() {
+    let nodes = p2p_cluster(3, &[]).await;
+
+    // 1. The normal world: everyone connected over P2P, sync over P2P.
+    eventually(
+        "every node has two sync peers and syncs over P2P",
+        WAIT,
+        || nodes.iter().all(|n| sync_peers(n) == 2) && all_in(&nodes, "P2P"),
+    )
+    .await;
+    let mut written = HashSet::new();
+    for (i, n) in nodes.iter().enumerate() {
+        written.insert(
+            n.node
+                .put(&json!({ "scenario": 1, "node": i }))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    eventually(
+        "entries written anywhere reach everyone over P2P",
+        WAIT,
+        || counts(&nodes) == [3, 3, 3] && roots_equal(&nodes),
+    )
+    .await;
+    assert!(all_in(&nodes, "P2P"));
+    assert!(nodes.iter().all(|n| !n.status().http_sync_enabled));
+
+    // 2. An attack kills P2P: every node cuts every connection and refuses new ones.
+    for n in &nodes {
+        let s = n.node.set_p2p_blocked(true).await.unwrap();
+        assert!(s.p2p_blocked);
+    }
+    eventually(
+        "after the fallback time every node syncs over HTTP",
+        WAIT,
+        || all_in(&nodes, "HTTP") && nodes.iter().all(|n| n.status().peer_count == 0),
+    )
+    .await;
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        written.insert(
+            n.node
+                .put(&json!({ "scenario": 2, "node": i }))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    eventually(
+        "entries written during the cut still reach everyone",
+        WAIT,
+        || counts(&nodes) == [5, 5, 5] && roots_equal(&nodes),
+    )
+    .await;
+
+    // 3. P2P restored: back to P2P, HTTP on standby, nothing lost.
+    for n in &nodes {
+        n.node.set_p2p_blocked(false).await.unwrap();
+    }
+    eventually(
+        "every node returns to P2P with HTTP on standby",
+        WAIT,
+        || {
+            all_in(&nodes, "P2P")
+                && nodes
+                    .iter()
+                    .all(|n| !n.status().http_sync_enabled && sync_peers(n) == 2)
+        },
+    )
+    .await;
+    written.insert(
+        nodes[2]
+            .node
+            .put(&json!({ "scenario": 3 }))
+            .await
+            .unwrap()
+            .id,
+    );
+    eventually("roots equal after recovery", WAIT, || {
+        counts(&nodes) == [6, 6, 6] && roots_equal(&nodes)
+    })
+    .await;
+    for n in &nodes {
+        for id in &written {
+            assert!(n.node.store().contains(id), "entry {id} lost");
+        }
+        let t = n.status().last_transition.unwrap();
+        assert_eq!(t.to.to_string(), "P2P", "{t:?}");
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_catches_up_over_p2p() {
+    // Forced p2p: HTTP cannot be what carries the catch-up.
+    let nodes = p2p_cluster(2, &[("LATTICE_MODE", "p2p")]).await;
+    eventually("connected", WAIT, || {
+        nodes.iter().all(|n| sync_peers(n) == 1)
+    })
+    .await;
+    let mut nodes = nodes;
+    let second = nodes.pop().unwrap();
+    let dir = second.stop_keeping_data().await;
+    for i in 0..5 {
+        nodes[0]
+            .node
+            .put(&json!({ "while_down": i }))
+            .await
+            .unwrap();
+    }
+    let boot = p2p_addr(&nodes[0]).await.join(",");
+    let listener = listeners(1).await.pop().unwrap();
+    let restarted = start_node_in(
+        dir,
+        listener,
+        &[],
+        &[("LATTICE_MODE", "p2p"), ("LATTICE_BOOTSTRAP", &boot)],
+        101,
+    )
+    .await;
+    eventually("the restarted node catches up over P2P", WAIT, || {
+        restarted.status().entry_count == 5
+            && restarted.status().merkle_root == nodes[0].status().merkle_root
+    })
+    .await;
+    assert!(!restarted.status().http_sync_enabled);
+    restarted.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
