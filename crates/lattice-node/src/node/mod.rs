@@ -217,12 +217,18 @@ impl NodeHandle {
             redial_max: options.p2p_redial_max,
             request_timeout: options.p2p_request_timeout,
             gossip_heartbeat: options.gossip_heartbeat,
+            psk: config.p2p_psk,
         };
-        let (p2p, p2p_events) = crate::p2p::spawn(p2p_config, store.clone(), cancel.child_token())?;
-
         let metrics = Metrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
+        let (p2p, p2p_events) = crate::p2p::spawn_with_metrics(
+            p2p_config,
+            store.clone(),
+            cancel.child_token(),
+            &mut registry,
+        )?;
+
         metrics.entries.set(store.len() as i64);
 
         let peer_id = key.peer_id().to_string();

@@ -46,6 +46,8 @@ pub struct P2pConfig {
     pub redial_max: Duration,
     pub request_timeout: Duration,
     pub gossip_heartbeat: Duration,
+    /// Private-network pre-shared key: wraps TCP before Noise.
+    pub psk: Option<[u8; 32]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,10 +109,31 @@ pub fn spawn(
     store: Store,
     cancel: CancellationToken,
 ) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
+    start(config, store, cancel, None)
+}
+
+/// Like [`spawn`], also registering libp2p's own metrics (connections, gossipsub,
+/// identify, ping) in `registry` under the `libp2p` prefix.
+pub fn spawn_with_metrics(
+    config: P2pConfig,
+    store: Store,
+    cancel: CancellationToken,
+    registry: &mut prometheus_client::registry::Registry,
+) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
+    let metrics = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
+    start(config, store, cancel, Some(metrics))
+}
+
+fn start(
+    config: P2pConfig,
+    store: Store,
+    cancel: CancellationToken,
+    metrics: Option<libp2p::metrics::Metrics>,
+) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
     let peer_id = config.key.peer_id();
-    let event_loop = swarm::EventLoop::new(config, store, cancel, commands_rx, events_tx)?;
+    let event_loop = swarm::EventLoop::new(config, store, cancel, commands_rx, events_tx, metrics)?;
     tokio::spawn(event_loop.run());
     Ok((
         P2pHandle {

@@ -92,6 +92,8 @@ pub(super) struct EventLoop {
     /// Listeners that have not reported an address yet; `listen_addrs` waits for them.
     unbound: HashSet<libp2p::core::transport::ListenerId>,
     addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
+    /// libp2p's own metrics, when the node exports them.
+    metrics: Option<libp2p::metrics::Metrics>,
 }
 
 fn now_ms() -> u64 {
@@ -111,6 +113,7 @@ impl EventLoop {
         cancel: CancellationToken,
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<P2pEvent>,
+        metrics: Option<libp2p::metrics::Metrics>,
     ) -> Result<Self, P2pError> {
         let redial = Redial::new(
             &config.bootstrap,
@@ -119,18 +122,41 @@ impl EventLoop {
             Instant::now(),
         )?;
 
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.key.to_libp2p())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(build_error)?
-            .with_behaviour(|key| Behaviour::new(key, &config))
-            .map_err(build_error)?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-            .build();
+        let builder =
+            libp2p::SwarmBuilder::with_existing_identity(config.key.to_libp2p()).with_tokio();
+        let mut swarm = match config.psk {
+            None => builder
+                .with_tcp(
+                    tcp::Config::default().nodelay(true),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .map_err(build_error)?
+                .with_behaviour(|key| Behaviour::new(key, &config))
+                .map_err(build_error)?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+                .build(),
+            // A private network: the pre-shared key wraps TCP before Noise even starts,
+            // so a node without it cannot complete (or learn anything from) a handshake.
+            Some(psk) => builder
+                .with_other_transport(|key| {
+                    use libp2p::Transport as _;
+                    let noise = noise::Config::new(key)?;
+                    let pnet = libp2p::pnet::PnetConfig::new(libp2p::pnet::PreSharedKey::new(psk));
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                            .and_then(move |socket, _| pnet.handshake(socket))
+                            .upgrade(libp2p::core::upgrade::Version::V1Lazy)
+                            .authenticate(noise)
+                            .multiplex(yamux::Config::default()),
+                    )
+                })
+                .map_err(build_error)?
+                .with_behaviour(|key| Behaviour::new(key, &config))
+                .map_err(build_error)?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+                .build(),
+        };
 
         let mut unbound = HashSet::new();
         for addr in &config.listen {
@@ -166,6 +192,7 @@ impl EventLoop {
             listen_addrs: Vec::new(),
             unbound,
             addr_waiters: Vec::new(),
+            metrics,
         })
     }
 
@@ -326,6 +353,18 @@ impl EventLoop {
     }
 
     fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(m) = &self.metrics {
+            use libp2p::metrics::Recorder as _;
+            m.record(&event);
+            if let SwarmEvent::Behaviour(b) = &event {
+                match b {
+                    BehaviourEvent::Gossipsub(e) => m.record(e),
+                    BehaviourEvent::Identify(e) => m.record(e),
+                    BehaviourEvent::Ping(e) => m.record(e),
+                    _ => {}
+                }
+            }
+        }
         match event {
             SwarmEvent::Behaviour(event) => self.handle_behaviour(event),
             SwarmEvent::NewListenAddr {

@@ -42,6 +42,7 @@ fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         redial_max: Duration::from_millis(400),
         request_timeout: Duration::from_secs(3),
         gossip_heartbeat: Duration::from_millis(100),
+        psk: None,
     }
 }
 
@@ -50,12 +51,22 @@ async fn start(seed: u8, bootstrap: Vec<Multiaddr>) -> TestPeer {
 }
 
 async fn start_with(seed: u8, bootstrap: Vec<Multiaddr>, allow: Option<Vec<PeerId>>) -> TestPeer {
+    start_full(seed, bootstrap, allow, None).await
+}
+
+async fn start_full(
+    seed: u8,
+    bootstrap: Vec<Multiaddr>,
+    allow: Option<Vec<PeerId>>,
+    psk: Option<[u8; 32]>,
+) -> TestPeer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let key = NodeKey::from_seed([seed; 32]);
     let cancel = CancellationToken::new();
     let config = P2pConfig {
         allow,
+        psk,
         ..config(&key, bootstrap)
     };
     let (handle, events) = spawn(config, store.clone(), cancel.clone()).unwrap();
@@ -245,6 +256,30 @@ async fn an_allow_list_admits_listed_peers_and_refuses_the_rest() {
     let peers = a.handle.peers().await;
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].peer_id, listed.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pre_shared_key_admits_holders_and_keeps_others_out() {
+    let key = Some([7u8; 32]);
+    let mut a = start_full(1, vec![], None, key).await;
+    let a_addr = dial_addr(&a).await;
+    let outsider = start_full(3, vec![a_addr.clone()], None, Some([8u8; 32])).await;
+    let plain = start(4, vec![a_addr.clone()]).await;
+    let mut b = start_full(2, vec![a_addr], None, key).await;
+    next_event(&mut b, |e| *e == P2pEvent::SyncPeers { count: 1 }).await;
+    next_event(&mut a, |e| *e == P2pEvent::SyncPeers { count: 1 }).await;
+    for other in [&outsider, &plain] {
+        let refused = reconcile(
+            &other.store,
+            &other.handle.remote(a.handle.peer_id()),
+            DEFAULT_MAX_PAYLOAD,
+        )
+        .await;
+        assert!(refused.is_err(), "a node without the key cannot sync");
+    }
+    let peers = a.handle.peers().await;
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(peers[0].peer_id, b.handle.peer_id().to_string());
 }
 
 #[test]
