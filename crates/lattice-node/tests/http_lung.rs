@@ -314,3 +314,55 @@ impl JsonValue for reqwest::Response {
         serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_serves_the_dashboard_with_a_strict_csp_and_keeps_api_errors_json() {
+    let ui = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ui.path().join("index.html"),
+        "<!doctype html><title>Lattice</title>",
+    )
+    .unwrap();
+    let nodes = cluster(1, &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = lattice_node::http::server::ServerOptions {
+        ui_dir: Some(ui.path().to_owned()),
+        ..server_options()
+    };
+    let app = lattice_node::http::server::router(nodes[0].node.clone(), &options);
+    let server = tokio::spawn(lattice_node::http::server::serve(
+        listener,
+        app,
+        options,
+        nodes[0].node.shutdown_token(),
+    ));
+    let http = reqwest_client();
+    let page = http.get(format!("http://{addr}/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<title>Lattice</title>")
+    );
+    let missing = http
+        .get(format!("http://{addr}/api/lattice/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(missing.json_value().await["error"], "not_found");
+    for n in nodes {
+        n.stop().await;
+    }
+    let _ = server.await;
+}

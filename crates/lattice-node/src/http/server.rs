@@ -60,6 +60,8 @@ pub struct ServerOptions {
     /// Event streams open at once: they are long-lived, so they get their own cap below
     /// `max_connections`, and the rest of the API stays reachable.
     pub max_event_streams: usize,
+    /// The built dashboard (`ui/dist`), served at `/` so a browser can watch this node.
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -72,6 +74,7 @@ impl Default for ServerOptions {
             sse_keepalive: Duration::from_secs(15),
             sse_status_interval: Duration::from_millis(100),
             max_event_streams: 64,
+            ui_dir: None,
         }
     }
 }
@@ -181,14 +184,28 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
         ));
-    Router::new()
+    let not_found =
+        || async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") };
+    let router = Router::new()
         .route(&format!("/{}", paths::EVENTS), get(events))
         .merge(quick)
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-        })
+        .route("/api/{*rest}", axum::routing::any(not_found));
+    let router = match &options.ui_dir {
+        Some(dir) => router.fallback_service(
+            tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true),
+        ),
+        None => router.fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint (this node serves no dashboard: build ui/ or set LATTICE_UI_DIR)",
+            )
+        }),
+    };
+    router
         .layer(DefaultBodyLimit::max(options.max_body))
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::map_response(security_headers))
         .with_state(AppState {
             node,
             options: Arc::new(options.clone()),
@@ -202,6 +219,46 @@ struct AppState {
     options: Arc<ServerOptions>,
     /// Permits for open event streams.
     streams: Arc<Semaphore>,
+}
+
+/// The dashboard loads nothing from elsewhere and runs no inline code or styles.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// Where a built dashboard is, if anywhere: `LATTICE_UI_DIR`, else next to the binary
+/// (`../share/lattice/ui` as packaged, or the repository's `ui/dist` for a local build),
+/// else `./ui/dist`.
+pub fn find_ui_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let has_index = |p: &PathBuf| p.join("index.html").is_file();
+    if let Some(dir) = std::env::var_os("LATTICE_UI_DIR").map(PathBuf::from) {
+        return has_index(&dir).then_some(dir);
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(bin) = exe.parent()
+    {
+        candidates.push(bin.join("../share/lattice/ui"));
+        candidates.push(bin.join("../../ui/dist"));
+    }
+    candidates.push(PathBuf::from("ui/dist"));
+    candidates.into_iter().find(has_index)
 }
 
 /// Errors produced outside our handlers (timeouts, wrong methods, bad query strings)

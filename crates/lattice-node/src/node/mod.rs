@@ -565,6 +565,7 @@ impl Actor {
     }
 
     fn committed(&mut self, entries: &[Entry]) {
+        self.p2p.refresh_roots_soon();
         self.metrics.entries.set(self.store.len() as i64);
         self.metrics.root_changes.inc();
         for e in entries.iter().take(ENTRY_EVENTS_PER_COMMIT) {

@@ -32,6 +32,7 @@ pub(super) struct P2pLung {
     gossip: Option<bool>,
     /// Reconcile with every sync peer at the next chance (P2P just restored).
     pub(super) round_due: bool,
+    roots_stale: bool,
     last_round: Instant,
 }
 
@@ -46,8 +47,15 @@ impl P2pLung {
             in_flight: HashSet::new(),
             gossip: None,
             round_due: false,
+            roots_stale: false,
             last_round: Instant::now(),
         }
+    }
+
+    /// Our root changed, so the peers' roots we hold may be stale: look again at the
+    /// next heartbeat (one small state request per peer when already in sync).
+    pub(super) fn refresh_roots_soon(&mut self) {
+        self.roots_stale = true;
     }
 
     pub(super) fn peer_statuses(&self, our_root: &str) -> Vec<PeerStatus> {
@@ -121,7 +129,9 @@ impl Actor {
 
     /// Each heartbeat: a periodic reconciliation round, as a safety net under gossip.
     pub(super) async fn p2p_heartbeat(&mut self, done: &mpsc::Sender<P2pSyncDone>) {
-        if self.p2p.last_round.elapsed() >= self.options.p2p_reconcile_every {
+        if self.p2p.last_round.elapsed() >= self.options.p2p_reconcile_every
+            || std::mem::take(&mut self.p2p.roots_stale)
+        {
             self.p2p.round_due = true;
         }
         if self.p2p.listen.is_empty() {

@@ -23,9 +23,20 @@ pub fn run_node(config: Config) -> Result<(), Failure> {
         let node = NodeHandle::start(config, NodeOptions::default())
             .await
             .map_err(|e| anyhow!(e))?;
-        let (addr, server_task) = server::spawn(node.clone(), ServerOptions::default())
+        let ui_dir = server::find_ui_dir();
+        let options = ServerOptions {
+            ui_dir: ui_dir.clone(),
+            ..ServerOptions::default()
+        };
+        let (addr, server_task) = server::spawn(node.clone(), options)
             .await
             .map_err(|e| anyhow!(e))?;
+        match &ui_dir {
+            Some(dir) => tracing::info!("dashboard: http://{addr}/ (from {})", dir.display()),
+            None => {
+                tracing::info!("no dashboard build found (ui/dist or LATTICE_UI_DIR); API only")
+            }
+        }
         let status = node.status();
         tracing::info!(
             "node {} serving its API on http://{addr}/ ({} entries, root {})",
