@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
-lattice_setup
+lattice_setup test
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -239,6 +239,20 @@ impl Config {
             .map(|s| parse_bootstrap("LATTICE_BOOTSTRAP", s))
             .collect::<Result<Vec<_>, _>>()?;
 
+        if let Some(key) = &key {
+            let me = key.peer_id();
+            if let Some(own) = bootstrap
+                .iter()
+                .find(|a| a.iter().any(|p| matches!(p, Protocol::P2p(id) if id == me)))
+            {
+                return Err(ConfigError::new(
+                    "LATTICE_BOOTSTRAP",
+                    &own.to_string(),
+                    "names this node's own PeerId; was LATTICE_P2P_KEY copied from another node's env file? (each node needs its own: lattice keygen --force)",
+                ));
+            }
+        }
+
         let http_listen_text =
             get("LATTICE_HTTP_LISTEN").unwrap_or_else(|| DEFAULT_HTTP_LISTEN.into());
         let http_listen = http_listen_text.trim().parse::<SocketAddr>().map_err(|_| {
@@ -643,6 +657,21 @@ mod tests {
             );
             assert!(!e.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn bootstrapping_to_ourselves_is_refused_with_a_hint() {
+        let key = NodeKey::from_seed([5; 32]);
+        let e = cfg(&[
+            ("LATTICE_P2P_KEY", &key.to_base64()),
+            (
+                "LATTICE_BOOTSTRAP",
+                &format!("/ip4/127.0.0.1/tcp/7601/p2p/{}", key.peer_id()),
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "LATTICE_BOOTSTRAP");
+        assert!(e.to_string().contains("own PeerId"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,262 @@
+//! The desktop shell: a thin adapter that embeds the Lattice node and shows it.
+//!
+//! The node is the same as the headless one (same `Config`, same `.env` loading); this
+//! crate only starts it, manages its handle, forwards its status and events to the window
+//! (`bridge`), exposes one-line commands (`commands`) and runs the demo cluster (`demo`).
+
+mod bridge;
+mod commands;
+mod demo;
+
+use std::path::PathBuf;
+
+use lattice_node::config::{self, Config, Overrides};
+use lattice_node::http::server::{self, ServerOptions};
+use lattice_node::node::{NodeError, NodeHandle, NodeOptions};
+use tauri::{App, Builder, Context, Manager, RunEvent, Runtime};
+
+pub use demo::AppState;
+
+/// The bundle identifier: the app's config and data live under it.
+const APP_ID: &str = "io.lattice.desktop";
+
+/// Loads `.env` (the working directory's or `LATTICE_ENV_FILE`'s, else the app's config
+/// directory's) with override, and defaults the data directory to the app's.
+fn load_config() -> Result<Config, String> {
+    let mut overrides = Overrides::default();
+    if !config::env_file_path(&overrides).is_file()
+        && let Some(dir) = dirs::config_dir()
+    {
+        let app_env = dir.join(APP_ID).join(".env");
+        if app_env.is_file() {
+            overrides.env_file = Some(app_env);
+        }
+    }
+    config::load_env_file(&overrides).map_err(|e| e.to_string())?;
+    if std::env::var("LATTICE_DATA_DIR").map_or(true, |v| v.trim().is_empty()) {
+        overrides.data_dir = Some(app_data_dir());
+    }
+    Config::from_env(&overrides).map_err(|e| e.to_string())
+}
+
+fn app_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|d| d.join(APP_ID))
+        .unwrap_or_else(|| PathBuf::from("lattice-data"))
+}
+
+/// Starts the embedded node. If the configured P2P port is taken (a headless node on the
+/// same machine, say), it listens on a free port instead and says so.
+async fn start_node(config: Config) -> Result<NodeHandle, NodeError> {
+    match NodeHandle::start(config.clone(), NodeOptions::default()).await {
+        Err(NodeError::P2p(e)) if e.kind() == "p2p_listen" => {
+            log::warn!("{e}; listening for P2P on a free port instead");
+            let mut config = config;
+            config.p2p_listen = vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")];
+            NodeHandle::start(config, NodeOptions::default()).await
+        }
+        other => other,
+    }
+}
+
+/// The app as shipped: Tauri's default runtime, the log plugin, the real config.
+pub fn run() {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lattice: {e}");
+            std::process::exit(2);
+        }
+    };
+    let log = tauri_plugin_log::Builder::new()
+        .clear_targets()
+        .targets([
+            tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Stdout),
+            tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::LogDir { file_name: None }),
+            tauri_plugin_log::Target::new(tauri_plugin_log::TargetKind::Webview),
+        ])
+        .level(log::LevelFilter::Info)
+        .build();
+    let app = build_app(
+        Builder::default().plugin(log),
+        config,
+        tauri::generate_context!(),
+    )
+    .expect("the Lattice window could not be created");
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            let state = handle.state::<AppState>();
+            tauri::async_runtime::block_on(state.shutdown());
+        }
+    });
+}
+
+/// Builds the app on any runtime, so tests can use Tauri's mock runtime. The node starts
+/// here, before the window, so commands work as soon as the app exists.
+pub fn build_app<R: Runtime>(
+    builder: Builder<R>,
+    config: Config,
+    context: Context<R>,
+) -> Result<App<R>, Box<dyn std::error::Error>> {
+    let node = tauri::async_runtime::block_on(start_node(config))?;
+    // The HTTP lung's API runs in the app too, so other nodes can use this desktop as
+    // their HTTP neighbour (and a browser can watch it).
+    let options = ServerOptions {
+        ui_dir: server::find_ui_dir(),
+        ..ServerOptions::default()
+    };
+    match tauri::async_runtime::block_on(server::spawn(node.clone(), options)) {
+        Ok((addr, _task)) => log::info!("node API on http://{addr}/"),
+        Err(e) => log::warn!("the node's HTTP API is not available: {e}"),
+    }
+    let state = AppState::new(node);
+    let focus = state.focus_receiver();
+    let app = builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::switch_mode,
+            commands::put_entry,
+            commands::list_entries,
+            commands::get_entry,
+            commands::set_p2p_blocked,
+            commands::focus_node,
+            commands::demo_start,
+            commands::demo_cut,
+            commands::demo_restore,
+            commands::demo_stop,
+            commands::demo_status,
+        ])
+        .setup(move |app| {
+            bridge::spawn(app.handle().clone(), focus);
+            Ok(())
+        })
+        .build(context)?;
+    Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+    use tauri::webview::InvokeRequest;
+
+    fn app(dir: &std::path::Path) -> (App<MockRuntime>, tauri::WebviewWindow<MockRuntime>) {
+        let vars = [
+            ("LATTICE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0"),
+            ("LATTICE_HTTP_LISTEN", "127.0.0.1:0"),
+            ("LATTICE_HEARTBEAT", "50ms"),
+            ("LATTICE_FALLBACK_AFTER", "200ms"),
+        ];
+        let overrides = Overrides {
+            data_dir: Some(dir.to_owned()),
+            ..Overrides::default()
+        };
+        let config = Config::from_lookup(
+            |k| {
+                vars.iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.to_string())
+            },
+            &overrides,
+        )
+        .unwrap();
+        let app = build_app(mock_builder(), config, tauri::generate_context!()).unwrap();
+        let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        (app, window)
+    }
+
+    fn call(
+        window: &tauri::WebviewWindow<MockRuntime>,
+        cmd: &str,
+        args: Value,
+    ) -> Result<Value, Value> {
+        get_ipc_response(
+            window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: window.url().unwrap(),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().unwrap())
+    }
+
+    #[test]
+    fn the_window_reads_and_steers_the_embedded_node_through_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, window) = app(dir.path());
+
+        let status = call(&window, "status", json!({})).unwrap();
+        assert_eq!(status["mode"], "auto");
+        assert!(status["merkle_root"].as_str().unwrap().len() == 64);
+
+        let status = call(&window, "switch_mode", json!({ "mode": "http" })).unwrap();
+        assert_eq!(status["sync_mode"], "HTTP");
+        let refused = call(&window, "switch_mode", json!({ "mode": "turbo" })).unwrap_err();
+        assert_eq!(refused["kind"], "invalid_mode", "{refused}");
+        assert_eq!(call(&window, "status", json!({})).unwrap()["mode"], "http");
+
+        let put = call(&window, "put_entry", json!({ "payload": { "amount": 7 } })).unwrap();
+        assert_eq!(put["entry_count"], 1);
+        let id = put["id"].as_str().unwrap().to_string();
+        let got = call(&window, "get_entry", json!({ "id": id })).unwrap();
+        assert_eq!(got["proof_verified"], true);
+        let listed = call(&window, "list_entries", json!({ "limit": 10 })).unwrap();
+        assert_eq!(listed["entries"][0]["payload"], json!({ "amount": 7 }));
+        let bad = call(&window, "get_entry", json!({ "id": "nope" })).unwrap_err();
+        assert_eq!(bad["kind"], "malformed_id", "{bad}");
+
+        let demo = call(&window, "demo_status", json!({})).unwrap();
+        assert_eq!(demo["running"], false);
+        let refused = call(&window, "demo_cut", json!({})).unwrap_err();
+        assert_eq!(refused["kind"], "demo");
+
+        let state = app.state::<AppState>();
+        tauri::async_runtime::block_on(state.shutdown());
+    }
+
+    #[test]
+    fn the_demo_cluster_starts_is_watched_cut_and_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, window) = app(dir.path());
+        let demo = call(&window, "demo_start", json!({ "nodes": 3 })).unwrap();
+        assert_eq!(demo["running"], true);
+        assert_eq!(demo["nodes"].as_array().unwrap().len(), 3);
+        assert_eq!(demo["focus"], 0);
+        let watched = call(&window, "status", json!({})).unwrap();
+        assert_eq!(watched["node"]["peer_id"], demo["nodes"][0]["peer_id"]);
+
+        let cut = call(&window, "demo_cut", json!({})).unwrap();
+        assert!(
+            cut["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["status"]["p2p_blocked"] == true)
+        );
+        let restored = call(&window, "demo_restore", json!({})).unwrap();
+        assert!(
+            restored["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["status"]["p2p_blocked"] == false)
+        );
+
+        let own = call(&window, "focus_node", json!({ "index": null })).unwrap();
+        assert_ne!(own["node"]["peer_id"], demo["nodes"][0]["peer_id"]);
+        let stopped = call(&window, "demo_stop", json!({})).unwrap();
+        assert_eq!(stopped["running"], false);
+        let state = app.state::<AppState>();
+        tauri::async_runtime::block_on(state.shutdown());
+    }
+}
