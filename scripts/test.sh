@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up this machine if needed, then runs every check and test Lattice has:
-# formatting, clippy (warnings are errors) and the whole workspace's tests.
+# formatting, clippy (warnings are errors), the Rust tests, the dashboard's unit tests
+# and build, the dashboard in a real browser against real nodes, and the real app in a
+# real window under Xvfb. Screenshots land in artifacts/e2e/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
@@ -17,5 +19,20 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+step "dashboard: unit tests and build"
+npm --prefix ui test
+npm --prefix ui run build
+
+step "dashboard in Chromium against real nodes (playwright-core)"
+cargo build --locked -q -p lattice-node --bin lattice
+node e2e/browser.mjs
+
+step "the desktop app in a real window (Xvfb + WebDriver)"
+cargo build --locked -q -p lattice-app --features custom-protocol
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  cargo install tauri-driver --version ^2 --locked -q
+fi
+node e2e/app-window.mjs
 
 step "all checks passed"
