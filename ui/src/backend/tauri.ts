@@ -1,0 +1,82 @@
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { ApiError } from './errors';
+import type {
+  Backend,
+  DemoStatus,
+  EntryList,
+  EntryWithProof,
+  Mode,
+  NodeEvent,
+  PutResult,
+  Status,
+  Unsubscribe,
+} from './types';
+
+export type InvokeFn = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
+export type ListenFn = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<UnlistenFn>;
+
+/** Errors cross IPC as `{kind, message}`; give them the same shape as HTTP errors. */
+function wrapIpcError(e: unknown): ApiError {
+  if (e && typeof e === 'object' && 'message' in e) {
+    const o = e as { kind?: unknown; message?: unknown };
+    return new ApiError(typeof o.kind === 'string' ? o.kind : 'ipc', String(o.message));
+  }
+  return new ApiError('ipc', typeof e === 'string' ? e : 'The app backend failed');
+}
+
+/** The Tauri IPC transport, inside the desktop app. */
+export function createTauriBackend(
+  inv: InvokeFn = invoke as InvokeFn,
+  lis: ListenFn = listen as ListenFn,
+): Backend {
+  async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+    try {
+      return await inv<T>(cmd, args);
+    } catch (e) {
+      throw wrapIpcError(e);
+    }
+  }
+
+  function subscribe<T>(event: string, cb: (p: T) => void): Unsubscribe {
+    let closed = false;
+    let un: UnlistenFn | null = null;
+    lis<T>(event, (e) => {
+      if (!closed) cb(e.payload);
+    })
+      .then((u) => {
+        if (closed) u();
+        else un = u;
+      })
+      .catch(() => {
+        /* no event bridge: nothing to unsubscribe */
+      });
+    return () => {
+      closed = true;
+      un?.();
+    };
+  }
+
+  return {
+    kind: 'tauri',
+    getStatus: () => call<Status>('status'),
+    onStatus: (cb) => subscribe<Status>('lattice://status', cb),
+    onEvent: (cb) => subscribe<NodeEvent>('lattice://event', cb),
+    onConnection: (cb) => {
+      cb(true);
+      return () => {};
+    },
+    switchMode: (mode: Mode) => call<Status>('switch_mode', { mode }),
+    put: (payload: unknown) => call<PutResult>('put_entry', { payload }),
+    listEntries: (limit: number) => call<EntryList>('list_entries', { limit }),
+    getEntry: (id: string) => call<EntryWithProof>('get_entry', { id }),
+    setP2pBlocked: (blocked: boolean) => call<Status>('set_p2p_blocked', { blocked }),
+    demo: {
+      start: (nodes: number) => call<unknown>('demo_start', { nodes }),
+      cut: () => call<unknown>('demo_cut'),
+      restore: () => call<unknown>('demo_restore'),
+      stop: () => call<unknown>('demo_stop'),
+      status: () => call<DemoStatus>('demo_status'),
+    },
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * The node's wire types, written from the Rust `status.rs` / `lungs.rs` / `reconcile.rs`
+ * serialisations and a real snapshot (sample-status.json). The UI renders these; it never
+ * derives node state that is not in them.
+ */
+
+/** Which lung carries sync. Exactly these strings on the wire. */
+export type Lung = 'P2P' | 'HTTP';
+/** Which lung may carry sync; `auto` lets the heartbeat decide. */
+export type Mode = 'auto' | 'p2p' | 'http';
+export const MODES: readonly Mode[] = ['auto', 'p2p', 'http'];
+
+export type NeighborHealth = 'unknown' | 'healthy' | 'unhealthy';
+
+export interface NodeInfo {
+  peer_id: string;
+  version: string;
+  http_listen: string;
+  started_at_ms: number;
+}
+
+export interface Transition {
+  at_ms: number;
+  from: Lung;
+  to: Lung;
+  reason: string;
+}
+
+/** What one reconciliation moved (sync/reconcile.rs `ReconcileReport`). */
+export interface ReconcileReport {
+  their_root: string;
+  our_root: string;
+  in_sync_before: boolean;
+  pulled: number;
+  pushed: number;
+  rounds: number;
+  requests: number;
+  bytes_sent: number;
+  bytes_received: number;
+}
+
+export interface NeighborStatus {
+  url: string;
+  health: NeighborHealth;
+  last_sync_ms: number | null;
+  last_error: string | null;
+  last_error_kind: string | null;
+  consecutive_failures: number;
+  next_attempt_ms: number | null;
+  root: string | null;
+  root_matches: boolean | null;
+  events_connected: boolean;
+  last_report: ReconcileReport | null;
+}
+
+export interface PeerStatus {
+  peer_id: string;
+  address: string | null;
+  transport: string;
+  rtt_ms: number | null;
+  connected_since_ms: number;
+  in_mesh: boolean;
+  sync_capable: boolean;
+  root: string | null;
+  root_matches: boolean | null;
+  last_sync_ms: number | null;
+}
+
+/** The last reconciliation, whichever lung carried it. */
+export interface SyncSummary {
+  lung: Lung;
+  with: string;
+  at_ms: number;
+  pulled: number;
+  pushed: number;
+  bytes: number;
+}
+
+/** The status snapshot: the one truth every face shows. */
+export interface Status {
+  peer_count: number;
+  has_peers: boolean;
+  http_sync_enabled: boolean;
+  sync_mode: Lung;
+  heartbeat_active: boolean;
+  mode: Mode;
+  peerless_since_ms: number | null;
+  fallback_deadline_ms: number | null;
+  fallback_active_since_ms: number | null;
+  fallback_after_ms: number;
+  heartbeat_ms: number;
+  http_poll_ms: number;
+  last_transition: Transition | null;
+  merkle_root: string;
+  entry_count: number;
+  node: NodeInfo;
+  neighbors: NeighborStatus[];
+  last_sync: SyncSummary | null;
+  p2p_blocked: boolean;
+  p2p_listen: string[];
+  peers: PeerStatus[];
+  store_failure: string | null;
+  /** The node's clock when the snapshot was taken (unix ms). */
+  now_ms: number;
+}
+
+/** The heartbeat state machine's events (`LungEvent`, tagged by `kind`). */
+export type LungEvent =
+  | { kind: 'started' }
+  | { kind: 'peers_stable'; peers: number }
+  | { kind: 'peerless_timer_started'; since_ms: number; deadline_ms: number }
+  | { kind: 'peerless_timer_reset'; peers: number }
+  | { kind: 'fallback_activated'; after_ms: number }
+  | { kind: 'mode_changed'; from: Mode; to: Mode }
+  | ({ kind: 'transition' } & Transition);
+
+/** Something that happened on the node, with when (`NodeEvent`, tagged by `type`). */
+export type NodeEvent = { at_ms: number } & (
+  | { type: 'lung'; event: LungEvent }
+  | { type: 'entry_added'; id: string; author: string }
+  | { type: 'diverged'; neighbor: string; ours: string; theirs: string }
+  | { type: 'sync_completed'; lung: Lung; with: string; report: ReconcileReport }
+  | { type: 'store_failed'; reason: string }
+  | { type: 'sync_failed'; lung: Lung; with: string; kind: string; message: string }
+);
+
+/** A signed entry as JSON. */
+export interface WireEntry {
+  id: string;
+  author: string;
+  created_at: number;
+  payload: unknown;
+  signature: string;
+}
+
+export interface ProofStep {
+  /** The critical bit index (0 = most significant bit of byte 0). */
+  bit: number;
+  /** The sibling subtree's hash, hex. */
+  sibling: string;
+}
+
+/** Inclusion proof; steps run from the root down. */
+export interface Proof {
+  id: string;
+  root: string;
+  steps: ProofStep[];
+}
+
+export interface PutResult {
+  id: string;
+  inserted: boolean;
+  merkle_root: string;
+  entry_count: number;
+}
+
+export interface EntryList {
+  entries: WireEntry[];
+  entry_count: number;
+}
+
+export interface EntryWithProof {
+  entry: WireEntry;
+  proof: Proof | null;
+  proof_verified: boolean;
+}
+
+export interface DemoNode {
+  name: string;
+  url: string;
+  peer_id: string;
+  status: Status;
+}
+
+export interface DemoStatus {
+  running: boolean;
+  nodes: DemoNode[];
+}
+
+/** The built-in demo cluster (Tauri only). */
+export interface DemoControls {
+  start(nodes: number): Promise<unknown>;
+  cut(): Promise<unknown>;
+  restore(): Promise<unknown>;
+  stop(): Promise<unknown>;
+  status(): Promise<DemoStatus>;
+}
+
+export type Unsubscribe = () => void;
+
+/** One interface, two transports: Tauri IPC inside the app, HTTP + SSE in a browser. */
+export interface Backend {
+  kind: 'tauri' | 'http';
+  getStatus(): Promise<Status>;
+  /** Pushed snapshots, never polled. */
+  onStatus(cb: (s: Status) => void): Unsubscribe;
+  onEvent(cb: (e: NodeEvent) => void): Unsubscribe;
+  /** Whether the push channel is up (SSE open; always true over IPC). */
+  onConnection(cb: (connected: boolean) => void): Unsubscribe;
+  switchMode(mode: Mode): Promise<Status>;
+  put(payload: unknown): Promise<PutResult>;
+  listEntries(limit: number): Promise<EntryList>;
+  getEntry(id: string): Promise<EntryWithProof>;
+  /** "Cut P2P" / "Restore P2P" for this node. */
+  setP2pBlocked(blocked: boolean): Promise<Status>;
+  demo?: DemoControls;
+}

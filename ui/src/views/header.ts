@@ -1,0 +1,63 @@
+import type { Backend, Status } from '../backend/types';
+import { setStoredToken, storedToken } from '../backend/http';
+import { copyText, h, setText } from '../dom';
+import { shortId } from '../format';
+import { applyPresentation, applyTheme, currentTheme, isPresentation } from '../prefs';
+import { createCutButton, createModeControl } from './mode';
+import type { Toast } from './toast';
+
+/** Identity, mode control, the lung carrying sync, connection, theme and presentation. */
+export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Status) => void) {
+  const mode = createModeControl(backend, toast, onStatus);
+  const cut = createCutButton(backend, toast, onStatus);
+  const idBtn = h('button', { class: 'identity__id mono', title: 'Copy the full PeerId', attrs: { type: 'button', 'data-field': 'peer-id' } });
+  const version = h('span', { class: 'identity__meta' });
+  let peerId = '';
+  idBtn.addEventListener('click', async () => {
+    if (peerId) toast((await copyText(peerId)) ? 'PeerId copied' : peerId, 'success');
+  });
+  const carrier = h('span', { class: 'carrier', attrs: { 'data-field': 'carrier' } });
+  const conn = h('span', { class: 'conn', attrs: { 'data-field': 'connection' } });
+  const theme = h('button', { class: 'icon-btn icon-btn--theme', title: 'Light / dark theme', attrs: { type: 'button', 'aria-label': 'Toggle theme' } });
+  const present = h('button', { class: 'icon-btn icon-btn--present', title: 'Presentation mode (P)', attrs: { type: 'button', 'aria-label': 'Toggle presentation mode' } });
+  theme.addEventListener('click', () => applyTheme(currentTheme() === 'dark' ? 'light' : 'dark', true));
+  present.addEventListener('click', () => applyPresentation(!isPresentation(), true));
+
+  const tools = h('div', { class: 'header__tools' }, conn, theme, present);
+  if (backend.kind === 'http') {
+    const input = h('input', { class: 'input mono', attrs: { type: 'password', placeholder: 'API token (optional)', autocomplete: 'off', 'aria-label': 'API token' } });
+    input.value = storedToken() ?? '';
+    const save = h('button', { class: 'btn', text: 'Save', attrs: { type: 'button' }, on: { click: () => { setStoredToken(input.value.trim()); toast(input.value.trim() ? 'Token kept for this tab' : 'Token cleared', 'info'); } } });
+    tools.prepend(h('details', { class: 'token detail' }, h('summary', { class: 'icon-btn icon-btn--key', title: 'API token for nodes with LATTICE_API_TOKEN', attrs: { 'aria-label': 'API token' } }), h('div', { class: 'token__pop' }, input, save)));
+  }
+
+  const el = h('header', { class: 'header is-loading' },
+    h('div', { class: 'brand' }, h('span', { class: 'brand__mark', attrs: { 'aria-hidden': 'true' } }), h('span', { class: 'brand__name', text: 'Lattice' })),
+    h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'This node' }), idBtn, version),
+    h('div', { class: 'header__controls' }, mode.el, carrier, cut.el),
+    tools,
+  );
+
+  let everConnected = false;
+  return {
+    el,
+    setConnected(c: boolean) {
+      everConnected ||= c;
+      conn.classList.toggle('is-up', c);
+      conn.classList.toggle('is-down', !c && everConnected);
+      setText(conn, backend.kind === 'tauri' ? 'App' : c ? 'Live' : everConnected ? 'Reconnecting' : 'Connecting');
+      conn.title = c ? 'Receiving pushed status from the node' : 'Event stream lost: reconnecting';
+    },
+    update(s: Status) {
+      el.classList.remove('is-loading');
+      peerId = s.node.peer_id;
+      setText(idBtn, shortId(s.node.peer_id, 10, 6));
+      idBtn.title = `${s.node.peer_id} (click to copy)`;
+      setText(version, `v${s.node.version} · ${s.node.http_listen}`);
+      carrier.className = `carrier carrier--${s.sync_mode.toLowerCase()}`;
+      setText(carrier, `Sync via ${s.sync_mode}`);
+      mode.update(s);
+      cut.update(s);
+    },
+  };
+}
