@@ -6,9 +6,9 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, ARTIFACTS, freePort, until } from './lib.mjs';
+import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
 
-const APP = process.env.LATTICE_APP || join(ROOT, 'target', 'debug', 'lattice-app');
+const APP = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
 const CARGO_DRIVER = join(homedir(), '.cargo', 'bin', 'tauri-driver');
 const DRIVER = process.env.TAURI_DRIVER || (existsSync(CARGO_DRIVER) ? CARGO_DRIVER : 'tauri-driver');
 const display = `:${90 + Math.floor(Math.random() * 9)}`;

@@ -7,7 +7,9 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const LATTICE = join(ROOT, 'target', 'debug', 'lattice');
+/** Cargo's target directory (CARGO_TARGET_DIR when set). */
+export const TARGET = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(ROOT, 'target');
+export const LATTICE = join(TARGET, 'debug', 'lattice');
 export const ARTIFACTS = join(ROOT, 'artifacts', 'e2e');
 mkdirSync(ARTIFACTS, { recursive: true });
 
