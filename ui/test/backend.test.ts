@@ -156,7 +156,25 @@ describe('Tauri backend', () => {
     ]);
     b.onStatus(() => {});
     b.onEvent(() => {});
-    expect((lis.mock.calls as unknown as [string][]).map((c) => c[0])).toEqual(['lattice://status', 'lattice://event']);
+    expect((lis.mock.calls as unknown as [string][]).map((c) => c[0])).toEqual(['lattice://status', 'lattice://event', 'log://log']);
+  });
+
+  it('shows the node log lines the log plugin forwards, warnings as warnings', () => {
+    const handlers: Record<string, (e: { payload: unknown }) => void> = {};
+    const lis = vi.fn(async (name: string, cb: (e: { payload: unknown }) => void) => {
+      handlers[name] = cb;
+      return () => {};
+    });
+    const b = createTauriBackend(vi.fn() as never, lis as never);
+    const seen: unknown[] = [];
+    b.onEvent((e) => seen.push(e));
+    handlers['log://log']!({ payload: { level: 3, message: '[P2P_HEARTBEAT] HTTP Sync Fallback activated' } });
+    handlers['log://log']!({ payload: { level: 4, message: 'neighbour down' } });
+    handlers['log://log']!({ payload: { level: 2, message: 'debug noise' } });
+    expect(seen).toMatchObject([
+      { type: 'log', level: 'info', message: '[P2P_HEARTBEAT] HTTP Sync Fallback activated' },
+      { type: 'log', level: 'warn', message: 'neighbour down' },
+    ]);
   });
 
   it('turns IPC {kind, message} errors into ApiErrors', async () => {

@@ -61,7 +61,19 @@ export function createTauriBackend(
     kind: 'tauri',
     getStatus: () => call<Status>('status'),
     onStatus: (cb) => subscribe<Status>('lattice://status', cb),
-    onEvent: (cb) => subscribe<NodeEvent>('lattice://event', cb),
+    onEvent: (cb) => {
+      const events = subscribe<NodeEvent>('lattice://event', cb);
+      // tauri-plugin-log forwards the node's log lines; levels 1..5 = trace..error.
+      const logs = subscribe<{ level: number; message: string }>('log://log', (l) => {
+        if (l.level < 3) return;
+        const level = l.level >= 5 ? 'error' : l.level === 4 ? 'warn' : 'info';
+        cb({ at_ms: Date.now(), type: 'log', level, message: l.message });
+      });
+      return () => {
+        events();
+        logs();
+      };
+    },
     onConnection: (cb) => {
       cb(true);
       return () => {};

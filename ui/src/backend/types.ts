@@ -122,6 +122,7 @@ export type NodeEvent = { at_ms: number } & (
   | { type: 'sync_completed'; lung: Lung; with: string; report: ReconcileReport }
   | { type: 'store_failed'; reason: string }
   | { type: 'sync_failed'; lung: Lung; with: string; kind: string; message: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
 );
 
 /** A signed entry as JSON. */

@@ -2,9 +2,9 @@ import type { NodeEvent } from '../backend/types';
 import { h } from '../dom';
 import { bytes, clock, duration, shortHash, shortId, shortUrl } from '../format';
 
-export type EventCategory = 'transitions' | 'syncs' | 'errors' | 'entries';
+export type EventCategory = 'transitions' | 'syncs' | 'errors' | 'entries' | 'log';
 export type EventFilter = 'all' | EventCategory;
-export const FILTERS: readonly EventFilter[] = ['all', 'transitions', 'syncs', 'errors', 'entries'];
+export const FILTERS: readonly EventFilter[] = ['all', 'transitions', 'syncs', 'errors', 'entries', 'log'];
 
 export interface LogItem {
   seq: number;
@@ -41,12 +41,15 @@ export function describeEvent(e: NodeEvent): Omit<LogItem, 'seq' | 'at_ms'> {
     }
     case 'sync_failed': return { category: 'errors', level: 'error', text: `${e.lung} sync with ${who(e.lung, e.with)} failed (${e.kind}): ${e.message}` };
     case 'store_failed': return { category: 'errors', level: 'error', text: `Store stopped accepting writes: ${e.reason}` };
+    // The node's own log lines ([P2P_HEARTBEAT] ...), as the terminal shows them.
+    case 'log': return { category: 'log', level: e.level, text: e.message };
     default: return { category: 'errors', level: 'warn', text: `Unknown event ${(e as { type: string }).type}` };
   }
 }
 
 export function filterItems(items: readonly LogItem[], f: EventFilter): LogItem[] {
-  return f === 'all' ? [...items] : items.filter((i) => i.category === f);
+  // Raw log lines repeat what the sentences say: they have their own filter only.
+  return f === 'all' ? items.filter((i) => i.category !== 'log') : items.filter((i) => i.category === f);
 }
 
 /** Newest-first buffer, capped: the oldest items fall off. */
@@ -65,7 +68,7 @@ export class EventBuffer {
   }
 }
 
-const LABELS: Record<EventFilter, string> = { all: 'All', transitions: 'Transitions', syncs: 'Syncs', errors: 'Errors', entries: 'Entries' };
+const LABELS: Record<EventFilter, string> = { all: 'All', transitions: 'Transitions', syncs: 'Syncs', errors: 'Errors', entries: 'Entries', log: 'Node log' };
 
 /** The event log widget: newest first, filterable, capped. */
 export function createEventLog(cap = 500) {
