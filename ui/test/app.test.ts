@@ -57,14 +57,18 @@ describe('demo cluster panel', () => {
       cut: vi.fn(async () => ({})),
       restore: vi.fn(async () => ({})),
       stop: vi.fn(async () => ({})),
-      status: vi.fn(async () => ({ running: true, nodes: [{ name: 'node-1', url: 'http://127.0.0.1:1/', peer_id: st.node.peer_id, status: st }, { name: 'node-2', url: 'http://127.0.0.1:2/', peer_id: 'x', status: { ...st, sync_mode: 'HTTP' as const } }] })),
+      focus: vi.fn(async () => ({})),
+      status: vi.fn(async () => ({ running: true, focus: 0, nodes: [{ name: 'node-1', url: 'http://127.0.0.1:1/', peer_id: st.node.peer_id, status: st }, { name: 'node-2', url: 'http://127.0.0.1:2/', peer_id: 'x', status: { ...st, sync_mode: 'HTTP' as const } }] })),
     };
     const p = createDemoPanel(demo, vi.fn());
     await p.refreshNow();
     const rows = p.el.querySelectorAll('tbody tr');
     expect(rows).toHaveLength(2);
     expect(rows[1]!.textContent).toContain('HTTP');
+    expect(rows[0]!.textContent).toContain('watching');
     (p.el.querySelector('.btn--cut') as HTMLButtonElement).click();
     await vi.waitFor(() => expect(demo.cut).toHaveBeenCalled());
+    (rows[1]!.querySelector('button') as HTMLButtonElement).click();
+    await vi.waitFor(() => expect(demo.focus).toHaveBeenCalledWith(1));
   });
 });

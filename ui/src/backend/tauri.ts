@@ -89,6 +89,7 @@ export function createTauriBackend(
       restore: () => call<unknown>('demo_restore'),
       stop: () => call<unknown>('demo_stop'),
       status: () => call<DemoStatus>('demo_status'),
+      focus: (index: number | null) => call<Status>('focus_node', { index }),
     },
   };
 }

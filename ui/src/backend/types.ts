@@ -175,6 +175,8 @@ export interface DemoNode {
 
 export interface DemoStatus {
   running: boolean;
+  /** Which demo node the window watches (`null`: the app's own node). */
+  focus: number | null;
   nodes: DemoNode[];
 }
 
@@ -185,6 +187,8 @@ export interface DemoControls {
   restore(): Promise<unknown>;
   stop(): Promise<unknown>;
   status(): Promise<DemoStatus>;
+  /** Watch demo node `index` in the whole window, or the app's own node with `null`. */
+  focus(index: number | null): Promise<unknown>;
 }
 
 export type Unsubscribe = () => void;

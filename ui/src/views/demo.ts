@@ -13,7 +13,7 @@ export function createDemoPanel(demo: DemoControls, toast: Toast) {
   const state = h('span', { class: 'card__meta' });
   const body = h('tbody');
   const table = h('table', { class: 'demo__table' },
-    h('thead', {}, h('tr', {}, ...['Node', 'PeerId', 'Mode', 'Lung', 'Peers', 'Root'].map((t) => h('th', { text: t })))),
+    h('thead', {}, h('tr', {}, ...['Node', 'PeerId', 'Mode', 'Lung', 'Peers', 'Root', 'Window'].map((t) => h('th', { text: t })))),
     body);
   const btn = (text: string, cls: string, fn: () => Promise<unknown>) =>
     h('button', { class: `btn ${cls}`, text, attrs: { type: 'button' }, on: { click: () => void run(text, fn) } });
@@ -21,9 +21,10 @@ export function createDemoPanel(demo: DemoControls, toast: Toast) {
   const cutBtn = btn('Cut P2P (cluster)', 'btn--cut', () => demo.cut());
   const restoreBtn = btn('Restore P2P', 'btn--restore', () => demo.restore());
   const stopBtn = btn('Stop', '', () => demo.stop());
+  const ownBtn = btn('Watch this app\'s node', '', () => demo.focus(null));
   const el = h('section', { class: 'card demo', attrs: { 'aria-label': 'Demo cluster' } },
     h('header', { class: 'card__head' }, h('h2', { class: 'card__title', text: 'Demo cluster' }), state),
-    h('div', { class: 'demo__controls' }, h('label', { class: 'demo__n' }, 'Nodes', n), startBtn, cutBtn, restoreBtn, stopBtn),
+    h('div', { class: 'demo__controls' }, h('label', { class: 'demo__n' }, 'Nodes', n), startBtn, cutBtn, restoreBtn, stopBtn, ownBtn),
     table);
 
   async function run(label: string, fn: () => Promise<unknown>): Promise<void> {
@@ -42,13 +43,17 @@ export function createDemoPanel(demo: DemoControls, toast: Toast) {
     setText(state, d.running ? `${d.nodes.length} node${d.nodes.length === 1 ? '' : 's'} running` : 'stopped');
     startBtn.disabled = d.running;
     cutBtn.disabled = restoreBtn.disabled = stopBtn.disabled = !d.running;
-    body.replaceChildren(...d.nodes.map((x) => h('tr', { class: x.status.sync_mode === 'HTTP' ? 'is-http' : 'is-p2p' },
+    ownBtn.disabled = d.focus === null;
+    body.replaceChildren(...d.nodes.map((x, i) => h('tr', { class: x.status.sync_mode === 'HTTP' ? 'is-http' : 'is-p2p' },
       h('td', { text: x.name }),
       h('td', { class: 'mono', text: shortId(x.peer_id, 6, 4), title: x.peer_id }),
       h('td', { text: x.status.mode }),
       h('td', {}, h('span', { class: `pill pill--${x.status.sync_mode.toLowerCase()}`, text: x.status.sync_mode })),
       h('td', { class: 'num', text: x.status.p2p_blocked ? 'cut' : String(x.status.peer_count) }),
       h('td', { class: 'mono', text: shortHash(x.status.merkle_root, 5), title: x.status.merkle_root }),
+      h('td', {}, d.focus === i
+        ? h('span', { class: 'pill', text: 'watching' })
+        : btn('Watch', 'btn--small', () => demo.focus(i))),
     )));
   }
 
