@@ -41,6 +41,31 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts a completed sync over `lung` ("P2P" or "HTTP") and what it moved.
+    pub fn sync_ok(&self, lung: &str, report: &crate::sync::reconcile::ReconcileReport) {
+        let label = LungLabel { lung: lung.into() };
+        self.bytes_reconciled
+            .get_or_create(&label)
+            .inc_by(report.bytes_sent + report.bytes_received);
+        self.entries_reconciled
+            .get_or_create(&label)
+            .inc_by((report.pulled + report.pushed) as u64);
+        self.sync_result(lung, "ok");
+    }
+
+    pub fn sync_failed(&self, lung: &str) {
+        self.sync_result(lung, "error");
+    }
+
+    fn sync_result(&self, lung: &str, result: &str) {
+        self.syncs
+            .get_or_create(&SyncLabels {
+                lung: lung.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
     /// Registers every metric under the `lattice` prefix.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("lattice");

@@ -21,7 +21,7 @@ use crate::http::client::{ClientError, ClientLimits, NeighborClient};
 use crate::http::remote::paths;
 use crate::identity::NodeKey;
 use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
-use crate::metrics::{LungLabel, Metrics, NeighborLabels, SyncLabels, TransitionLabels};
+use crate::metrics::{Metrics, NeighborLabels, TransitionLabels};
 use crate::p2p::{P2pConfig, P2pError, P2pEvent, P2pHandle};
 use crate::status::{
     EventKind, Lung, NeighborHealth, NeighborStatus, NodeEvent, NodeInfo, Status, SyncSummary,
@@ -694,24 +694,7 @@ impl Actor {
                 n.status.root = done.root_after.map(hex::encode);
                 n.status.last_report = Some(report.clone());
                 let bytes = report.bytes_sent + report.bytes_received;
-                let lung = LungLabel {
-                    lung: "HTTP".into(),
-                };
-                self.metrics
-                    .bytes_reconciled
-                    .get_or_create(&lung)
-                    .inc_by(bytes);
-                self.metrics
-                    .entries_reconciled
-                    .get_or_create(&lung)
-                    .inc_by((report.pulled + report.pushed) as u64);
-                self.metrics
-                    .syncs
-                    .get_or_create(&SyncLabels {
-                        lung: "HTTP".into(),
-                        result: "ok".into(),
-                    })
-                    .inc();
+                self.metrics.sync_ok("HTTP", &report);
                 if !report.in_sync_before {
                     tracing::info!(
                         "[HTTP_SYNC] {url}: root {} differs from ours {}; reconciled: pulled {}, pushed {}, {bytes} bytes",
@@ -762,13 +745,7 @@ impl Actor {
                         kind: e.kind(),
                     })
                     .inc();
-                self.metrics
-                    .syncs
-                    .get_or_create(&SyncLabels {
-                        lung: "HTTP".into(),
-                        result: "error".into(),
-                    })
-                    .inc();
+                self.metrics.sync_failed("HTTP");
                 self.emit(EventKind::SyncFailed {
                     lung: Lung::Http,
                     with: url,

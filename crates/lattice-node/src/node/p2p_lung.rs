@@ -8,7 +8,6 @@ use tokio::time::Instant;
 
 use super::{Actor, now_ms, short};
 use crate::config::Mode;
-use crate::metrics::{LungLabel, SyncLabels};
 use crate::p2p::{P2pEvent, P2pHandle, PeerId, PeerInfo};
 use crate::status::{EventKind, Lung, PeerStatus, SyncSummary};
 use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
@@ -208,26 +207,13 @@ impl Actor {
         self.p2p.in_flight.remove(&done.peer);
         let now = now_ms();
         let with = done.peer.to_string();
-        let labels = |result: &str| SyncLabels {
-            lung: "P2P".into(),
-            result: result.into(),
-        };
         match done.result {
             Ok(report) => {
                 if let Some(root) = done.root_after {
                     self.p2p.roots.insert(with.clone(), (root, now));
                 }
                 let bytes = report.bytes_sent + report.bytes_received;
-                let lung = LungLabel { lung: "P2P".into() };
-                self.metrics
-                    .bytes_reconciled
-                    .get_or_create(&lung)
-                    .inc_by(bytes);
-                self.metrics
-                    .entries_reconciled
-                    .get_or_create(&lung)
-                    .inc_by((report.pulled + report.pushed) as u64);
-                self.metrics.syncs.get_or_create(&labels("ok")).inc();
+                self.metrics.sync_ok("P2P", &report);
                 if !report.in_sync_before {
                     tracing::info!(
                         "[P2P_SYNC] {with}: root {} differs from ours; reconciled: pulled {}, pushed {}, {bytes} bytes",
@@ -252,7 +238,7 @@ impl Actor {
             }
             Err(e) => {
                 tracing::warn!("[P2P_SYNC] {with}: {e}");
-                self.metrics.syncs.get_or_create(&labels("error")).inc();
+                self.metrics.sync_failed("P2P");
                 self.emit(EventKind::SyncFailed {
                     lung: Lung::P2p,
                     with,
