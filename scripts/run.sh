@@ -11,6 +11,8 @@ source scripts/setup.sh
 lattice_setup
 
 if [ $# -gt 0 ]; then
+  # A node (or demo) serves the dashboard to browsers: build it first.
+  case "$1" in node|demo) npm --prefix ui run build --silent ;; esac
   cargo build --release --locked -q -p lattice-node --bin lattice
   exec ./target/release/lattice "$@"
 fi
