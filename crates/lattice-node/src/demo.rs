@@ -122,7 +122,11 @@ impl DemoCluster {
                 NodeOptions::default()
             };
             let handle = NodeHandle::start(config, node_options).await?;
-            let server_options = ServerOptions::default();
+            // Each demo node serves the dashboard too, so a browser can watch any of them.
+            let server_options = ServerOptions {
+                ui_dir: server::find_ui_dir(),
+                ..ServerOptions::default()
+            };
             let app = server::router(handle.clone(), &server_options);
             let server = tokio::spawn(server::serve(
                 listener,
