@@ -49,6 +49,19 @@ try {
   await until('fallback', () => find('.timer.is-fallback'), 15_000);
   await new Promise((r) => setTimeout(r, 2500));
   await top(); shot('app-demo');
+  // Write an entry during the cut, through the window's own form.
+  const form = await find('textarea');
+  await call('POST', `/session/${s}/element/${form}/clear`, {});
+  await call('POST', `/session/${s}/element/${form}/value`, { text: '{"written": "while P2P was cut"}' });
+  await click("//button[normalize-space()='Sign & append']");
+  await new Promise((r) => setTimeout(r, 2000));
+  await click("//section[contains(@class,'demo')]//button[normalize-space()='Restore P2P']");
+  await until('P2P back', async () => (await call('GET', `/session/${s}/element/${await find('[data-lung="p2p"]')}/attribute/class`)).includes('is-carrying'), 20_000);
+  await new Promise((r) => setTimeout(r, 3000));
+  await top(); shot('app-p2p-back');
+  await call('POST', `/session/${s}/execute/sync`, { script: 'document.querySelector(".demo").scrollIntoView()', args: [] });
+  await new Promise((r) => setTimeout(r, 1000));
+  shot('app-roots-equal');
   await call('DELETE', `/session/${s}`);
 } finally {
   for (const k of kids.reverse()) k.kill('SIGTERM');

@@ -70,7 +70,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
   const edgeLayer = s('g', { class: 'graph__edges' });
   const pulseLayer = s('g', { class: 'graph__pulses' });
   const nodeLayer = s('g', { class: 'graph__nodes' });
-  const empty = s('text', { class: 'graph__empty', x: CX, y: CY + 70, 'text-anchor': 'middle' });
+  const empty = s('text', { class: 'graph__empty', x: CX, y: CY + 115, 'text-anchor': 'middle' });
   const orbitP2p = s('circle', { class: 'graph__orbit', cx: CX, cy: CY, r: RING.p2p });
   const orbitHttp = s('circle', { class: 'graph__orbit graph__orbit--http', cx: CX, cy: CY, r: RING.http });
   const svg = s('svg', { class: 'graph__svg', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'xMidYMid meet', role: 'img', 'aria-label': 'Peer graph' },
@@ -293,7 +293,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     orbitP2p.setAttribute('r', RING.p2p.toFixed(1));
     orbitHttp.setAttribute('r', RING.http.toFixed(1));
     empty.setAttribute('x', String(CX));
-    empty.setAttribute('y', String(CY + 70));
+    empty.setAttribute('y', String(CY + 115));
     for (const n of nodes.values()) {
       if (n.kind === 'self') {
         n.fx = CX;
