@@ -36,7 +36,10 @@ try {
   await call('POST', `/session/${s}/window/rect`, { x: 0, y: 0, width: 1440, height: 900 }).catch(() => {});
   const find = async (css) => Object.values(await call('POST', `/session/${s}/element`, { using: 'css selector', value: css }) ?? {})[0];
   const click = async (xpath) => call('POST', `/session/${s}/element/${Object.values(await call('POST', `/session/${s}/element`, { using: 'xpath', value: xpath }))[0]}/click`, {});
-  const top = () => call('POST', `/session/${s}/execute/sync`, { script: 'for (const e of [document.scrollingElement, ...document.querySelectorAll("*")]) { if (e && e.scrollTop) e.scrollTop = 0; } window.scrollTo(0, 0);', args: [] });
+  const top = async () => {
+    await call('POST', `/session/${s}/execute/sync`, { script: 'for (const e of [document.scrollingElement, ...document.querySelectorAll("*")]) { if (e && e.scrollTop) e.scrollTo({ top: 0, behavior: "instant" }); } window.scrollTo({ top: 0, behavior: "instant" });', args: [] });
+    await new Promise((r) => setTimeout(r, 800));
+  };
   await until('window', () => find('[data-field="peer-id"]'), 30_000);
   await click("//button[normalize-space()='Start']");
   await until('demo peers', async () => (await call('GET', `/session/${s}/element/${await find('[data-lung="p2p"]')}/attribute/class`)).includes('is-carrying'), 30_000);
@@ -58,7 +61,7 @@ try {
   await click("//section[contains(@class,'demo')]//button[normalize-space()='Restore P2P']");
   await until('P2P back', async () => (await call('GET', `/session/${s}/element/${await find('[data-lung="p2p"]')}/attribute/class`)).includes('is-carrying'), 20_000);
   await new Promise((r) => setTimeout(r, 3000));
-  await top(); shot('app-p2p-back');
+  await top(); await new Promise((r) => setTimeout(r, 800)); shot('app-p2p-back');
   await call('POST', `/session/${s}/execute/sync`, { script: 'document.querySelector(".demo").scrollIntoView()', args: [] });
   await new Promise((r) => setTimeout(r, 1000));
   shot('app-roots-equal');

@@ -50,4 +50,12 @@ describe('event log', () => {
     expect(log.el.querySelectorAll('.log__item')).toHaveLength(6);
     expect(log.el.querySelector('.log__item .log__text')!.textContent).toContain('Entry dddddd');
   });
+
+  it('keeps the app log lines under their own filter, never under All', () => {
+    const log = createEventLog();
+    log.add({ at_ms: 1, type: 'log', level: 'info', message: '[P2P_HEARTBEAT] HTTP Sync Fallback activated' });
+    expect(log.el.querySelectorAll('.log__item')).toHaveLength(0);
+    (log.el.querySelector('[data-filter="log"]') as HTMLButtonElement).click();
+    expect(log.el.querySelector('.log__item .log__text')!.textContent).toContain('[P2P_HEARTBEAT]');
+  });
 });

@@ -41,7 +41,9 @@ export function describeEvent(e: NodeEvent): Omit<LogItem, 'seq' | 'at_ms'> {
     }
     case 'sync_failed': return { category: 'errors', level: 'error', text: `${e.lung} sync with ${who(e.lung, e.with)} failed (${e.kind}): ${e.message}` };
     case 'store_failed': return { category: 'errors', level: 'error', text: `Store stopped accepting writes: ${e.reason}` };
-    // The node's own log lines ([P2P_HEARTBEAT] ...), as the terminal shows them.
+    // The app process's log lines ([P2P_HEARTBEAT] ...), as the terminal shows them. With
+    // a demo cluster running they come from every node in the process, so they stay
+    // under their own filter and never mix into the watched node's events.
     case 'log': return { category: 'log', level: e.level, text: e.message };
     default: return { category: 'errors', level: 'warn', text: `Unknown event ${(e as { type: string }).type}` };
   }
@@ -68,7 +70,7 @@ export class EventBuffer {
   }
 }
 
-const LABELS: Record<EventFilter, string> = { all: 'All', transitions: 'Transitions', syncs: 'Syncs', errors: 'Errors', entries: 'Entries', log: 'Node log' };
+const LABELS: Record<EventFilter, string> = { all: 'All', transitions: 'Transitions', syncs: 'Syncs', errors: 'Errors', entries: 'Entries', log: 'App log' };
 
 /** The event log widget: newest first, filterable, capped. */
 export function createEventLog(cap = 500) {
@@ -105,7 +107,7 @@ export function createEventLog(cap = 500) {
 
   function add(e: NodeEvent): void {
     const item = buf.push(e);
-    if (filter !== 'all' && item.category !== filter) return;
+    if (!filterItems([item], filter).length) return;
     list.querySelector('.log__empty')?.remove();
     list.prepend(itemEl(item));
     while (list.children.length > 200) list.lastElementChild?.remove();
