@@ -36,7 +36,41 @@ fn load_config() -> Result<Config, String> {
     if std::env::var("LATTICE_DATA_DIR").map_or(true, |v| v.trim().is_empty()) {
         overrides.data_dir = Some(app_data_dir());
     }
-    Config::from_env(&overrides).map_err(|e| e.to_string())
+    let mut config = Config::from_env(&overrides).map_err(|e| e.to_string())?;
+    if config.key.is_none() {
+        config.key = Some(app_key(&config.data_dir)?);
+    }
+    Ok(config)
+}
+
+/// Without `LATTICE_P2P_KEY` the app keeps its own key in its data directory (0600), so
+/// the desktop has the same PeerId from one launch to the next.
+fn app_key(data_dir: &std::path::Path) -> Result<lattice_node::NodeKey, String> {
+    let path = data_dir.join("node.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return lattice_node::NodeKey::from_base64(&text)
+            .map_err(|e| format!("{}: the stored node key {e}", path.display()));
+    }
+    let key = lattice_node::NodeKey::generate().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write as _;
+    options
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(key.to_base64().as_bytes())
+                .and_then(|_| f.sync_all())
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    log::info!(
+        "created the node key {} ({})",
+        path.display(),
+        key.peer_id()
+    );
+    Ok(key)
 }
 
 fn app_data_dir() -> PathBuf {
@@ -188,6 +222,23 @@ mod tests {
             },
         )
         .map(|body| body.deserialize::<Value>().unwrap())
+    }
+
+    #[test]
+    fn the_app_keeps_one_private_key_across_launches() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = app_key(dir.path()).unwrap();
+        let again = app_key(dir.path()).unwrap();
+        assert_eq!(first.peer_id(), again.peer_id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("node.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]
