@@ -33,6 +33,8 @@ const start = (cmd, args, opts = {}) => {
   return c;
 };
 start('Xvfb', [display, '-screen', '0', '1280x800x24', '-nolisten', 'tcp']);
+// The display is up once its socket exists.
+await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
 const driverPort = await freePort();
 start(DRIVER, ['--port', String(driverPort)]);
 const wd = `http://127.0.0.1:${driverPort}`;

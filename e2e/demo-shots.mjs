@@ -20,6 +20,7 @@ const work = mkdtempSync(join(tmpdir(), 'lattice-shots-cwd-'));
 writeFileSync(join(work, '.env'), `LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0\nLATTICE_HTTP_LISTEN=127.0.0.1:${await freePort()}\n`);
 const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime, WEBKIT_DISABLE_DMABUF_RENDERER: '1' };
 const kids = [spawn('Xvfb', [display, '-screen', '0', '1440x900x24', '-nolisten', 'tcp'], { env, stdio: 'ignore' })];
+await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
 const port = await freePort();
 kids.push(spawn(DRIVER, ['--port', String(port)], { env, cwd: work, stdio: 'ignore' }));
 const wd = `http://127.0.0.1:${port}`;
