@@ -188,15 +188,7 @@ mod tests {
             data_dir: Some(dir.to_owned()),
             ..Overrides::default()
         };
-        let config = Config::from_lookup(
-            |k| {
-                vars.iter()
-                    .find(|(key, _)| *key == k)
-                    .map(|(_, v)| v.to_string())
-            },
-            &overrides,
-        )
-        .unwrap();
+        let config = Config::from_pairs(&vars, &overrides).unwrap();
         let app = build_app(mock_builder(), config, tauri::generate_context!()).unwrap();
         let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()

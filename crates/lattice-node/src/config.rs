@@ -209,6 +209,24 @@ impl Config {
         Config::from_lookup(|k| std::env::var(k).ok(), overrides)
     }
 
+    /// Validates a configuration from name/value pairs; a later pair wins over an earlier
+    /// one with the same name (demo clusters and tests build their nodes this way).
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: &[(K, V)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        Config::from_lookup(
+            |name| {
+                pairs
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k.as_ref() == name)
+                    .map(|(_, v)| v.as_ref().to_string())
+            },
+            overrides,
+        )
+    }
+
     /// Validates a configuration from any source of variables.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,

@@ -107,14 +107,7 @@ impl DemoCluster {
                 data_dir: Some(options.data_dir.join(format!("node-{}", i + 1))),
                 ..Overrides::default()
             };
-            let config = Config::from_lookup(
-                |k| {
-                    vars.iter()
-                        .find(|(key, _)| key == k)
-                        .map(|(_, v)| v.clone())
-                },
-                &overrides,
-            )?;
+            let config = Config::from_pairs(&vars, &overrides)?;
             fallback_after = config.fallback_after;
             let node_options = if options.fast {
                 NodeOptions::fast()
@@ -265,7 +258,8 @@ pub async fn run_script(
     let peers = n.saturating_sub(1);
     wait_until(cluster, "P2P connection", step_limit, move |s| {
         s.iter().all(|x| {
-            x.peers.iter().filter(|p| p.sync_capable).count() >= peers && x.sync_mode == Lung::P2p
+            x.peers.iter().filter(|p| p.info.sync_capable).count() >= peers
+                && x.sync_mode == Lung::P2p
         })
     })
     .await?;

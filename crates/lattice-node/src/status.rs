@@ -87,16 +87,11 @@ pub struct NeighborStatus {
     pub last_report: Option<ReconcileReport>,
 }
 
-/// A connected P2P peer and how our ledgers compare.
+/// A connected P2P peer (as the swarm sees it) and how our ledgers compare.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PeerStatus {
-    pub peer_id: String,
-    pub address: Option<String>,
-    pub transport: String,
-    pub rtt_ms: Option<f64>,
-    pub connected_since_ms: u64,
-    pub in_mesh: bool,
-    pub sync_capable: bool,
+    #[serde(flatten)]
+    pub info: crate::p2p::PeerInfo,
     pub root: Option<String>,
     pub root_matches: Option<bool>,
     pub last_sync_ms: Option<u64>,

@@ -64,13 +64,7 @@ impl P2pLung {
                 let seen = self.roots.get(&p.peer_id);
                 let root = seen.map(|(r, _)| hex::encode(r));
                 PeerStatus {
-                    peer_id: p.peer_id.clone(),
-                    address: p.address.clone(),
-                    transport: p.transport.clone(),
-                    rtt_ms: p.rtt_ms,
-                    connected_since_ms: p.connected_since_ms,
-                    in_mesh: p.in_mesh,
-                    sync_capable: p.sync_capable,
+                    info: p.clone(),
                     root_matches: root.as_ref().map(|r| r == our_root),
                     root,
                     last_sync_ms: seen.map(|(_, at)| *at),

@@ -71,7 +71,7 @@ impl P2pError {
 }
 
 /// One connected peer, as status shows it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PeerInfo {
     pub peer_id: String,
     pub address: Option<String>,

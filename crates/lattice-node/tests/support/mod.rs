@@ -115,23 +115,13 @@ pub async fn start_node_in(
         "LATTICE_P2P_KEY".into(),
         NodeKey::from_seed([seed; 32]).to_base64(),
     ));
-    for (k, v) in extra {
-        vars.retain(|(key, _)| key != k);
-        vars.push((k.to_string(), v.to_string()));
-    }
+    // Later pairs win: the test's own settings override the defaults above.
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let overrides = Overrides {
         data_dir: Some(dir.path().to_owned()),
         ..Overrides::default()
     };
-    let config = Config::from_lookup(
-        |k| {
-            vars.iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        },
-        &overrides,
-    )
-    .unwrap();
+    let config = Config::from_pairs(&vars, &overrides).unwrap();
     let options = NodeOptions {
         client_limits: client_limits(),
         events_idle: Duration::from_secs(2),
@@ -242,5 +232,9 @@ pub async fn p2p_addr(n: &TestNode) -> Vec<String> {
 }
 
 pub fn sync_peers(n: &TestNode) -> usize {
-    n.status().peers.iter().filter(|p| p.sync_capable).count()
+    n.status()
+        .peers
+        .iter()
+        .filter(|p| p.info.sync_capable)
+        .count()
 }
