@@ -62,13 +62,9 @@ pub async fn put_entry(state: State<'_, AppState>, payload: Value) -> Answer<Val
     Ok(json!({
         "id": appended.id,
         "inserted": appended.inserted,
-        "merkle_root": hex_root(&appended.root),
+        "merkle_root": hex::encode(appended.root),
         "entry_count": appended.count,
     }))
-}
-
-fn hex_root(root: &[u8; 32]) -> String {
-    root.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tauri::command]

@@ -52,6 +52,15 @@ async fn fake_neighbor(reply: Option<Vec<u8>>) -> String {
     url
 }
 
+/// Sends one raw request on a new connection and reads the whole answer.
+async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut sock = TcpStream::connect(addr).await.unwrap();
+    sock.write_all(request).await.unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
 fn http_reply(status: &str, content_type: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -90,21 +99,13 @@ async fn bad_neighbours_do_not_stop_the_honest_ones_converging() {
     let bad = [html, error, huge, silent, liar, endless];
 
     let ls = listeners(3).await;
-    let urls: Vec<String> = ls
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
+    let urls = urls_of(&ls);
     let mut nodes = Vec::new();
     for (i, l) in ls.into_iter().enumerate() {
         // Bad neighbours first, so a node that stopped at the first failure would never
         // reach the honest ones.
         let mut neighbors: Vec<String> = bad.to_vec();
-        neighbors.extend(
-            urls.iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, u)| u.clone()),
-        );
+        neighbors.extend(others(&urls, i));
         nodes.push(start_node(l, &neighbors, &[], 40 + i as u8).await);
     }
     for (i, n) in nodes.iter().enumerate() {
@@ -175,12 +176,11 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_serv
         .unwrap();
 
     // Meanwhile the server answers a well-behaved client.
-    let mut good = TcpStream::connect(addr).await.unwrap();
-    good.write_all(b"GET /api/lattice/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    good.read_to_string(&mut answer).await.unwrap();
+    let answer = exchange(
+        addr,
+        b"GET /api/lattice/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     // The slow one is closed once the header deadline (300ms in tests) passes.
@@ -214,22 +214,19 @@ async fn event_streams_have_their_own_cap_and_the_api_stays_reachable() {
         assert_eq!(&buf, b"HTTP/1.1 200");
         streams.push(s);
     }
-    let mut extra = TcpStream::connect(addr).await.unwrap();
-    extra
-        .write_all(b"GET /api/lattice/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    extra.read_to_string(&mut answer).await.unwrap();
+    let answer = exchange(
+        addr,
+        b"GET /api/lattice/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("too_many_streams"), "{answer}");
 
-    let mut good = TcpStream::connect(addr).await.unwrap();
-    good.write_all(b"GET /api/lattice/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    good.read_to_string(&mut answer).await.unwrap();
+    let answer = exchange(
+        addr,
+        b"GET /api/lattice/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     drop(streams);
     for n in nodes {

@@ -408,8 +408,11 @@ async fn list_entries(
 ) -> Result<Json, ApiError> {
     let limit = q.limit.unwrap_or(50).min(1000);
     let entries = node.store().latest(limit).map_err(NodeError::from)?;
+    // Bounded by size as well as count: 1000 entries at the payload cap would be tens of
+    // megabytes. The newest come first, so a cut keeps the newest.
+    let (page, _) = crate::sync::reconcile::bounded_message(&entries);
     Ok(axum::Json(
-        json!({ "entries": entries, "entry_count": node.store().len() }),
+        json!({ "entries": page.entries, "entry_count": node.store().len() }),
     ))
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -180,12 +180,6 @@ fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + use<> {
         path: path.clone(),
         source,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Store {
@@ -686,7 +680,7 @@ fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Resu
             "INSERT OR IGNORE INTO entries (id, author, created_at, payload, signature, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        let received = now_ms();
+        let received = crate::time::now_ms() as i64;
         for entry in group.iter().flat_map(|r| &r.entries) {
             let n = stmt.execute(params![
                 entry.id().as_bytes().as_slice(),

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -106,12 +106,7 @@ impl NodeError {
     }
 }
 
-/// The wall clock in unix milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::time::now_ms;
 
 /// Unix milliseconds that never jump: the wall clock at start plus monotonic time since.
 /// The heartbeat runs on it, so a clock step cannot fire or delay the fallback.

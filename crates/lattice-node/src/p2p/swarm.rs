@@ -9,7 +9,7 @@
 //! [`P2pHandle`]: super::P2pHandle
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use libp2p::core::ConnectedPoint;
@@ -29,6 +29,7 @@ use super::redial::Redial;
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, Store};
 use crate::sync::reconcile::TransportError;
+use crate::time::now_ms;
 
 /// Long enough to mean "never": idle sync peers must not be dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(u64::MAX / 4);
@@ -94,12 +95,6 @@ pub(super) struct EventLoop {
     addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
     /// libp2p's own metrics, when the node exports them.
     metrics: Option<libp2p::metrics::Metrics>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn build_error(e: impl std::fmt::Display) -> P2pError {

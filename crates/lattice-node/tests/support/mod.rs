@@ -140,22 +140,50 @@ pub async fn start_node_in(
     }
 }
 
-/// A full mesh of `n` nodes, each the HTTP neighbour of every other.
-pub async fn cluster(n: usize, extra: &[(&str, &str)]) -> Vec<TestNode> {
-    let ls = listeners(n).await;
-    let urls: Vec<String> = ls
+/// The base URLs of `listeners`, in order.
+pub fn urls_of(listeners: &[TcpListener]) -> Vec<String> {
+    listeners
         .iter()
         .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let mut nodes = Vec::new();
+        .collect()
+}
+
+/// Every URL but the `i`th.
+pub fn others(urls: &[String], i: usize) -> Vec<String> {
+    let mut rest = urls.to_vec();
+    rest.remove(i);
+    rest
+}
+
+/// A full mesh of `n` nodes, each the HTTP neighbour of every other, with no P2P peers.
+pub async fn cluster(n: usize, extra: &[(&str, &str)]) -> Vec<TestNode> {
+    mesh(n, extra, false).await
+}
+
+/// `n` nodes connected over P2P (node i bootstraps to every earlier node) and listing
+/// each other as HTTP neighbours.
+pub async fn p2p_cluster(n: usize, extra: &[(&str, &str)]) -> Vec<TestNode> {
+    mesh(n, extra, true).await
+}
+
+async fn mesh(n: usize, extra: &[(&str, &str)], p2p: bool) -> Vec<TestNode> {
+    let ls = listeners(n).await;
+    let urls = urls_of(&ls);
+    let mut nodes: Vec<TestNode> = Vec::new();
     for (i, l) in ls.into_iter().enumerate() {
-        let others: Vec<String> = urls
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, u)| u.clone())
-            .collect();
-        nodes.push(start_node(l, &others, extra, i as u8 + 1).await);
+        let mut bootstrap = Vec::new();
+        if p2p {
+            for earlier in &nodes {
+                bootstrap.extend(p2p_addr(earlier).await);
+            }
+        }
+        let boot = bootstrap.join(",");
+        let mut vars: Vec<(&str, &str)> = extra.to_vec();
+        if p2p {
+            vars.push(("LATTICE_BOOTSTRAP", &boot));
+        }
+        let seed = if p2p { 100 } else { 1 } + i as u8;
+        nodes.push(start_node(l, &others(&urls, i), &vars, seed).await);
     }
     nodes
 }
@@ -186,34 +214,6 @@ pub fn mode_of(n: &TestNode) -> Mode {
 }
 
 pub const WAIT: Duration = Duration::from_secs(15);
-
-/// `n` nodes connected over P2P (node i bootstraps to every earlier node) and listing
-/// each other as HTTP neighbours.
-pub async fn p2p_cluster(n: usize, extra: &[(&str, &str)]) -> Vec<TestNode> {
-    let ls = listeners(n).await;
-    let urls: Vec<String> = ls
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let mut nodes: Vec<TestNode> = Vec::new();
-    for (i, l) in ls.into_iter().enumerate() {
-        let others: Vec<String> = urls
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, u)| u.clone())
-            .collect();
-        let mut bootstrap = Vec::new();
-        for earlier in &nodes {
-            bootstrap.extend(p2p_addr(earlier).await);
-        }
-        let boot = bootstrap.join(",");
-        let mut vars: Vec<(&str, &str)> = extra.to_vec();
-        vars.push(("LATTICE_BOOTSTRAP", &boot));
-        nodes.push(start_node(l, &others, &vars, 100 + i as u8).await);
-    }
-    nodes
-}
 
 /// The node's P2P address, once bound.
 pub async fn p2p_addr(n: &TestNode) -> Vec<String> {

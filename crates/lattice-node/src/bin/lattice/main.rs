@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use lattice_node::NodeKey;
 use lattice_node::config::Mode;
+use lattice_node::time::now_ms;
 
 mod online;
 use lattice_node::config::{self, Config, ConfigError, Overrides};
@@ -270,12 +271,6 @@ fn keygen(overrides: &Overrides, force: bool) -> Result<(), Failure> {
         Err(e @ config::KeygenError::KeyExists { .. }) => Err(Failure::Config(e.to_string())),
         Err(e) => Err(anyhow!(e).into()),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn put(config: &Config, json: &str) -> Result<(), Failure> {
