@@ -386,11 +386,13 @@ fn two_node_processes_sync_over_http_and_stop_gracefully_on_sigterm() {
         };
         sa["entry_count"] == 2 && sa["merkle_root"] == sb["merkle_root"]
     });
-    let human = ok(lattice(dir.path(), &["status", "--url", &url(0)], &[]));
-    assert!(
-        human.contains("sync over HTTP") && human.contains("root matches"),
-        "{human}"
-    );
+    // The neighbour's root in status is as last seen: it matches after the next poll.
+    let mut human = String::new();
+    wait_for("the human status to show the neighbour in sync", || {
+        human = ok(lattice(dir.path(), &["status", "--url", &url(0)], &[]));
+        human.contains("root matches")
+    });
+    assert!(human.contains("sync over HTTP"), "{human}");
     let switched = ok(lattice(
         dir.path(),
         &["switch", "p2p", "--url", &url(0)],
