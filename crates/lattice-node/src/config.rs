@@ -158,6 +158,45 @@ pub fn env_file_path(overrides: &Overrides) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_ENV_FILE))
 }
 
+/// Says which line of the env file `text` holds the unparsable `rest` (as dotenvy reports
+/// it: the value part of a bad value, or the remainder from an unclosed quote on), by
+/// number and variable name only, so a secret on that line is never echoed.
+fn unparsable_line(text: &str, rest: &str) -> String {
+    const HINT: &str =
+        "expected KEY=value lines with balanced quotes (quote a value that has spaces)";
+    let first = rest.lines().next().unwrap_or("").trim();
+    let found = text.lines().enumerate().find(|(_, line)| {
+        !first.is_empty()
+            && (line.trim() == first
+                || line
+                    .split_once('=')
+                    .is_some_and(|(_, value)| value.contains(first)))
+    });
+    let Some((index, line)) = found else {
+        return format!("cannot be parsed; {HINT}");
+    };
+    let key = line.split_once('=').map(|(k, _)| {
+        let k = k.trim();
+        k.strip_prefix("export ").unwrap_or(k).trim()
+    });
+    let is_name = |k: &&str| {
+        // Only our own names: anything else on a broken line may be pasted key material.
+        k.starts_with("LATTICE_")
+            && k.len() <= 64
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    match key.filter(is_name) {
+        Some(var) => format!(
+            "cannot be parsed at line {} (variable {var}); {HINT}",
+            index + 1
+        ),
+        None => format!(
+            "cannot be parsed at line {} (not a LATTICE_ variable); {HINT}",
+            index + 1
+        ),
+    }
+}
+
 /// Loads the env file into the process environment, with override. Returns the path
 /// loaded, or `None` when there is no such file (not an error). Call it before any
 /// other thread starts: it changes the process environment.
@@ -172,26 +211,11 @@ pub fn load_env_file(overrides: &Overrides) -> Result<Option<PathBuf>, ConfigErr
 
 fn env_file_error(path: &Path, e: dotenvy::Error) -> ConfigError {
     let expected = match e {
-        // The line itself may hold a secret: name its number and variable only.
+        // What dotenvy hands back may be a secret (for a bad value it is the value alone):
+        // find the line in the file and name its number and variable, never its text.
         dotenvy::Error::LineParse(rest, _) => {
-            let first = rest.lines().next().unwrap_or("").trim();
-            let var: String = first
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .take(64)
-                .collect();
-            let number = std::fs::read_to_string(path)
-                .ok()
-                .and_then(|text| text.lines().position(|l| l.trim() == first))
-                .map(|i| format!("line {}", i + 1))
-                .unwrap_or_else(|| "a line".into());
-            format!(
-                "cannot be parsed at {number} (variable {var}); expected KEY=value lines with balanced quotes"
-            )
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            unparsable_line(&text, &rest)
         }
         dotenvy::Error::Io(io) => format!("cannot be read: {io}"),
         other => format!("cannot be loaded: {other}"),
@@ -804,5 +828,39 @@ mod tests {
         assert_eq!(replaced, Some(first.peer_id().to_string()));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(&second.to_base64()) && !text.contains(&first.to_base64()));
+    }
+
+    #[test]
+    fn an_unparsable_env_line_is_named_by_number_and_variable_never_by_its_secret() {
+        let secret = "MySecretTokenABCDEF987654";
+        let text = format!("LATTICE_MODE=auto\nLATTICE_API_TOKEN=abc {secret}\n");
+        let err = dotenvy::from_read_iter(text.as_bytes())
+            .find_map(Result::err)
+            .expect("dotenvy refuses an unquoted space");
+        let dotenvy::Error::LineParse(rest, _) = err else {
+            panic!("a line parse error")
+        };
+        let message = unparsable_line(&text, &rest);
+        assert!(
+            !message.contains(secret) && !message.contains("abc"),
+            "{message}"
+        );
+        assert!(
+            message.contains("line 2 (variable LATTICE_API_TOKEN)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_broken_line_that_is_not_ours_is_not_quoted_even_as_a_variable_name() {
+        let text = "LATTICE_MODE=auto\nc2VjcmV0LWtleS1tYXRlcmlhbA==oops here\n";
+        let Some(Err(dotenvy::Error::LineParse(rest, _))) =
+            dotenvy::from_read_iter(text.as_bytes()).find(Result::is_err)
+        else {
+            panic!("dotenvy refuses the line")
+        };
+        let message = unparsable_line(text, &rest);
+        assert!(!message.contains("c2Vj"), "{message}");
+        assert!(message.contains("line 2"), "{message}");
     }
 }

@@ -15,6 +15,7 @@ pub mod p2p;
 
 pub mod status;
 pub mod sync;
+pub mod throttle;
 pub mod time;
 
 pub use config::{Config, ConfigError, Mode, Overrides};

@@ -224,6 +224,21 @@ fn a_malformed_env_file_exits_2_naming_the_file() {
 }
 
 #[test]
+fn a_secret_with_an_unquoted_space_is_never_echoed_in_the_env_file_error() {
+    for var in ["LATTICE_API_TOKEN", "LATTICE_P2P_KEY"] {
+        let dir = tempfile::tempdir().unwrap();
+        let env = format!("LATTICE_MODE=auto\n{var}=abc MySecretTokenABCDEF987654\n");
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+        let out = lattice(dir.path(), &["root"], &[]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(!err.contains("MySecret") && !err.contains("abc"), "{err}");
+        assert!(err.contains(&format!("line 2 (variable {var})")), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
 fn the_file_wins_over_the_environment_and_flags_win_over_both() {
     let dir = tempfile::tempdir().unwrap();
     ok(lattice(dir.path(), &["keygen"], &[]));
@@ -265,6 +280,21 @@ fn put_without_a_key_or_with_bad_json_is_refused() {
     let out = lattice(dir.path(), &["--data-dir", "d", "put", "{not json"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not valid JSON"));
+
+    for (payload, problem) in [
+        (
+            r#"{"a":1,"a":2}"#,
+            r#"object key "a" appears more than once"#,
+        ),
+        (
+            r#"{"n":123456789012345678901234567890}"#,
+            "number 123456789012345678901234567890 cannot be kept exactly",
+        ),
+    ] {
+        let out = lattice(dir.path(), &["--data-dir", "d", "put", payload], &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(problem), "{}", stderr(&out));
+    }
 
     let big = format!(r#"{{"x":"{}"}}"#, "y".repeat(200));
     let out = lattice(

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::canonical::to_canonical_json;
+use super::canonical::{PayloadError, parse_payload, to_canonical_json};
 use crate::identity::{NodeKey, peer_id_of, public_key_of};
 
 /// The tag that starts every entry's signed bytes, so a signature over an entry can never
@@ -95,6 +95,10 @@ pub enum EntryError {
     PayloadTooLarge { size: usize, max: usize },
     #[error("payload is not valid JSON: {0}")]
     PayloadNotJson(String),
+    #[error("payload refused: {0}")]
+    PayloadDuplicateKey(String),
+    #[error("payload refused: {0}")]
+    PayloadInexactNumber(String),
     #[error("created_at {0} is beyond the largest supported time")]
     TimestampOutOfRange(u64),
 }
@@ -111,7 +115,20 @@ impl EntryError {
             EntryError::IdMismatch { .. } => "id_mismatch",
             EntryError::PayloadTooLarge { .. } => "payload_too_large",
             EntryError::PayloadNotJson(_) => "payload_not_json",
+            EntryError::PayloadDuplicateKey(_) => "duplicate_key",
+            EntryError::PayloadInexactNumber(_) => "inexact_number",
             EntryError::TimestampOutOfRange(_) => "timestamp_out_of_range",
+        }
+    }
+}
+
+impl From<PayloadError> for EntryError {
+    fn from(e: PayloadError) -> Self {
+        let message = e.to_string();
+        match e {
+            PayloadError::NotJson(m) => EntryError::PayloadNotJson(m),
+            PayloadError::DuplicateKey(_) => EntryError::PayloadDuplicateKey(message),
+            PayloadError::InexactNumber(_) => EntryError::PayloadInexactNumber(message),
         }
     }
 }
@@ -225,8 +242,7 @@ impl Entry {
                 max: max_payload,
             });
         }
-        let value: serde_json::Value = serde_json::from_str(wire.payload.get())
-            .map_err(|e| EntryError::PayloadNotJson(e.to_string()))?;
+        let value = parse_payload(wire.payload.get())?;
         let payload = canonical_payload(&value, max_payload)?;
 
         let peer: libp2p_identity::PeerId = wire

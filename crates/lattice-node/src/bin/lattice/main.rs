@@ -218,8 +218,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
             url: Some(url),
         } => {
-            let payload = serde_json::from_str(&json)
-                .map_err(|e| anyhow!("the payload is not valid JSON: {e}"))?;
+            let payload = lattice_node::ledger::parse_payload(&json)
+                .map_err(|e| anyhow!("the payload is refused: {e}"))?;
             runtime.block_on(online::put(&config, payload, &url))
         }
         Command::Put { json, url: None } => runtime.block_on(put(&config, &json)),
@@ -279,8 +279,8 @@ async fn put(config: &Config, json: &str) -> Result<(), Failure> {
             "LATTICE_P2P_KEY: is not set; run `lattice keygen` to create the node key".into(),
         )
     })?;
-    let payload: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| anyhow!("the payload is not valid JSON: {e}"))?;
+    let payload = lattice_node::ledger::parse_payload(json)
+        .map_err(|e| anyhow!("the payload is refused: {e}"))?;
     let entry = Entry::sign(key, now_ms(), &payload, config.max_payload).map_err(|e| anyhow!(e))?;
     let store = Store::open(&config.data_dir, store_options(config)).map_err(|e| anyhow!(e))?;
     let result = store.append(entry).await;
