@@ -56,16 +56,45 @@ pub(crate) enum Command {
 /// What we know of one connected peer.
 struct PeerState {
     address: Option<Multiaddr>,
+    /// We dialed it, so `address` is one it listens on (an inbound connection's remote
+    /// port is not dialable).
+    dialed: bool,
     connected_since_ms: u64,
     rtt: Option<Duration>,
-    subscribed: bool,
+    /// Identify listed the sync protocol: worth asking whether it answers.
     speaks_sync: bool,
+    /// It answered a sync request on this connection.
+    answers_sync: bool,
+    /// A `State` probe is on its way to it.
+    probing: bool,
+    /// Where it listens, as identify told us.
+    listen_addrs: Vec<Multiaddr>,
+    /// The last proof of life (a ping answered, any traffic), monotonic and as unix ms.
+    last_heard: Instant,
+    last_heard_ms: u64,
 }
 
 impl PeerState {
-    /// Connected (it is in the map) and able to reconcile or receive our gossip.
+    /// Counts as a sync peer: it speaks the sync protocol and answers it. Liveness is
+    /// the map's own invariant: a peer silent past the timeout is taken out of it.
     fn sync_capable(&self) -> bool {
-        self.subscribed || self.speaks_sync
+        self.answers_sync
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.last_heard_ms = now_ms();
+    }
+
+    /// The addresses to redial it at, should the connection be lost.
+    fn dialable(&self) -> Vec<Multiaddr> {
+        let mut addrs = self.listen_addrs.clone();
+        if self.dialed
+            && let Some(a) = &self.address
+        {
+            addrs.insert(0, a.clone());
+        }
+        addrs
     }
 }
 
@@ -89,6 +118,11 @@ pub(super) struct EventLoop {
     mesh: HashSet<PeerId>,
     redial: Redial,
     pending: HashMap<OutboundRequestId, Reply<Result<SyncResponse, TransportError>>>,
+    /// Our own `State` requests asking a peer whether it answers the sync protocol.
+    probes: HashMap<OutboundRequestId, PeerId>,
+    peer_timeout: Duration,
+    /// How often silence is looked for (the ping interval).
+    liveness_check: Duration,
     listen_addrs: Vec<Multiaddr>,
     /// Listeners that have not reported an address yet; `listen_addrs` waits for them.
     unbound: HashSet<libp2p::core::transport::ListenerId>,
@@ -110,11 +144,19 @@ impl EventLoop {
         events: mpsc::Sender<P2pEvent>,
         metrics: Option<libp2p::metrics::Metrics>,
     ) -> Result<Self, P2pError> {
+        let mut seed = [0u8; 8];
+        // Without randomness the jitter is still spread by the peer id below.
+        let _ = getrandom::fill(&mut seed);
+        let id_bytes = config.key.peer_id().to_bytes();
+        let id_hash = id_bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
         let redial = Redial::new(
             &config.bootstrap,
             config.redial_min,
             config.redial_max,
             Instant::now(),
+            u64::from_le_bytes(seed) ^ id_hash,
         )?;
 
         let builder =
@@ -130,6 +172,7 @@ impl EventLoop {
                 .with_behaviour(|key| Behaviour::new(key, &config))
                 .map_err(build_error)?
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+                .with_connection_timeout(config.dial_timeout)
                 .build(),
             // A private network: the pre-shared key wraps TCP before Noise even starts,
             // so a node without it cannot complete (or learn anything from) a handshake.
@@ -150,6 +193,7 @@ impl EventLoop {
                 .with_behaviour(|key| Behaviour::new(key, &config))
                 .map_err(build_error)?
                 .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+                .with_connection_timeout(config.dial_timeout)
                 .build(),
         };
 
@@ -184,6 +228,9 @@ impl EventLoop {
             mesh: HashSet::new(),
             redial,
             pending: HashMap::new(),
+            probes: HashMap::new(),
+            peer_timeout: config.peer_timeout,
+            liveness_check: config.ping_interval.max(Duration::from_millis(10)),
             listen_addrs: Vec::new(),
             unbound,
             addr_waiters: Vec::new(),
@@ -194,6 +241,8 @@ impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut mesh_tick = tokio::time::interval(self.mesh_check);
         mesh_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut liveness_tick = tokio::time::interval(self.liveness_check);
+        liveness_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let redial_at = self.redial.next_at();
             tokio::select! {
@@ -212,6 +261,7 @@ impl EventLoop {
                 _ = tokio::time::sleep_until(redial_at.unwrap_or_else(Instant::now)),
                     if redial_at.is_some() => self.redial_due(),
                 _ = mesh_tick.tick() => self.check_mesh(),
+                _ = liveness_tick.tick() => self.check_liveness(),
             }
         }
         debug!("P2P swarm task stopped");
@@ -316,21 +366,22 @@ impl EventLoop {
         }
     }
 
-    /// Dials every bootstrap peer whose time has come and that is not connected.
+    /// Dials every known peer (bootstrap or former sync peer) whose time has come and
+    /// that is not connected.
     fn redial_due(&mut self) {
-        for (peer, addr) in self.redial.take_due(Instant::now()) {
+        for (peer, addrs) in self.redial.take_due(Instant::now()) {
             if self.swarm.is_connected(&peer) {
                 continue;
             }
             let opts = DialOpts::peer_id(peer)
-                .addresses(vec![addr.clone()])
+                .addresses(addrs.clone())
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
             match self.swarm.dial(opts) {
-                Ok(()) => debug!(%peer, %addr, "dialing bootstrap peer"),
+                Ok(()) => debug!(%peer, ?addrs, "dialing peer"),
                 Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
                 Err(e) => {
-                    debug!(%peer, error = %e, "cannot dial bootstrap peer");
+                    debug!(%peer, error = %e, "cannot dial peer");
                     self.schedule_redial(&peer);
                 }
             }
@@ -343,7 +394,7 @@ impl EventLoop {
             return;
         }
         if let Some(after) = self.redial.failed(peer, Instant::now()) {
-            debug!(%peer, ?after, "bootstrap peer will be redialed");
+            debug!(%peer, ?after, "peer will be redialed");
         }
     }
 
@@ -420,7 +471,8 @@ impl EventLoop {
             return;
         }
         self.redial.connected(&peer);
-        if self.peers.contains_key(&peer) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.heard();
             return;
         }
         let address = endpoint.get_remote_address().clone();
@@ -429,10 +481,15 @@ impl EventLoop {
             peer,
             PeerState {
                 address: Some(address),
+                dialed: endpoint.is_dialer(),
                 connected_since_ms: now_ms(),
                 rtt: None,
-                subscribed: false,
                 speaks_sync: false,
+                answers_sync: false,
+                probing: false,
+                listen_addrs: Vec::new(),
+                last_heard: Instant::now(),
+                last_heard_ms: now_ms(),
             },
         );
         self.emit(P2pEvent::PeersChanged);
@@ -452,6 +509,9 @@ impl EventLoop {
             });
             if capable {
                 info!(%peer, "peer is sync-capable");
+                if let Some(p) = self.peers.get(&peer) {
+                    self.redial.learn(peer, p.dialable());
+                }
                 self.emit(P2pEvent::NewSyncPeer { peer });
             }
         }
@@ -463,9 +523,21 @@ impl EventLoop {
             BehaviourEvent::Sync(event) => self.handle_sync(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let speaks = info.protocols.contains(&StreamProtocol::new(SYNC_PROTOCOL));
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.speaks_sync = speaks;
+                let Some(p) = self.peers.get_mut(&peer_id) else {
+                    return;
+                };
+                p.heard();
+                p.speaks_sync = speaks;
+                p.listen_addrs = info.listen_addrs;
+                if !speaks {
+                    p.answers_sync = false;
                 }
+                let capable = p.sync_capable();
+                if capable {
+                    let addrs = p.dialable();
+                    self.redial.learn(peer_id, addrs);
+                }
+                self.probe_if_due(peer_id);
                 self.refresh_sync(peer_id);
             }
             BehaviourEvent::Ping(ping::Event {
@@ -474,9 +546,18 @@ impl EventLoop {
                 ..
             }) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
+                    p.heard();
                     p.rtt = Some(rtt);
                     self.emit(P2pEvent::PeersChanged);
                 }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Err(e),
+                ..
+            }) => {
+                // Not a verdict by itself: silence past the peer timeout is.
+                debug!(%peer, error = %e, "ping failed");
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 if self.blocked {
@@ -504,6 +585,7 @@ impl EventLoop {
                 message_id,
                 message,
             } => {
+                self.heard(&propagation_source);
                 let verdict = if !self.gossip {
                     MessageAcceptance::Ignore
                 } else {
@@ -542,18 +624,9 @@ impl EventLoop {
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, verdict);
             }
-            gossipsub::Event::Subscribed { peer_id, topic } if topic == self.topic.hash() => {
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.subscribed = true;
-                }
-                self.refresh_sync(peer_id);
-            }
-            gossipsub::Event::Unsubscribed { peer_id, topic } if topic == self.topic.hash() => {
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.subscribed = false;
-                }
-                self.refresh_sync(peer_id);
-            }
+            // A subscription proves the peer is alive, not that it can sync.
+            gossipsub::Event::Subscribed { peer_id, .. }
+            | gossipsub::Event::Unsubscribed { peer_id, .. } => self.heard(&peer_id),
             _ => {}
         }
     }
@@ -565,6 +638,7 @@ impl EventLoop {
                     request, channel, ..
                 } => {
                     debug!(%peer, request = request.name(), "sync request");
+                    self.heard(&peer);
                     let store = self.store.clone();
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
@@ -578,6 +652,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
+                    self.answered(peer, request_id);
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
@@ -590,6 +665,7 @@ impl EventLoop {
                 ..
             } => {
                 debug!(%peer, error = %error, "sync request failed");
+                self.unanswered(peer, request_id, &error);
                 if let Some(reply) = self.pending.remove(&request_id) {
                     let _ = reply.send(Err(super::remote::outbound_error(&error)));
                 }
@@ -598,6 +674,102 @@ impl EventLoop {
                 debug!(%peer, error = %error, "answering a sync request failed");
             }
             request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn heard(&mut self, peer: &PeerId) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.heard();
+        }
+    }
+
+    /// Asks `peer` for its state if identify says it speaks the sync protocol and it has
+    /// not answered it yet: only an answer makes it count.
+    fn probe_if_due(&mut self, peer: PeerId) {
+        if self.blocked {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !p.speaks_sync || p.answers_sync || p.probing {
+            return;
+        }
+        p.probing = true;
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::State);
+        self.probes.insert(id, peer);
+    }
+
+    /// `peer` answered one of our sync requests: it is alive and it syncs.
+    fn answered(&mut self, peer: PeerId, request: OutboundRequestId) {
+        let probe = self.probes.remove(&request).is_some();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.heard();
+            p.answers_sync = true;
+            if probe {
+                p.probing = false;
+            }
+        }
+        self.refresh_sync(peer);
+    }
+
+    /// A sync request to `peer` failed. A peer that does not speak the protocol, or does
+    /// not answer it in time, stops counting (and is asked again later).
+    fn unanswered(
+        &mut self,
+        peer: PeerId,
+        request: OutboundRequestId,
+        error: &request_response::OutboundFailure,
+    ) {
+        use request_response::OutboundFailure as F;
+        let probe = self.probes.remove(&request).is_some();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if probe {
+            p.probing = false;
+        }
+        match error {
+            F::UnsupportedProtocols => {
+                p.speaks_sync = false;
+                p.answers_sync = false;
+            }
+            F::Timeout | F::Io(_) => p.answers_sync = false,
+            F::DialFailure | F::ConnectionClosed => {}
+        }
+        self.refresh_sync(peer);
+    }
+
+    /// Disconnects every peer silent for longer than the peer timeout; it stops counting
+    /// now, not when TCP finally gives up (minutes, on a silent drop). Also asks again
+    /// the peers that claim the sync protocol but have not answered it.
+    fn check_liveness(&mut self) {
+        let now = Instant::now();
+        let silent: Vec<(PeerId, Duration)> = self
+            .peers
+            .iter()
+            .map(|(id, p)| (*id, now.saturating_duration_since(p.last_heard)))
+            .filter(|(_, quiet)| *quiet > self.peer_timeout)
+            .collect();
+        for (peer, quiet) in silent {
+            warn!(%peer, silent_ms = quiet.as_millis() as u64, "peer silent past the peer timeout: disconnecting");
+            self.peers.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.refresh_sync(peer);
+            self.emit(P2pEvent::PeersChanged);
+        }
+        let unproven: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.speaks_sync && !p.answers_sync && !p.probing)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in unproven {
+            self.probe_if_due(peer);
         }
     }
 
@@ -634,6 +806,7 @@ impl EventLoop {
                 connected_since_ms: p.connected_since_ms,
                 in_mesh: mesh.contains(id),
                 sync_capable: self.sync_peers.contains(id),
+                last_heard_ms: p.last_heard_ms,
             })
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
