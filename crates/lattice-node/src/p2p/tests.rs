@@ -308,3 +308,18 @@ fn entries_messages_survive_the_json_envelope() {
     let state = serde_json::to_string(&SyncRequest::State).unwrap();
     assert_eq!(state, "\"state\"");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libp2p_metrics_are_exported_under_one_libp2p_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let key = NodeKey::from_seed([1; 32]);
+    let cancel = CancellationToken::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let _ = spawn_with_metrics(config(&key, vec![]), store, cancel.clone(), &mut registry).unwrap();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    cancel.cancel();
+    assert!(text.contains("libp2p_swarm_"), "{text}");
+    assert!(!text.contains("libp2p_libp2p_"), "{text}");
+}
