@@ -17,22 +17,22 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::liveness::PeerState;
 use super::behaviour::{Behaviour, BehaviourEvent, topic};
 use super::protocol::{SYNC_PROTOCOL, SyncRequest, SyncResponse, answer};
 use super::redial::Redial;
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, Store};
 use crate::sync::reconcile::TransportError;
-use crate::time::now_ms;
 
-/// Long enough to mean "never": idle sync peers must not be dropped.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(u64::MAX / 4);
+mod liveness;
+mod transport;
 
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
@@ -51,51 +51,6 @@ pub(crate) enum Command {
         request: SyncRequest,
         reply: Reply<Result<SyncResponse, TransportError>>,
     },
-}
-
-/// What we know of one connected peer.
-struct PeerState {
-    address: Option<Multiaddr>,
-    /// We dialed it, so `address` is one it listens on (an inbound connection's remote
-    /// port is not dialable).
-    dialed: bool,
-    connected_since_ms: u64,
-    rtt: Option<Duration>,
-    /// Identify listed the sync protocol: worth asking whether it answers.
-    speaks_sync: bool,
-    /// It answered a sync request on this connection.
-    answers_sync: bool,
-    /// A `State` probe is on its way to it.
-    probing: bool,
-    /// Where it listens, as identify told us.
-    listen_addrs: Vec<Multiaddr>,
-    /// The last proof of life (a ping answered, any traffic), monotonic and as unix ms.
-    last_heard: Instant,
-    last_heard_ms: u64,
-}
-
-impl PeerState {
-    /// Counts as a sync peer: it speaks the sync protocol and answers it. Liveness is
-    /// the map's own invariant: a peer silent past the timeout is taken out of it.
-    fn sync_capable(&self) -> bool {
-        self.answers_sync
-    }
-
-    fn heard(&mut self) {
-        self.last_heard = Instant::now();
-        self.last_heard_ms = now_ms();
-    }
-
-    /// The addresses to redial it at, should the connection be lost.
-    fn dialable(&self) -> Vec<Multiaddr> {
-        let mut addrs = self.listen_addrs.clone();
-        if self.dialed
-            && let Some(a) = &self.address
-        {
-            addrs.insert(0, a.clone());
-        }
-        addrs
-    }
 }
 
 pub(super) struct EventLoop {
@@ -123,16 +78,15 @@ pub(super) struct EventLoop {
     peer_timeout: Duration,
     /// How often silence is looked for (the ping interval).
     liveness_check: Duration,
+    /// When silence was last looked for: a gap far longer than the check interval means
+    /// this process itself was not running (SIGSTOP, suspend), not that peers went quiet.
+    liveness_checked: Instant,
     listen_addrs: Vec<Multiaddr>,
     /// Listeners that have not reported an address yet; `listen_addrs` waits for them.
     unbound: HashSet<libp2p::core::transport::ListenerId>,
     addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
     /// libp2p's own metrics, when the node exports them.
     metrics: Option<libp2p::metrics::Metrics>,
-}
-
-fn build_error(e: impl std::fmt::Display) -> P2pError {
-    P2pError::Build(e.to_string())
 }
 
 impl EventLoop {
@@ -159,43 +113,7 @@ impl EventLoop {
             u64::from_le_bytes(seed) ^ id_hash,
         )?;
 
-        let builder =
-            libp2p::SwarmBuilder::with_existing_identity(config.key.to_libp2p()).with_tokio();
-        let mut swarm = match config.psk {
-            None => builder
-                .with_tcp(
-                    tcp::Config::default().nodelay(true),
-                    noise::Config::new,
-                    yamux::Config::default,
-                )
-                .map_err(build_error)?
-                .with_behaviour(|key| Behaviour::new(key, &config))
-                .map_err(build_error)?
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-                .with_connection_timeout(config.dial_timeout)
-                .build(),
-            // A private network: the pre-shared key wraps TCP before Noise even starts,
-            // so a node without it cannot complete (or learn anything from) a handshake.
-            Some(psk) => builder
-                .with_other_transport(|key| {
-                    use libp2p::Transport as _;
-                    let noise = noise::Config::new(key)?;
-                    let pnet = libp2p::pnet::PnetConfig::new(libp2p::pnet::PreSharedKey::new(psk));
-                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                            .and_then(move |socket, _| pnet.handshake(socket))
-                            .upgrade(libp2p::core::upgrade::Version::V1Lazy)
-                            .authenticate(noise)
-                            .multiplex(yamux::Config::default()),
-                    )
-                })
-                .map_err(build_error)?
-                .with_behaviour(|key| Behaviour::new(key, &config))
-                .map_err(build_error)?
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-                .with_connection_timeout(config.dial_timeout)
-                .build(),
-        };
+        let mut swarm = transport::build(&config)?;
 
         let mut unbound = HashSet::new();
         for addr in &config.listen {
@@ -231,6 +149,7 @@ impl EventLoop {
             probes: HashMap::new(),
             peer_timeout: config.peer_timeout,
             liveness_check: config.ping_interval.max(Duration::from_millis(10)),
+            liveness_checked: Instant::now(),
             listen_addrs: Vec::new(),
             unbound,
             addr_waiters: Vec::new(),
@@ -477,21 +396,8 @@ impl EventLoop {
         }
         let address = endpoint.get_remote_address().clone();
         info!(%peer, %address, "peer connected");
-        self.peers.insert(
-            peer,
-            PeerState {
-                address: Some(address),
-                dialed: endpoint.is_dialer(),
-                connected_since_ms: now_ms(),
-                rtt: None,
-                speaks_sync: false,
-                answers_sync: false,
-                probing: false,
-                listen_addrs: Vec::new(),
-                last_heard: Instant::now(),
-                last_heard_ms: now_ms(),
-            },
-        );
+        self.peers
+            .insert(peer, PeerState::new(address, endpoint.is_dialer()));
         self.emit(P2pEvent::PeersChanged);
     }
 
@@ -674,102 +580,6 @@ impl EventLoop {
                 debug!(%peer, error = %error, "answering a sync request failed");
             }
             request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn heard(&mut self, peer: &PeerId) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.heard();
-        }
-    }
-
-    /// Asks `peer` for its state if identify says it speaks the sync protocol and it has
-    /// not answered it yet: only an answer makes it count.
-    fn probe_if_due(&mut self, peer: PeerId) {
-        if self.blocked {
-            return;
-        }
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if !p.speaks_sync || p.answers_sync || p.probing {
-            return;
-        }
-        p.probing = true;
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_request(&peer, SyncRequest::State);
-        self.probes.insert(id, peer);
-    }
-
-    /// `peer` answered one of our sync requests: it is alive and it syncs.
-    fn answered(&mut self, peer: PeerId, request: OutboundRequestId) {
-        let probe = self.probes.remove(&request).is_some();
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.heard();
-            p.answers_sync = true;
-            if probe {
-                p.probing = false;
-            }
-        }
-        self.refresh_sync(peer);
-    }
-
-    /// A sync request to `peer` failed. A peer that does not speak the protocol, or does
-    /// not answer it in time, stops counting (and is asked again later).
-    fn unanswered(
-        &mut self,
-        peer: PeerId,
-        request: OutboundRequestId,
-        error: &request_response::OutboundFailure,
-    ) {
-        use request_response::OutboundFailure as F;
-        let probe = self.probes.remove(&request).is_some();
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if probe {
-            p.probing = false;
-        }
-        match error {
-            F::UnsupportedProtocols => {
-                p.speaks_sync = false;
-                p.answers_sync = false;
-            }
-            F::Timeout | F::Io(_) => p.answers_sync = false,
-            F::DialFailure | F::ConnectionClosed => {}
-        }
-        self.refresh_sync(peer);
-    }
-
-    /// Disconnects every peer silent for longer than the peer timeout; it stops counting
-    /// now, not when TCP finally gives up (minutes, on a silent drop). Also asks again
-    /// the peers that claim the sync protocol but have not answered it.
-    fn check_liveness(&mut self) {
-        let now = Instant::now();
-        let silent: Vec<(PeerId, Duration)> = self
-            .peers
-            .iter()
-            .map(|(id, p)| (*id, now.saturating_duration_since(p.last_heard)))
-            .filter(|(_, quiet)| *quiet > self.peer_timeout)
-            .collect();
-        for (peer, quiet) in silent {
-            warn!(%peer, silent_ms = quiet.as_millis() as u64, "peer silent past the peer timeout: disconnecting");
-            self.peers.remove(&peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            self.refresh_sync(peer);
-            self.emit(P2pEvent::PeersChanged);
-        }
-        let unproven: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.speaks_sync && !p.answers_sync && !p.probing)
-            .map(|(id, _)| *id)
-            .collect();
-        for peer in unproven {
-            self.probe_if_due(peer);
         }
     }
 
