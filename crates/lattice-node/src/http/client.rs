@@ -11,11 +11,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use reqwest::header::{
-    ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue,
+    ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue,
+    IF_NONE_MATCH,
 };
 use reqwest::{Response, StatusCode};
 use serde::Serialize;
@@ -51,6 +52,10 @@ pub struct ClientLimits {
     pub max_body: usize,
     /// Largest data of one Server-Sent Event accepted, in bytes.
     pub max_event: usize,
+    /// How long an idle keep-alive connection stays in the pool. It must be shorter than
+    /// the server's own idle and header-read timeouts (ours: at least 10 s), or the
+    /// client reuses a connection at the instant the server closes it.
+    pub pool_idle_timeout: Duration,
 }
 
 impl Default for ClientLimits {
@@ -60,6 +65,7 @@ impl Default for ClientLimits {
             request_timeout: Duration::from_secs(10),
             max_body: 8 * 1024 * 1024,
             max_event: 1024 * 1024,
+            pool_idle_timeout: Duration::from_secs(4),
         }
     }
 }
@@ -147,6 +153,64 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// Whether `e` is a connection that broke after the request went out and before any
+/// answer: closed ("connection closed before message completed"), reset or aborted.
+/// Never a refused connect or a timeout, which a second try would only repeat.
+fn connection_broke(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || e.is_builder() || !e.is_request() {
+        return false;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            );
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// A JSON answer's bytes, read within the caps.
+struct Answer {
+    bytes: Vec<u8>,
+    etag: Option<HeaderValue>,
+    not_modified: bool,
+}
+
+impl Answer {
+    /// The body of an answer to a request that was not conditional, where `304` is wrong.
+    fn unconditional(self) -> Result<Vec<u8>, ClientError> {
+        if self.not_modified {
+            return Err(not_conditional());
+        }
+        Ok(self.bytes)
+    }
+}
+
+fn not_conditional() -> ClientError {
+    ClientError::Decode(
+        "neighbour answered 304 Not Modified to a request that was not conditional".into(),
+    )
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ClientError::Decode(format!(
+            "neighbour's JSON does not have the expected shape: {e}"
+        ))
+    })
+}
+
 /// Installs ring as rustls' process-wide provider. reqwest is built with
 /// `rustls-no-provider` (no aws-lc-sys) and panics at `build()` without one; if another
 /// part of the process installed a provider first, that one is kept.
@@ -171,6 +235,23 @@ struct Inner {
     limits: ClientLimits,
     sent: AtomicU64,
     received: AtomicU64,
+    /// The last answer to [`NeighborClient::get_json_revalidated`] that carried an `ETag`.
+    cached: Mutex<Option<Cached>>,
+}
+
+/// A body kept for revalidation: sent again as `If-None-Match`, reused on `304`.
+struct Cached {
+    url: Url,
+    etag: HeaderValue,
+    body: Vec<u8>,
+}
+
+/// An answer to a conditional GET.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revalidated<T> {
+    pub value: T,
+    /// The neighbour answered `304 Not Modified`: `value` is the last answer, decoded again.
+    pub not_modified: bool,
 }
 
 impl fmt::Debug for NeighborClient {
@@ -222,6 +303,7 @@ impl NeighborClient {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(limits.connect_timeout)
+            .pool_idle_timeout(limits.pool_idle_timeout)
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| {
@@ -239,6 +321,7 @@ impl NeighborClient {
                 limits,
                 sent: AtomicU64::new(0),
                 received: AtomicU64::new(0),
+                cached: Mutex::new(None),
             }),
         })
     }
@@ -255,14 +338,84 @@ impl NeighborClient {
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
         let url = self.url(path, query)?;
-        self.exchange(self.inner.http.get(url), 0).await
+        let answer = self.exchange(self.inner.http.get(url), 0, true).await?;
+        decode(&answer.unconditional()?)
     }
 
-    /// POST `body` as JSON to `base.join(path)`; the JSON answer decoded into `T`.
+    /// GET `base.join(path)` conditionally: the `ETag` of the last answer (kept as an opaque
+    /// string) goes out as `If-None-Match`, and `304 Not Modified` reuses that answer. A
+    /// neighbour on standby is checked often; unchanged, it costs a few header bytes.
+    pub async fn get_json_revalidated<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Revalidated<T>, ClientError> {
+        let url = self.url(path, &[])?;
+        let etag = self
+            .cache()
+            .as_ref()
+            .filter(|c| c.url == url)
+            .map(|c| c.etag.clone());
+        let mut req = self.inner.http.get(url.clone());
+        if let Some(etag) = &etag {
+            req = req.header(IF_NONE_MATCH, etag.clone());
+        }
+        let answer = self.exchange(req, 0, true).await?;
+        if answer.not_modified {
+            let cache = self.cache();
+            let Some(cached) = cache.as_ref().filter(|c| etag.is_some() && c.url == url) else {
+                return Err(not_conditional());
+            };
+            return Ok(Revalidated {
+                value: decode(&cached.body)?,
+                not_modified: true,
+            });
+        }
+        let value = decode(&answer.bytes)?;
+        *self.cache() = answer.etag.map(|etag| Cached {
+            url,
+            etag,
+            body: answer.bytes,
+        });
+        Ok(Revalidated {
+            value,
+            not_modified: false,
+        })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        // The slot holds plain data: a panic elsewhere cannot leave it half-written.
+        self.inner
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// POST `body` as JSON to `base.join(path)`; the JSON answer decoded into `T`. Not
+    /// retried: the request may have taken effect before the connection broke.
     pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
+    ) -> Result<T, ClientError> {
+        self.post(path, body, false).await
+    }
+
+    /// Like [`post_json`](Self::post_json), for a request the neighbour may safely see
+    /// twice (a read, or a push of content-addressed entries): retried once if a reused
+    /// connection broke under it.
+    pub async fn post_json_idempotent<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.post(path, body, true).await
+    }
+
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotent: bool,
     ) -> Result<T, ClientError> {
         let url = self.url(path, &[])?;
         let body = serde_json::to_vec(body).map_err(|e| {
@@ -275,7 +428,8 @@ impl NeighborClient {
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        self.exchange(req, len).await
+        let answer = self.exchange(req, len, idempotent).await?;
+        decode(&answer.unconditional()?)
     }
 
     /// Request body bytes of requests the neighbour answered, across all clones.
@@ -346,21 +500,27 @@ impl NeighborClient {
         }
     }
 
-    /// Sends a JSON request and decodes the JSON answer, all before one deadline, so a
-    /// neighbour that sends headers and then stalls the body times out too.
-    async fn exchange<T: DeserializeOwned>(
+    /// Sends a request and reads the JSON answer, all before one deadline, so a neighbour
+    /// that sends headers and then stalls the body times out too. `304 Not Modified`
+    /// comes back as such (no body); any other non-2xx is an error.
+    async fn exchange(
         &self,
         req: reqwest::RequestBuilder,
         body_len: u64,
-    ) -> Result<T, ClientError> {
+        idempotent: bool,
+    ) -> Result<Answer, ClientError> {
         let limits = &self.inner.limits;
         let deadline = Instant::now() + limits.request_timeout;
         let req = self.authorize(req).header(ACCEPT, "application/json");
-        let mut resp = timeout_at(deadline, req.send())
-            .await
-            .map_err(|_| ClientError::Timeout)?
-            .map_err(ClientError::from_reqwest)?;
+        let mut resp = self.send(req, deadline, idempotent).await?;
         self.inner.sent.fetch_add(body_len, Ordering::Relaxed);
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Answer {
+                bytes: Vec::new(),
+                etag: None,
+                not_modified: true,
+            });
+        }
         self.reject_unsuccessful(&mut resp, deadline).await?;
 
         let content_type = content_type(resp.headers());
@@ -374,18 +534,51 @@ impl NeighborClient {
         if declared.is_some_and(|n| n > limits.max_body as u64) {
             return Err(too_large);
         }
+        let etag = resp.headers().get(ETAG).cloned();
         let read = read_capped(&mut resp, limits.max_body, declared, &self.inner.received);
-        let (body, overflowed) = timeout_at(deadline, read)
+        let (bytes, overflowed) = timeout_at(deadline, read)
             .await
             .map_err(|_| ClientError::Timeout)??;
         if overflowed {
             return Err(too_large);
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            ClientError::Decode(format!(
-                "neighbour's JSON does not have the expected shape: {e}"
-            ))
+        Ok(Answer {
+            bytes,
+            etag,
+            not_modified: false,
         })
+    }
+
+    /// Sends `req` before `deadline`. An idempotent request whose connection broke before
+    /// any answer (a pooled keep-alive connection the server closed as we reused it) is
+    /// sent once more, on another connection; nothing is retried twice.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        deadline: Instant,
+        idempotent: bool,
+    ) -> Result<Response, ClientError> {
+        let again = if idempotent { req.try_clone() } else { None };
+        let first = timeout_at(deadline, req.send())
+            .await
+            .map_err(|_| ClientError::Timeout)?;
+        let err = match (first, again) {
+            (Ok(resp), _) => return Ok(resp),
+            (Err(e), Some(again)) if connection_broke(&e) => {
+                tracing::debug!(
+                    "{}: connection broke before an answer ({}); sending once more",
+                    self.inner.base,
+                    root_cause(&e)
+                );
+                match timeout_at(deadline, again.send()).await {
+                    Err(_) => return Err(ClientError::Timeout),
+                    Ok(Ok(resp)) => return Ok(resp),
+                    Ok(Err(e)) => e,
+                }
+            }
+            (Err(e), _) => e,
+        };
+        Err(ClientError::from_reqwest(err))
     }
 
     /// Turns a 3xx into [`ClientError::Redirect`] and any other non-2xx into
@@ -713,6 +906,7 @@ mod tests {
             request_timeout: Duration::from_millis(300),
             max_body: 64 * 1024,
             max_event: 1024,
+            pool_idle_timeout: Duration::from_secs(4),
         }
     }
 
@@ -1147,6 +1341,188 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ClientError::Io(_)), "{err:?}");
         assert_eq!(err.kind(), "io");
+    }
+
+    /// A server whose every connection answers its first request with keep-alive, then
+    /// reads the next request on that same connection and closes it unanswered: what a
+    /// server's idle timeout does to a pooled connection at the instant it is reused.
+    async fn closes_on_second_request(reply: String) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, requests) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let (tx, reply) = (tx.clone(), reply.clone());
+                tokio::spawn(async move {
+                    let _ = tx.send(read_request(&mut sock).await);
+                    if sock.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let second = read_request(&mut sock).await;
+                    if !second.is_empty() {
+                        let _ = tx.send(second);
+                    }
+                    drop(sock);
+                });
+            }
+        });
+        RawServer {
+            base: format!("http://{addr}/").parse().unwrap(),
+            requests,
+            streamed: Arc::default(),
+            stream_stopped: Arc::default(),
+        }
+    }
+
+    fn keep_alive_reply(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn drain(requests: &mut mpsc::UnboundedReceiver<String>) -> Vec<String> {
+        std::iter::from_fn(|| requests.try_recv().ok()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_reused_connection_the_server_closed_succeeds_on_a_fresh_one() {
+        let body = r#"{"root":"ab","len":1}"#;
+        let mut server = closes_on_second_request(keep_alive_reply(body)).await;
+        let client = client(&server, limits());
+        let first: State = bounded(client.get_json("x", &[])).await.unwrap();
+        let second: State = bounded(client.get_json("x", &[]))
+            .await
+            .expect("the broken reused connection is retried on a fresh one");
+        assert_eq!(first, second);
+        // First answered; second read on the reused connection and dropped; the retry.
+        let seen = drain(&mut server.requests);
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen.iter().all(|r| r.starts_with("GET /x ")), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_post_that_is_not_idempotent_is_not_sent_again_when_its_connection_breaks() {
+        let mut server = closes_on_second_request(keep_alive_reply("{}")).await;
+        let client = client(&server, limits());
+        let _: serde_json::Value = bounded(client.get_json("x", &[])).await.unwrap();
+        let err = bounded(client.post_json::<_, serde_json::Value>("api/lattice/entries", &1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "io", "{err}");
+        let seen = drain(&mut server.requests);
+        assert_eq!(seen.len(), 2, "the POST was sent again: {seen:?}");
+        assert!(
+            seen[1].starts_with("POST /api/lattice/entries "),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_post_is_sent_once_more_and_only_once() {
+        // Every connection breaks at its second request; a fresh one answers the retry.
+        let mut server = closes_on_second_request(keep_alive_reply("[1]")).await;
+        let client = client(&server, limits());
+        let _: Vec<u8> = bounded(client.get_json("x", &[])).await.unwrap();
+        let got: Vec<u8> = bounded(client.post_json_idempotent("ids", &2))
+            .await
+            .unwrap();
+        assert_eq!(got, [1]);
+        let posts = drain(&mut server.requests)
+            .into_iter()
+            .filter(|r| r.starts_with("POST /ids "))
+            .count();
+        assert_eq!(posts, 2);
+    }
+
+    #[test]
+    fn the_pool_lets_idle_connections_go_well_before_a_10s_server_timeout() {
+        assert!(ClientLimits::default().pool_idle_timeout <= Duration::from_secs(5));
+    }
+
+    /// A server that answers `200` with `etag` unless the request carries
+    /// `If-None-Match: <etag>`, then `304` with no body. One request per connection.
+    async fn etag_server(etag: &'static str, body: &'static str) -> RawServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, requests) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let request = read_request(&mut sock).await;
+                    let matches = request
+                        .to_ascii_lowercase()
+                        .contains(&format!("\r\nif-none-match: {etag}\r\n"));
+                    let reply = if matches {
+                        format!(
+                            "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n"
+                        )
+                    } else {
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: {etag}\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    let _ = tx.send(request);
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        RawServer {
+            base: format!("http://{addr}/").parse().unwrap(),
+            requests,
+            streamed: Arc::default(),
+            stream_stopped: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revalidated_get_sends_the_last_etag_and_reuses_the_answer_on_304() {
+        let body = r#"{"root":"cd","len":2}"#;
+        let mut server = etag_server("\"v1-cd\"", body).await;
+        let client = client(&server, limits());
+        let first: Revalidated<State> = bounded(client.get_json_revalidated("s")).await.unwrap();
+        assert!(!first.not_modified);
+        let second: Revalidated<State> = bounded(client.get_json_revalidated("s")).await.unwrap();
+        assert!(second.not_modified, "the second answer was not a 304");
+        assert_eq!(first.value, second.value);
+        assert_eq!(
+            client.bytes_received(),
+            body.len() as u64,
+            "the 304 had no body"
+        );
+        let seen = drain(&mut server.requests);
+        assert!(
+            !seen[0].to_ascii_lowercase().contains("if-none-match"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[1]
+                .to_ascii_lowercase()
+                .contains("\r\nif-none-match: \"v1-cd\"\r\n"),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_304_to_a_request_that_was_not_conditional_is_an_error() {
+        let reply = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n";
+        let server = raw_server(reply, Then::Close).await;
+        let client = client(&server, limits());
+        for err in [
+            bounded(client.get_json::<State>("x", &[]))
+                .await
+                .unwrap_err(),
+            bounded(client.get_json_revalidated::<State>("x"))
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), "decode", "{err}");
+            assert!(err.to_string().contains("not conditional"), "{err}");
+        }
     }
 
     #[test]
