@@ -112,6 +112,18 @@ fn kind_suffix(kind: &Option<String>) -> String {
 }
 
 impl ClientError {
+    /// Every name [`kind`](Self::kind) can return.
+    pub const KINDS: &[&str] = &[
+        "connect",
+        "timeout",
+        "status",
+        "not_json",
+        "too_large",
+        "redirect",
+        "decode",
+        "io",
+    ];
+
     /// A stable snake_case name for the case, for logs, metrics and the UI.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -1563,6 +1575,7 @@ mod tests {
         .iter()
         .map(ClientError::kind)
         .collect();
+        assert_eq!(kinds, ClientError::KINDS);
         assert_eq!(
             kinds,
             [
