@@ -254,8 +254,16 @@ async fn a_remote_caught_forging_receives_nothing_of_ours() {
     let common = entries(&key, 0..20);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // We hold 5 entries they lack; they hold 3 we lack, and forge one when we fetch.
-    let ours_items: Vec<Entry> = common.iter().chain(&entries(&key, 200..205)).cloned().collect();
-    let theirs_items: Vec<Entry> = common.iter().chain(&entries(&key, 300..303)).cloned().collect();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 200..205))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 300..303))
+        .cloned()
+        .collect();
     let ours = store_with(a.path(), &ours_items).await;
     let mut theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
     theirs.tamper_fetch = Some(|values| {

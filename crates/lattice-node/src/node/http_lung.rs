@@ -252,9 +252,7 @@ impl Actor {
                     }
                 }
             }
-            Outcome::Synced {
-                result: Err(_), ..
-            } if standby => return, // stopped by the standby itself
+            Outcome::Synced { result: Err(_), .. } if standby => return, // stopped by the standby itself
             Outcome::Synced {
                 result: Ok(report),
                 ours_before,
@@ -356,7 +354,10 @@ impl Actor {
                 return;
             }
             FollowerReport::Lost { retry_in } => retry_in,
-            FollowerReport::Forged { ref error, retry_in } => {
+            FollowerReport::Forged {
+                ref error,
+                retry_in,
+            } => {
                 let message = format!("announced a forged entry on its event stream: {error}");
                 n.failed("forged_entry", message.clone());
                 let wait = n.backoff(poll);

@@ -23,11 +23,16 @@ const STABLE_STREAM: Duration = Duration::from_secs(5);
 pub(in crate::node) enum FollowerReport {
     Connected,
     /// The stream could not be opened, or ended; the next try is in `retry_in`.
-    Lost { retry_in: Duration },
+    Lost {
+        retry_in: Duration,
+    },
     /// The neighbour announced an entry that fails verification: the stream was dropped
     /// and the next try is in `retry_in` (failures caught forging are never forgiven by
     /// a mere reconnect).
-    Forged { error: String, retry_in: Duration },
+    Forged {
+        error: String,
+        retry_in: Duration,
+    },
 }
 
 pub(super) struct Follower {
