@@ -30,6 +30,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const FOLLOW_RETRY_BASE: Duration = Duration::from_millis(250);
 /// The follower's longest wait between tries.
 const FOLLOW_RETRY_CAP: Duration = Duration::from_secs(30);
+/// A neighbour that keeps failing gets at most this many warnings per window; the next
+/// one let through says how many were held back.
+const WARN_BURST: u32 = 3;
+const WARN_WINDOW: Duration = Duration::from_secs(60);
 /// Error kinds a neighbour's exchanges can fail with, shown at 0 in `/metrics` from the
 /// start so a dashboard can tell "no errors" from "not measured".
 const ERROR_KINDS: &[&str] = &["protocol", "forged_entry"];
@@ -67,7 +71,7 @@ impl Neighbor {
             status,
             in_flight: false,
             due: None,
-            warnings: LogThrottle::default(),
+            warnings: LogThrottle::new(WARN_BURST, WARN_WINDOW),
         }
     }
 
@@ -248,7 +252,7 @@ impl Actor {
                     Err(e) => {
                         n.failed(&e.kind, e.message.clone());
                         n.retry_in(poll, now);
-                        (e.kind, e.message, false)
+                        (e.kind, e.message, poll, false)
                     }
                 }
             }
@@ -269,18 +273,18 @@ impl Actor {
             Outcome::Synced { result: Err(e), .. } => {
                 n.status.checked_at_ms = Some(now);
                 n.failed(&e.kind(), e.to_string());
-                n.retry_in(n.backoff(poll), now);
-                (e.kind(), e.to_string(), true)
+                let wait = n.backoff(poll);
+                n.retry_in(wait, now);
+                (e.kind(), e.to_string(), wait, true)
             }
         };
-        let (kind, message, was_sync) = failure;
+        let (kind, message, wait, was_sync) = failure;
         if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
-            let wait = n.due.map(|d| d.saturating_duration_since(Instant::now()));
             tracing::warn!(
                 "[HTTP_{}] {url}: {message} (attempt {} failed; next in {}){}",
                 if was_sync { "SYNC" } else { "CHECK" },
                 n.status.consecutive_failures,
-                humantime::format_duration(round_ms(wait.unwrap_or_default())),
+                humantime::format_duration(round_ms(wait)),
                 suppressed_note(held)
             );
         }
