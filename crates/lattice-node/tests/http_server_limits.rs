@@ -662,3 +662,71 @@ async fn a_thousand_slow_or_silent_connections_leave_99_percent_of_status_reques
         n.stop().await;
     }
 }
+
+/// Log lines written by every test of this binary, for the one test that counts them.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+        logs
+    })
+    .clone()
+}
+
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_connections_logs_a_bounded_number_of_warnings() {
+    let logs = captured_logs();
+    let nodes = cluster(1, &[]).await;
+    let options = ServerOptions {
+        max_connections: 2,
+        ..ServerOptions::default()
+    };
+    let addr = serve_with(&nodes[0], options).await;
+    // Both slots busy serving event streams: every newcomer is refused.
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /api/lattice/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        streams.push(s);
+    }
+    let from = Ipv4Addr::new(127, 0, 0, 9);
+    for _ in 0..200 {
+        let mut sock = connect_from(from, addr).await.unwrap();
+        assert_eq!(read_until_closed(&mut sock).await.as_deref(), Some(""));
+    }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("refusing 127.0.0.9:"))
+        .count();
+    assert!(
+        (1..=5).contains(&lines),
+        "{lines} warnings for 200 refused connections"
+    );
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::conn::ConnShared;
+use super::table::ConnShared;
 
 /// A connection's socket, watched.
 pub(super) struct WatchedIo {

@@ -15,6 +15,7 @@
 mod conn;
 mod io;
 mod routes;
+mod table;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
