@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { isTauri, selectBackend } from '../src/backend';
 import { ApiError } from '../src/backend/errors';
-import { createHttpBackend } from '../src/backend/http';
+import { backoffDelay, createHttpBackend, SseParser } from '../src/backend/http';
 import { createTauriBackend } from '../src/backend/tauri';
 import type { Status } from '../src/backend/types';
 import { fixture } from './helpers';
@@ -14,7 +14,7 @@ describe('backend selection', () => {
   it('uses Tauri IPC when the app injected __TAURI_INTERNALS__, HTTP otherwise', () => {
     expect(isTauri({ __TAURI_INTERNALS__: {} })).toBe(true);
     expect(isTauri({})).toBe(false);
-    const fakeWin = { fetch: vi.fn(), EventSource: undefined } as unknown as Window & typeof globalThis;
+    const fakeWin = { fetch: vi.fn() } as unknown as Window & typeof globalThis;
     expect(selectBackend(fakeWin).kind).toBe('http');
     expect(selectBackend(fakeWin).demo).toBeUndefined();
     const tauriWin = { __TAURI_INTERNALS__: {} } as unknown as Window & typeof globalThis;
@@ -80,48 +80,133 @@ describe('HTTP backend', () => {
     expect(((await b.getStatus().catch((e: unknown) => e)) as ApiError).kind).toBe('bad_response');
   });
 
-  it('sends the bearer token on POSTs only', async () => {
-    const fetch = vi.fn(async (_u: string, _i?: RequestInit) => json(200, fixture()));
+  it('sends the bearer token on every request, reads and the event stream included', async () => {
+    const calls: [string, RequestInit | undefined][] = [];
+    const fetch = vi.fn(async (u: string, i?: RequestInit) => {
+      calls.push([u, i]);
+      if (u === '/api/lattice/events') return new Promise<Response>(() => {});
+      return json(200, fixture());
+    });
     const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => 'sekrit-token-123456' });
     await b.getStatus();
+    await b.listEntries(5);
+    await b.getEntry('ab'.repeat(32));
     await b.switchMode('p2p');
-    const h0 = fetch.mock.calls[0]![1]!.headers as Record<string, string>;
-    const h1 = fetch.mock.calls[1]![1]!.headers as Record<string, string>;
-    expect(h0.authorization).toBeUndefined();
-    expect(h1.authorization).toBe('Bearer sekrit-token-123456');
+    await b.put({ a: 1 });
+    await b.setP2pBlocked(true);
+    b.onStatus(() => {});
+    expect(calls.map((c) => c[0])).toContain('/api/lattice/events');
+    expect(calls).toHaveLength(7);
+    for (const [url, init] of calls) {
+      expect((init!.headers as Record<string, string>).authorization, url).toBe('Bearer sekrit-token-123456');
+    }
   });
 
-  it('receives pushed status and events over one EventSource', () => {
-    const instances: FakeES[] = [];
-    class FakeES {
-      listeners = new Map<string, ((e: MessageEvent) => void)[]>();
-      constructor(readonly url: string) {
-        instances.push(this);
-      }
-      addEventListener(name: string, cb: (e: MessageEvent) => void) {
-        this.listeners.set(name, [...(this.listeners.get(name) ?? []), cb]);
-      }
-      emit(name: string, data?: string) {
-        this.listeners.get(name)?.forEach((cb) => cb({ data } as MessageEvent));
-      }
+  it('sends no Authorization header without a token', async () => {
+    const fetch = vi.fn(async (_u: string, _i?: RequestInit) => json(200, fixture()));
+    const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null });
+    await b.listEntries(5);
+    await b.put({ a: 1 });
+    for (const c of fetch.mock.calls) {
+      expect((c[1]!.headers as Record<string, string>).authorization).toBeUndefined();
     }
-    const b = createHttpBackend({ fetch: vi.fn() as unknown as typeof globalThis.fetch, EventSource: FakeES as unknown as typeof EventSource });
+  });
+
+  it('says a token is needed when the node refuses to list entries without one', async () => {
+    const fetch = vi.fn(async () => json(401, { error: 'unauthorized', message: 'this endpoint needs Authorization: Bearer <LATTICE_API_TOKEN>' }));
+    const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null });
+    const err = (await b.listEntries(5).catch((e: unknown) => e)) as ApiError;
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(401);
+    expect(err.kind).toBe('unauthorized');
+    expect(err.message).toMatch(/^Token needed/);
+    expect(err.message).toContain('#token=');
+    const b2 = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => 'wrong' });
+    expect(((await b2.getEntry('ab').catch((e: unknown) => e)) as ApiError).message).toContain('refused');
+  });
+
+  it('reads pushed status and events from a fetch stream and reconnects with growing delays', async () => {
+    const encoder = new TextEncoder();
+    const sent: string[] = [
+      ': keep-alive\n\nevent: sta',
+      'tus\ndata: ' + JSON.stringify(fixture()) + '\r\n\r',
+      '\nevent: status\ndata: {not json\n\n',
+      'event: event\ndata: ' + JSON.stringify({ at_ms: 1, type: 'entry_added', id: 'a', author: 'b' }) + '\n\n',
+      'event: entry\ndata: {"payload":1}\n\n',
+    ];
+    let opened = 0;
+    const fetch = vi.fn(async (_u: string, _i?: RequestInit) => {
+      opened += 1;
+      if (opened === 1) {
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            sent.forEach((chunk) => c.enqueue(encoder.encode(chunk)));
+            c.close();
+          },
+        });
+        return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+      }
+      if (opened <= 3) throw new TypeError('Failed to fetch');
+      return new Promise<Response>(() => {});
+    });
+    const waits: number[] = [];
+    let resumed: () => void = () => {};
+    const allWaited = new Promise<void>((r) => (resumed = r));
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      if (waits.length === 3) resumed();
+    };
+    const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null, sleep, random: () => 0.5 });
     const statuses: Status[] = [];
+    const evs: unknown[] = [];
     const conn: boolean[] = [];
     b.onStatus((s) => statuses.push(s));
-    const evs: unknown[] = [];
     b.onEvent((e) => evs.push(e));
     b.onConnection((c) => conn.push(c));
-    expect(instances).toHaveLength(1);
-    expect(instances[0]!.url).toBe('/api/lattice/events');
-    instances[0]!.emit('open');
-    instances[0]!.emit('status', JSON.stringify(fixture()));
-    instances[0]!.emit('status', '{not json');
-    instances[0]!.emit('event', JSON.stringify({ at_ms: 1, type: 'entry_added', id: 'a', author: 'b' }));
-    instances[0]!.emit('error');
+    await allWaited;
+    expect(fetch.mock.calls[0]![0]).toBe('/api/lattice/events');
     expect(statuses).toHaveLength(1);
-    expect(evs).toHaveLength(1);
+    expect(evs).toEqual([{ at_ms: 1, type: 'entry_added', id: 'a', author: 'b' }]);
     expect(conn).toEqual([false, true, false]);
+    // The stream ended after it had connected: the first retry is quick, then it grows.
+    expect(waits).toEqual([500, 1000, 2000]);
+  });
+});
+
+describe('SSE parser', () => {
+  it('joins multi-line data, ignores comments and unknown fields, and keeps id and retry', () => {
+    const p = new SseParser();
+    expect(p.push(': hello\nfoo: bar\ndata: a\ndata:b\nid: 7\nretry: 1500\n\n')).toEqual([
+      { event: 'message', data: 'a\nb', id: '7', retry: 1500 },
+    ]);
+  });
+
+  it('completes events split anywhere, with LF, CR or CRLF line ends and a leading BOM', () => {
+    const text = '\ufeffevent: status\r\ndata: {"x":1}\r\n\r\nevent: event\rdata: 2\r\rdata: 3\n\n';
+    const whole = new SseParser().push(text);
+    expect(whole).toEqual([
+      { event: 'status', data: '{"x":1}' },
+      { event: 'event', data: '2' },
+      { event: 'message', data: '3' },
+    ]);
+    for (let cut = 1; cut < text.length; cut++) {
+      const p = new SseParser();
+      expect([...p.push(text.slice(0, cut)), ...p.push(text.slice(cut))], `cut at ${cut}`).toEqual(whole);
+    }
+  });
+
+  it('dispatches nothing for a block without data, and keeps the last id across events', () => {
+    const p = new SseParser();
+    expect(p.push('event: status\n\nid: 1\n\ndata: x\n\n')).toEqual([{ event: 'message', data: 'x', id: '1' }]);
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('doubles from 500 ms to a 30 s cap, jittered by at most 20 %', () => {
+    expect([1, 2, 3, 4].map((a) => backoffDelay(a, () => 0.5))).toEqual([500, 1000, 2000, 4000]);
+    expect(backoffDelay(20, () => 0.5)).toBe(30_000);
+    expect(backoffDelay(1, () => 0)).toBe(400);
+    expect(backoffDelay(1, () => 0.999999)).toBe(600);
   });
 });
 

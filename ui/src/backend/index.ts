@@ -13,6 +13,5 @@ export function selectBackend(win: Window & typeof globalThis = window): Backend
   if (isTauri(win)) return createTauriBackend();
   return createHttpBackend({
     fetch: win.fetch.bind(win),
-    EventSource: win.EventSource,
   });
 }

@@ -1,0 +1,371 @@
+//! The API's handlers: one-liners over [`NodeHandle`] plus the shaping of answers.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::{ApiError, AppState, Json, authorized, body_error, parse_json, to_json, unauthorized};
+use crate::config::Mode;
+use crate::ledger::{EntryId, verify_inclusion};
+use crate::node::{NodeError, NodeHandle};
+use crate::sync::reconcile::{
+    ChildrenRequest, EntriesMessage, FetchRequest, IdsRequest, PushResponse, answer,
+};
+
+pub(super) async fn status(State(node): State<NodeHandle>) -> Json {
+    to_json(&node.status())
+}
+
+pub(super) async fn switch(
+    State(node): State<NodeHandle>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json, ApiError> {
+    let invalid = |message: String| ApiError {
+        allowed: Some(Mode::ALL.iter().map(Mode::as_str).collect()),
+        ..ApiError::bad_request("invalid_mode", message)
+    };
+    let mode = match q.get("mode") {
+        None => {
+            return Err(invalid(
+                "the mode query parameter is missing; use ?mode=auto, ?mode=p2p or ?mode=http"
+                    .into(),
+            ));
+        }
+        Some(m) => m.parse::<Mode>().map_err(|_| {
+            invalid(format!(
+                "{:?} is not a mode; use auto, p2p or http",
+                m.chars().take(40).collect::<String>()
+            ))
+        })?,
+    };
+    Ok(to_json(&node.switch_mode(mode).await?))
+}
+
+/// Cuts P2P for real: closes every connection and refuses new ones until unblocked.
+pub(super) async fn block_p2p(State(node): State<NodeHandle>) -> Result<Json, ApiError> {
+    Ok(to_json(&node.set_p2p_blocked(true).await?))
+}
+
+pub(super) async fn unblock_p2p(State(node): State<NodeHandle>) -> Result<Json, ApiError> {
+    Ok(to_json(&node.set_p2p_blocked(false).await?))
+}
+
+/// Bumped whenever the state answer's shape or meaning changes, so that no client holds
+/// an old answer under a tag that still matches.
+const STATE_ETAG_VERSION: u32 = 1;
+
+/// The state answer, tagged so a neighbour can re-check it cheaply: the tag names the
+/// Merkle root and is bound to the whole answer (the digest covers the other fields), so
+/// it matches exactly when the answer would be the same. Clients treat it as opaque.
+pub(super) async fn state(State(node): State<NodeHandle>, headers: HeaderMap) -> Response {
+    let state = answer::state(node.store(), node.peer_id());
+    let body = serde_json::to_string(&state).expect("the state serializes");
+    let digest = hex::encode(Sha256::digest(body.as_bytes()));
+    let etag = format!(
+        "\"v{STATE_ETAG_VERSION}-{}-{}\"",
+        hex::encode(state.root),
+        &digest[..16]
+    );
+    let etag_value = HeaderValue::from_str(&etag).expect("hex is a valid header value");
+    if if_none_match_hits(&headers, &etag) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    (
+        [
+            (header::ETAG, etag_value),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether an `If-None-Match` header names `etag` (weak comparison, RFC 9110 13.1.2).
+fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+#[derive(Deserialize)]
+pub(super) struct PutBody {
+    payload: serde_json::Value,
+}
+
+pub(super) async fn put_entry(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Created>), ApiError> {
+    let body: PutBody = parse_json(&body.map_err(body_error)?)?;
+    let appended = node.put(&body.payload).await?;
+    // The payload as stored (canonical, exactly what was signed), read back rather than
+    // echoed, so the client sees what the ledger holds.
+    let stored = node
+        .store()
+        .get(&appended.id)
+        .map_err(NodeError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!(
+                    "entry {} was acknowledged but cannot be read back",
+                    appended.id
+                ),
+            )
+        })?;
+    let payload = RawValue::from_string(stored.payload_json().to_string()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the stored payload is not JSON: {e}"),
+        )
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Created {
+            id: appended.id,
+            inserted: appended.inserted,
+            merkle_root: hex::encode(appended.root),
+            entry_count: appended.count,
+            payload,
+        }),
+    ))
+}
+
+/// The answer to a put. `payload` is raw canonical JSON, passed through untouched.
+#[derive(Serialize)]
+pub(super) struct Created {
+    id: EntryId,
+    inserted: bool,
+    merkle_root: String,
+    entry_count: usize,
+    payload: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    limit: Option<usize>,
+}
+
+pub(super) async fn list_entries(
+    State(node): State<NodeHandle>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json, ApiError> {
+    let limit = q.limit.unwrap_or(50).min(1000);
+    let entries = node.store().latest(limit).map_err(NodeError::from)?;
+    // Bounded by size as well as count: 1000 entries at the payload cap would be tens of
+    // megabytes. The newest come first, so a cut keeps the newest.
+    let (page, _) = crate::sync::reconcile::bounded_message(&entries);
+    Ok(axum::Json(
+        json!({ "entries": page.entries, "entry_count": node.store().len() }),
+    ))
+}
+
+pub(super) async fn get_entry(
+    State(node): State<NodeHandle>,
+    Path(id): Path<String>,
+) -> Result<Json, ApiError> {
+    let id: EntryId = id
+        .parse()
+        .map_err(|e: crate::ledger::EntryError| ApiError::bad_request(e.kind(), e.to_string()))?;
+    let entry = node
+        .store()
+        .get(&id)
+        .map_err(NodeError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_entry",
+                format!("entry {id} is not in this ledger"),
+            )
+        })?;
+    let proof = node.store().prove(&id);
+    let verified = proof
+        .as_ref()
+        .is_some_and(|p| verify_inclusion(&p.root, &p.id, &p.steps));
+    Ok(axum::Json(
+        json!({ "entry": entry, "proof": proof, "proof_verified": verified }),
+    ))
+}
+
+pub(super) async fn children(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json, ApiError> {
+    let req: ChildrenRequest = parse_json(&body.map_err(body_error)?)?;
+    let resp = answer::children(node.store(), &req)
+        .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
+    Ok(to_json(&resp))
+}
+
+pub(super) async fn ids(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json, ApiError> {
+    let req: IdsRequest = parse_json(&body.map_err(body_error)?)?;
+    let resp = answer::ids(node.store(), &req)
+        .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
+    Ok(to_json(&resp))
+}
+
+pub(super) async fn fetch(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: FetchRequest = parse_json(&body.map_err(body_error)?)?;
+    let msg = answer::fetch(node.store(), &req)
+        .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
+    // Raw entries are already JSON; serialize the message as is.
+    let text = serde_json::to_string(&msg).expect("entries serialize");
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+pub(super) async fn push(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json, ApiError> {
+    let msg: EntriesMessage = parse_json(&body.map_err(body_error)?)?;
+    let entries = answer::verify_push(&msg, node.config().max_payload)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind(), e.to_string()))?;
+    let appended = node.ingest(entries).await?;
+    let accepted = appended.iter().filter(|a| a.inserted).count();
+    Ok(to_json(&PushResponse {
+        accepted,
+        already_present: appended.len() - accepted,
+    }))
+}
+
+pub(super) async fn metrics(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, node.registry()).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics",
+            "encoding metrics failed",
+        )
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    only: Option<String>,
+}
+
+/// `status` events (coalesced snapshots), `event` events (node events) and `entry`
+/// events (each new entry, as JSON). `?only=entries` sends just the entries: what
+/// neighbours follow.
+///
+/// With a token configured, `entry` events (payloads) go only to clients that send it:
+/// `?only=entries` without it is refused, and the plain stream omits them.
+pub(super) async fn events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let only_entries = q.only.as_deref() == Some("entries");
+    let may_read_entries = authorized(&app.node, &headers);
+    if only_entries && !may_read_entries {
+        return Err(unauthorized());
+    }
+    let permit = app.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "{} event streams are open already; try again later",
+                app.options.max_event_streams
+            ),
+        )
+    })?;
+    let node = app.node.clone();
+    let entries = if may_read_entries {
+        BroadcastStream::new(node.store().subscribe())
+            .filter_map(|batch| async move { batch.ok() })
+            .flat_map(|batch| {
+                stream::iter(
+                    batch
+                        .iter()
+                        .map(|e| Ok(Event::default().event("entry").data(e.to_json())))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .boxed()
+    } else {
+        stream::empty().boxed()
+    };
+    let rest = if only_entries {
+        stream::empty().boxed()
+    } else {
+        let node_events =
+            BroadcastStream::new(node.subscribe_events()).filter_map(|e| async move {
+                e.ok().map(|e| {
+                    Ok(Event::default()
+                        .event("event")
+                        .data(serde_json::to_string(&e).expect("events serialize")))
+                })
+            });
+        stream::select(
+            status_stream(node.clone(), app.options.sse_status_interval),
+            node_events,
+        )
+        .boxed()
+    };
+    let shutdown = node.shutdown_token();
+    // The permit lives as long as the stream.
+    let all = stream::select(entries, rest)
+        .take_until(shutdown.cancelled_owned())
+        .map(move |e| {
+            let _held = &permit;
+            e
+        });
+    Ok(Sse::new(all).keep_alive(KeepAlive::new().interval(app.options.sse_keepalive)))
+}
+
+/// The current status at once, then at most one snapshot per `interval`.
+fn status_stream(
+    node: NodeHandle,
+    interval: Duration,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    let rx = node.subscribe_status();
+    stream::unfold((rx, true), move |(mut rx, first)| async move {
+        if !first {
+            tokio::time::sleep(interval).await;
+            rx.changed().await.ok()?;
+        }
+        let status = rx.borrow_and_update().clone();
+        let event = Event::default()
+            .event("status")
+            .data(serde_json::to_string(&status).expect("status serializes"));
+        Some((Ok(event), (rx, false)))
+    })
+}
