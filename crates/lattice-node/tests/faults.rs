@@ -8,7 +8,8 @@
 //! pass when run by hand, and fail when `CI=true`.
 //!
 //! `LATTICE_FAULT_SCHEDULES=20` runs twenty random schedules instead of three;
-//! `LATTICE_FAULT_SEED=<n>` replays the one schedule a failure printed.
+//! `LATTICE_FAULT_SEED=<n>` replays the one schedule a failure printed;
+//! `LATTICE_FAULT_KINDS=reject,latency` draws only from those kinds (see `schedule::KINDS`).
 
 #[path = "faults/agent.rs"]
 mod agent;
@@ -73,8 +74,8 @@ fn start_meshed(timers: Timers) -> Cluster {
 
 fn drop_p2p_rules() -> Vec<String> {
     vec![
-        format!("tcp dport {P2P_PORT} drop"),
-        format!("tcp sport {P2P_PORT} drop"),
+        format!("tcp dport {P2P_PORT} counter drop"),
+        format!("tcp sport {P2P_PORT} counter drop"),
     ]
 }
 
@@ -124,6 +125,11 @@ fn silent_p2p_drop_between_three_namespaces_falls_back_to_http_and_recovers_p2p(
         worst_fallback = worst_fallback.max(took);
     }
 
+    for i in 0..NODES {
+        let dropped = cluster.net.packets(i).unwrap_or_else(|e| fail(e));
+        assert!(dropped > 0, "node {i}: the drop rules matched no packet");
+    }
+
     // Entries written during the partition reach every node, and only HTTP can carry them.
     std::thread::sleep(Duration::from_secs(2));
     writable.lock().unwrap().iter_mut().for_each(|w| *w = false);
@@ -161,8 +167,7 @@ fn silent_p2p_drop_between_three_namespaces_falls_back_to_http_and_recovers_p2p(
         )
         .unwrap_or_else(|e| fail(e));
     recorder.stop();
-    let (_, lost) =
-        check_history(&cluster, &history, CONVERGE_BOUND).unwrap_or_else(|e| fail(e));
+    let (_, lost) = check_history(&cluster, &history, CONVERGE_BOUND).unwrap_or_else(|e| fail(e));
     let figures = Figures {
         schedules: 0,
         faults: 1,
@@ -185,10 +190,11 @@ fn silent_p2p_drop_between_three_namespaces_falls_back_to_http_and_recovers_p2p(
 fn random_fault_schedules_lose_no_acknowledged_entry_and_move_the_lungs_as_expected() {
     let Some(_serial) = prepare() else { return };
     let seeds: Vec<u64> = match std::env::var("LATTICE_FAULT_SEED") {
-        Ok(s) => vec![s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("LATTICE_FAULT_SEED: {s:?} is not a number"))],
+        Ok(s) => vec![
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("LATTICE_FAULT_SEED: {s:?} is not a number")),
+        ],
         Err(_) => {
             let count: usize = match std::env::var("LATTICE_FAULT_SCHEDULES") {
                 Ok(s) => s
@@ -205,9 +211,11 @@ fn random_fault_schedules_lose_no_acknowledged_entry_and_move_the_lungs_as_expec
             (0..count as u64).map(|i| base.wrapping_add(i)).collect()
         }
     };
+    let kinds = schedule::kinds_from(std::env::var("LATTICE_FAULT_KINDS").ok().as_deref())
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut figures = Figures::default();
     for seed in seeds {
-        let schedule = Schedule::generate(seed, NODES, FAULTS_PER_SCHEDULE);
+        let schedule = Schedule::generate(seed, NODES, FAULTS_PER_SCHEDULE, &kinds);
         println!(
             "schedule seed {seed} (peer timeout {:?}): {}",
             schedule.peer_timeout(),

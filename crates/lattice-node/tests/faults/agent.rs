@@ -177,7 +177,9 @@ fn control_one(mut conn: UnixStream, delay: &AtomicU64) {
             .trim()
             .parse::<SocketAddr>()
             .map_err(|e| e.to_string())
-            .and_then(|a| TcpStream::connect_timeout(&a, CONNECT_TIMEOUT).map_err(|e| e.to_string()));
+            .and_then(|a| {
+                TcpStream::connect_timeout(&a, CONNECT_TIMEOUT).map_err(|e| e.to_string())
+            });
         match tcp {
             Ok(tcp) => {
                 if conn.write_all(b"OK\n").is_err() {

@@ -96,8 +96,7 @@ pub fn remove_stale() {
             continue;
         };
         let pid = rest.split('-').next().unwrap_or("");
-        if pid == std::process::id().to_string() || Path::new(&format!("/proc/{pid}")).exists()
-        {
+        if pid == std::process::id().to_string() || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
         eprintln!("faults: removing stale namespace {name}");
@@ -152,7 +151,15 @@ impl Net {
             run("ip", &["-n", &br, "link", "set", &veth, "up"])?;
             run(
                 "ip",
-                &["-n", &ns, "addr", "add", &format!("{}/24", addr(i)), "dev", "eth0"],
+                &[
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", addr(i)),
+                    "dev",
+                    "eth0",
+                ],
             )?;
             run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
             run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
@@ -177,8 +184,36 @@ impl Net {
             chain("i", "input", input),
             chain("o", "output", output)
         );
-        run_with_input("ip", &["netns", "exec", &self.nodes[i], "nft", "-f", "-"], Some(&script))
-            .map(|_| ())
+        run_with_input(
+            "ip",
+            &["netns", "exec", &self.nodes[i], "nft", "-f", "-"],
+            Some(&script),
+        )
+        .map(|_| ())
+    }
+
+    /// Packets the counters of node `i`'s fault rules have seen.
+    pub fn packets(&self, i: usize) -> Result<u64, String> {
+        let table = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.nodes[i],
+                "nft",
+                "list",
+                "table",
+                "inet",
+                TABLE,
+            ],
+        )?;
+        Ok(table
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "packets")
+            .filter_map(|w| w[1].parse::<u64>().ok())
+            .sum())
     }
 
     pub fn heal(&self, i: usize) -> Result<(), String> {

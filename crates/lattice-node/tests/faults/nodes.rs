@@ -123,7 +123,14 @@ impl Node {
         body: Option<&str>,
         timeout: Duration,
     ) -> Result<(u16, String), String> {
-        http_via(self.agent.socket_path(), &self.http_addr(), method, path, body, timeout)
+        http_via(
+            self.agent.socket_path(),
+            &self.http_addr(),
+            method,
+            path,
+            body,
+            timeout,
+        )
     }
 
     pub fn status(&self) -> Result<Value, String> {
@@ -218,7 +225,10 @@ impl Cluster {
                 .collect();
             let env: Vec<(String, String)> = [
                 ("LATTICE_P2P_KEY", keys[i].to_base64()),
-                ("LATTICE_DATA_DIR", node_dir.join("data").display().to_string()),
+                (
+                    "LATTICE_DATA_DIR",
+                    node_dir.join("data").display().to_string(),
+                ),
                 (
                     "LATTICE_P2P_LISTEN",
                     format!("/ip4/127.0.0.1/tcp/{NODE_P2P_PORT}"),
@@ -305,7 +315,13 @@ impl Cluster {
     pub fn logs(&self) -> String {
         self.nodes
             .iter()
-            .map(|n| format!("--- node {} log (last 25 lines):\n{}", n.index, n.log_tail(25)))
+            .map(|n| {
+                format!(
+                    "--- node {} log (last 25 lines):\n{}",
+                    n.index,
+                    n.log_tail(25)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -326,7 +342,9 @@ pub fn summary(s: &Value) -> String {
         s["peer_count"],
         s["peers"].as_array().map_or(0, Vec::len),
         s["entry_count"],
-        s["merkle_root"].as_str().map_or("?", |r| &r[..r.len().min(12)]),
+        s["merkle_root"]
+            .as_str()
+            .map_or("?", |r| &r[..r.len().min(12)]),
         s["fallback_active_since_ms"],
         neighbors.join(" "),
         s["last_transition"],
@@ -342,8 +360,9 @@ pub fn converged_on_p2p(st: &[Value]) -> bool {
 }
 
 pub fn same_root(st: &[Value]) -> bool {
-    st.windows(2)
-        .all(|w| w[0]["merkle_root"] == w[1]["merkle_root"] && w[0]["entry_count"] == w[1]["entry_count"])
+    st.windows(2).all(|w| {
+        w[0]["merkle_root"] == w[1]["merkle_root"] && w[0]["entry_count"] == w[1]["entry_count"]
+    })
 }
 
 /// Writes an entry through the agent at `socket`; the id when the node acknowledged it
@@ -422,7 +441,11 @@ pub fn http_via(
     let chunked = head
         .lines()
         .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     Ok((code, body))
 }
 

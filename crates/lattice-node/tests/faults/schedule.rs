@@ -47,7 +47,11 @@ impl fmt::Display for Fault {
             Fault::Reject(i) => write!(f, "TCP reset of P2P at node {i}"),
             Fault::Cut(i) => write!(f, "node {i} cut off entirely (P2P and HTTP)"),
             Fault::Loss => write!(f, "5% loss of P2P packets on every node"),
-            Fault::Latency => write!(f, "{}ms latency each way on every P2P link", LATENCY.as_millis()),
+            Fault::Latency => write!(
+                f,
+                "{}ms latency each way on every P2P link",
+                LATENCY.as_millis()
+            ),
             Fault::Pause(i) => write!(f, "SIGSTOP of node {i}, then SIGCONT"),
             Fault::Kill(i) => write!(f, "SIGKILL of node {i} during writes, then restart"),
         }
@@ -89,31 +93,58 @@ impl Fault {
     fn rules(&self, node: usize) -> (Vec<String>, Vec<String>) {
         let both = |verdict: &str| {
             vec![
-                format!("tcp dport {P2P_PORT} {verdict}"),
-                format!("tcp sport {P2P_PORT} {verdict}"),
+                format!("tcp dport {P2P_PORT} counter {verdict}"),
+                format!("tcp sport {P2P_PORT} counter {verdict}"),
             ]
         };
         match *self {
             Fault::DropAll => (both("drop"), both("drop")),
             Fault::Isolate(i) if i == node => (both("drop"), both("drop")),
             Fault::Reject(i) if i == node => {
-                (both("reject with tcp reset"), both("reject with tcp reset"))
+                // The resets nft makes pass the hooks too (to the peer through output, to
+                // our own sockets through input): let them through.
+                let mut rules = vec!["tcp flags & rst == rst accept".to_string()];
+                rules.extend(both("reject with tcp reset"));
+                (rules.clone(), rules)
             }
             Fault::OneWay(a, b) if a == node => (
                 vec![],
                 vec![
-                    format!("ip daddr {} tcp dport {P2P_PORT} drop", addr(b)),
-                    format!("ip daddr {} tcp sport {P2P_PORT} drop", addr(b)),
+                    format!("ip daddr {} tcp dport {P2P_PORT} counter drop", addr(b)),
+                    format!("ip daddr {} tcp sport {P2P_PORT} counter drop", addr(b)),
                 ],
             ),
             Fault::Cut(i) if i == node => (
-                vec![r#"iifname "eth0" drop"#.into()],
-                vec![r#"oifname "eth0" drop"#.into()],
+                vec![r#"iifname "eth0" counter drop"#.into()],
+                vec![r#"oifname "eth0" counter drop"#.into()],
             ),
-            Fault::Loss => (both("numgen random mod 100 < 5 drop"), vec![]),
+            Fault::Loss => (both("numgen random mod 100 < 5 counter drop"), vec![]),
             _ => (vec![], vec![]),
         }
     }
+}
+
+/// The names of the fault kinds, for `LATTICE_FAULT_KINDS`, in [`Schedule::generate`]'s
+/// order.
+pub const KINDS: [&str; 9] = [
+    "drop-all", "isolate", "one-way", "reject", "cut", "loss", "latency", "pause", "kill",
+];
+
+/// Parses `LATTICE_FAULT_KINDS` (comma-separated names from [`KINDS`]); all when unset.
+pub fn kinds_from(value: Option<&str>) -> Result<Vec<usize>, String> {
+    let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok((0..KINDS.len()).collect());
+    };
+    v.split(',')
+        .map(|k| {
+            KINDS.iter().position(|x| *x == k.trim()).ok_or_else(|| {
+                format!(
+                    "LATTICE_FAULT_KINDS: {k:?} is not one of {}",
+                    KINDS.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// A seeded schedule: the faults, in order, and the peer timeout they need.
@@ -124,13 +155,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn generate(seed: u64, n: usize, count: usize) -> Schedule {
+    /// `kinds`: the fault kinds to draw from (indexes into [`KINDS`]).
+    pub fn generate(seed: u64, n: usize, count: usize, kinds: &[usize]) -> Schedule {
         let mut rng = fastrand::Rng::with_seed(seed);
         let faults = (0..count)
             .map(|_| {
                 let a = rng.usize(0..n);
                 let b = (a + 1 + rng.usize(0..n - 1)) % n;
-                match rng.usize(0..9) {
+                match kinds[rng.usize(0..kinds.len())] {
                     0 => Fault::DropAll,
                     1 => Fault::Isolate(a),
                     2 => Fault::OneWay(a, b),
@@ -188,7 +220,10 @@ pub fn run_fault(
         }
     }
     match fault {
-        Fault::Latency => cluster.nodes.iter().for_each(|x| x.agent.set_delay(LATENCY)),
+        Fault::Latency => cluster
+            .nodes
+            .iter()
+            .for_each(|x| x.agent.set_delay(LATENCY)),
         Fault::Pause(i) => {
             writable.lock().unwrap()[i] = false;
             cluster.nodes[i].signal("STOP");
@@ -250,7 +285,31 @@ pub fn run_fault(
             // Long enough for a false fallback to show.
             _ => timers.peer_timeout + timers.fallback_after + Duration::from_secs(2),
         };
-        std::thread::sleep(hold);
+        if fault == Fault::Latency {
+            let felt = latency_felt(cluster, hold);
+            if felt < LATENCY * 2 {
+                return Err(format!(
+                    "{fault}: no node saw a round trip of {:?} or more (worst seen {felt:?}): the latency did not reach the pings, or they are rarer than the {hold:?} the fault lasts",
+                    LATENCY * 2
+                ));
+            }
+        } else {
+            std::thread::sleep(hold);
+        }
+    }
+
+    // The fault was real: its rules matched packets.
+    let mut matched = 0;
+    let mut with_rules = false;
+    for i in 0..n {
+        let (input, output) = fault.rules(i);
+        if !input.is_empty() || !output.is_empty() {
+            with_rules = true;
+            matched += cluster.net.packets(i)?;
+        }
+    }
+    if with_rules && matched == 0 {
+        return Err(format!("{fault}: its nftables rules matched no packet"));
     }
 
     // Heal.
@@ -291,7 +350,13 @@ pub fn run_fault(
     let _ = converged;
     let end_ms = now_ms();
 
-    // The transitions are the expected ones.
+    // The transitions are the expected ones (the latest one read now, so the sampler's
+    // interval cannot hide it).
+    for (i, s) in cluster.statuses().iter().enumerate() {
+        if let Some(s) = s {
+            history.record_status(i, s);
+        }
+    }
     for i in 0..n {
         let seen = history.transitions_between(i, start_ms, end_ms);
         match fault.expect(i, n) {
@@ -320,6 +385,26 @@ pub fn run_fault(
         to_converge.as_secs_f64()
     );
     Ok(())
+}
+
+/// Waits `hold`, sampling the peers' ping round trips; the smallest over the nodes of the
+/// largest round trip each saw (so every node felt at least that).
+fn latency_felt(cluster: &Cluster, hold: Duration) -> Duration {
+    let start = Instant::now();
+    let mut worst_per_node = vec![0f64; cluster.nodes.len()];
+    while start.elapsed() < hold {
+        for (i, s) in cluster.statuses().iter().enumerate() {
+            let rtt = s
+                .iter()
+                .flat_map(|s| s["peers"].as_array().into_iter().flatten())
+                .filter_map(|p| p["rtt_ms"].as_f64())
+                .fold(0f64, f64::max);
+            worst_per_node[i] = worst_per_node[i].max(rtt);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let felt = worst_per_node.iter().copied().fold(f64::INFINITY, f64::min);
+    Duration::from_secs_f64(felt.max(0.0) / 1000.0)
 }
 
 /// When node `i` switched to HTTP after `start_ms`, from the sampled transitions, or from
