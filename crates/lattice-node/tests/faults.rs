@@ -25,14 +25,14 @@ mod schedule;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use checker::{Figures, History, Recorder, check_history, now_ms};
+use checker::{Figures, Recorder, check_history, now_ms};
 use netns::P2P_PORT;
 use nodes::{Cluster, Timers, converged_on_p2p, same_root, summary};
 use schedule::{CONVERGE_BOUND, RESTORE_BOUND, Schedule, run_fault};
 
 const NODES: usize = 3;
 /// Faults in one random schedule.
-const FAULTS_PER_SCHEDULE: usize = 4;
+const FAULTS_PER_SCHEDULE: usize = 5;
 /// Time for three fresh nodes to find each other over P2P.
 const MESH_BOUND: Duration = Duration::from_secs(30);
 
@@ -91,9 +91,9 @@ fn silent_p2p_drop_between_three_namespaces_falls_back_to_http_and_recovers_p2p(
     let cluster = start_meshed(timers);
     let fail = |e: String| -> ! { panic!("{e}\n{}", cluster.logs()) };
 
-    let history = History::new(NODES);
+    let history = cluster.history.clone();
     let writable = Arc::new(Mutex::new(vec![true; NODES]));
-    let recorder = Recorder::start(&cluster, history.clone(), writable.clone(), 0);
+    let recorder = Recorder::start(&cluster, writable.clone(), 0);
     std::thread::sleep(Duration::from_secs(1));
 
     let drop_ms = now_ms();
@@ -167,7 +167,7 @@ fn silent_p2p_drop_between_three_namespaces_falls_back_to_http_and_recovers_p2p(
         )
         .unwrap_or_else(|e| fail(e));
     recorder.stop();
-    let (_, lost) = check_history(&cluster, &history, CONVERGE_BOUND).unwrap_or_else(|e| fail(e));
+    let (_, lost) = check_history(&cluster, CONVERGE_BOUND).unwrap_or_else(|e| fail(e));
     let figures = Figures {
         schedules: 0,
         faults: 1,
@@ -243,16 +243,15 @@ fn run_schedule(schedule: &Schedule, figures: &mut Figures) -> Result<(), String
     cluster
         .wait_until("three nodes meshed over P2P", MESH_BOUND, converged_on_p2p)
         .map_err(|e| with_logs(&cluster, e))?;
-    let history = History::new(NODES);
+    let history = cluster.history.clone();
     let writable = Arc::new(Mutex::new(vec![true; NODES]));
-    let recorder = Recorder::start(&cluster, history.clone(), writable.clone(), schedule.seed);
+    let recorder = Recorder::start(&cluster, writable.clone(), schedule.seed);
     for fault in &schedule.faults {
-        run_fault(&mut cluster, *fault, &history, &writable, figures)
-            .map_err(|e| with_logs(&cluster, e))?;
+        run_fault(&mut cluster, *fault, &writable, figures).map_err(|e| with_logs(&cluster, e))?;
     }
     recorder.stop();
     let (took, lost) =
-        check_history(&cluster, &history, CONVERGE_BOUND).map_err(|e| with_logs(&cluster, e))?;
+        check_history(&cluster, CONVERGE_BOUND).map_err(|e| with_logs(&cluster, e))?;
     figures.acknowledged += history.acked_count();
     figures.lost += lost;
     figures.worst_converge = figures.worst_converge.max(took);

@@ -93,12 +93,8 @@ const MAX_WRITES: usize = 2_000;
 
 impl Recorder {
     /// The threads take each node's agent socket and address, not the cluster itself.
-    pub fn start(
-        cluster: &Cluster,
-        history: Arc<History>,
-        writable: Arc<Mutex<Vec<bool>>>,
-        tag: u64,
-    ) -> Recorder {
+    pub fn start(cluster: &Cluster, writable: Arc<Mutex<Vec<bool>>>, tag: u64) -> Recorder {
+        let history = cluster.history.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let targets: Vec<Target> = cluster.nodes.iter().map(Target::of).collect();
@@ -158,6 +154,30 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.halt();
     }
+}
+
+/// Writes to `node` as fast as it answers, until a write fails (it was killed) or 500
+/// writes; the counts of acknowledged and failed writes.
+pub fn write_burst(node: &Node, history: &Arc<History>, tag: u64) -> JoinHandle<(usize, usize)> {
+    let target = Target::of(node);
+    let via = node.index;
+    let history = history.clone();
+    std::thread::spawn(move || {
+        let mut acked = 0;
+        for n in 0..500 {
+            match target.put(&json!({ "burst": tag, "n": n })) {
+                Ok(id) => {
+                    history.acked.lock().unwrap().insert(id, via);
+                    acked += 1;
+                }
+                Err(_) => {
+                    *history.failed_writes.lock().unwrap() += 1;
+                    return (acked, 1);
+                }
+            }
+        }
+        (acked, 0)
+    })
 }
 
 /// What a thread needs to reach one node: its agent's socket and its address.
@@ -232,11 +252,8 @@ impl Figures {
 /// The final check of a history: after the final heal, every node's root and count are
 /// equal (within `bound`), and every acknowledged id is on every node. Returns the time
 /// to converge and the number of lost entries (which must be 0).
-pub fn check_history(
-    cluster: &Cluster,
-    history: &History,
-    bound: Duration,
-) -> Result<(Duration, usize), String> {
+pub fn check_history(cluster: &Cluster, bound: Duration) -> Result<(Duration, usize), String> {
+    let history = &cluster.history;
     let took = cluster.wait_until("roots equal after the final heal", bound, |st| {
         super::nodes::same_root(st)
     })?;

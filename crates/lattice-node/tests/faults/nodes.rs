@@ -194,6 +194,8 @@ impl Drop for Node {
 /// Field order matters: nodes (and agents) go before the namespaces are deleted.
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// Every status read (by the sampler or by a wait) adds to it.
+    pub history: std::sync::Arc<super::checker::History>,
     pub timers: Timers,
     pub net: Net,
     /// Holds the nodes' data directories and the agents' sockets; removed last.
@@ -272,6 +274,7 @@ impl Cluster {
         }
         Cluster {
             nodes,
+            history: super::checker::History::new(n),
             timers,
             net,
             _dir: dir,
@@ -280,7 +283,13 @@ impl Cluster {
 
     /// Every node's status, `None` for one that does not answer.
     pub fn statuses(&self) -> Vec<Option<Value>> {
-        self.nodes.iter().map(|n| n.status().ok()).collect()
+        let st: Vec<Option<Value>> = self.nodes.iter().map(|n| n.status().ok()).collect();
+        for (i, s) in st.iter().enumerate() {
+            if let Some(s) = s {
+                self.history.record_status(i, s);
+            }
+        }
+        st
     }
 
     /// Waits until `cond` holds on all statuses, up to `limit`; the time it took.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::checker::{Figures, History, now_ms};
+use super::checker::{Figures, now_ms};
 use super::netns::{P2P_PORT, addr};
 use super::nodes::{Cluster, converged_on_p2p, same_root};
 
@@ -199,10 +199,10 @@ fn set_writable(w: &Writable, v: bool) {
 pub fn run_fault(
     cluster: &mut Cluster,
     fault: Fault,
-    history: &History,
     writable: &Writable,
     figures: &mut Figures,
 ) -> Result<(), String> {
+    let history = cluster.history.clone();
     let n = cluster.nodes.len();
     let timers = cluster.timers.clone();
     let bound = timers.fallback_bound();
@@ -229,9 +229,18 @@ pub fn run_fault(
             cluster.nodes[i].signal("STOP");
         }
         Fault::Kill(i) => {
-            // Writes to it keep going until the kill: some are in flight when it dies.
-            cluster.nodes[i].kill();
+            // A burst of writes to it, and the kill in the middle of the burst: some are
+            // acknowledged just before it dies, some are in flight when it does.
+            let burst = super::checker::write_burst(&cluster.nodes[i], &history, start_ms);
+            std::thread::sleep(Duration::from_millis(300));
             writable.lock().unwrap()[i] = false;
+            cluster.nodes[i].kill();
+            let (acked, failed) = burst.join().expect("the burst writer does not panic");
+            if acked == 0 || failed == 0 {
+                return Err(format!(
+                    "{fault}: the kill did not land during writes ({acked} acknowledged, {failed} failed)"
+                ));
+            }
         }
         _ => {}
     }
@@ -244,7 +253,7 @@ pub fn run_fault(
             fb.iter().all(|&i| st[i]["sync_mode"] == "HTTP")
         })?;
         for &i in &fallback {
-            let t = history_or_status_fallback(cluster, history, i, start_ms)?;
+            let t = history_or_status_fallback(cluster, i, start_ms)?;
             let took = Duration::from_millis(t.saturating_sub(start_ms));
             if took > bound {
                 return Err(format!(
@@ -352,11 +361,7 @@ pub fn run_fault(
 
     // The transitions are the expected ones (the latest one read now, so the sampler's
     // interval cannot hide it).
-    for (i, s) in cluster.statuses().iter().enumerate() {
-        if let Some(s) = s {
-            history.record_status(i, s);
-        }
-    }
+    cluster.statuses();
     for i in 0..n {
         let seen = history.transitions_between(i, start_ms, end_ms);
         match fault.expect(i, n) {
@@ -409,12 +414,8 @@ fn latency_felt(cluster: &Cluster, hold: Duration) -> Duration {
 
 /// When node `i` switched to HTTP after `start_ms`, from the sampled transitions, or from
 /// its status if a later transition already replaced it there.
-fn history_or_status_fallback(
-    cluster: &Cluster,
-    history: &History,
-    i: usize,
-    start_ms: u64,
-) -> Result<u64, String> {
+fn history_or_status_fallback(cluster: &Cluster, i: usize, start_ms: u64) -> Result<u64, String> {
+    let history = &cluster.history;
     if let Some(t) = history
         .transitions_between(i, start_ms, u64::MAX)
         .into_iter()
