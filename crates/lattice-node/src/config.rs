@@ -90,6 +90,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub mode: Mode,
     pub heartbeat: Duration,
+    /// A P2P peer counts for the heartbeat only while it has answered within this long
+    /// (`LATTICE_PEER_TIMEOUT`, default three heartbeats); one silent longer is
+    /// disconnected. TCP alone keeps a blackholed connection "up" for many minutes.
+    pub peer_timeout: Duration,
     pub fallback_after: Duration,
     pub http_poll: Duration,
     pub max_payload: usize,
@@ -340,6 +344,23 @@ impl Config {
         };
 
         let heartbeat = duration(&get, "LATTICE_HEARTBEAT", "5s")?;
+        let peer_timeout = match get("LATTICE_PEER_TIMEOUT") {
+            None => heartbeat * 3,
+            Some(v) => {
+                let d = duration(&get, "LATTICE_PEER_TIMEOUT", "")?;
+                if d < heartbeat {
+                    return Err(ConfigError::new(
+                        "LATTICE_PEER_TIMEOUT",
+                        &v,
+                        format!(
+                            "is shorter than LATTICE_HEARTBEAT ({}); a peer needs at least one heartbeat to answer (the default is three)",
+                            humantime::format_duration(heartbeat)
+                        ),
+                    ));
+                }
+                d
+            }
+        };
         let fallback_after = duration(&get, "LATTICE_FALLBACK_AFTER", "60s")?;
         let http_poll = duration(&get, "LATTICE_HTTP_POLL", "10s")?;
 
@@ -407,6 +428,7 @@ impl Config {
             data_dir,
             mode,
             heartbeat,
+            peer_timeout,
             fallback_after,
             http_poll,
             max_payload,
@@ -644,6 +666,49 @@ mod tests {
         assert_eq!(c.http_poll, Duration::from_secs(10));
         assert_eq!(c.max_payload, 64 * 1024);
         assert!(c.key.is_none() && c.bootstrap.is_empty() && c.http_neighbors.is_empty());
+    }
+
+    #[test]
+    fn the_peer_timeout_defaults_to_three_heartbeats_and_may_be_set() {
+        assert_eq!(cfg(&[]).unwrap().peer_timeout, Duration::from_secs(15));
+        let c = cfg(&[("LATTICE_HEARTBEAT", "250ms")]).unwrap();
+        assert_eq!(c.peer_timeout, Duration::from_millis(750));
+        let c = cfg(&[
+            ("LATTICE_HEARTBEAT", "250ms"),
+            ("LATTICE_PEER_TIMEOUT", "3s"),
+        ])
+        .unwrap();
+        assert_eq!(c.peer_timeout, Duration::from_secs(3));
+        let c = cfg(&[("LATTICE_HEARTBEAT", "1s"), ("LATTICE_PEER_TIMEOUT", "1s")]).unwrap();
+        assert_eq!(
+            c.peer_timeout,
+            Duration::from_secs(1),
+            "one heartbeat is enough"
+        );
+    }
+
+    #[test]
+    fn a_peer_timeout_shorter_than_a_heartbeat_or_not_a_duration_is_refused() {
+        let e = cfg(&[
+            ("LATTICE_HEARTBEAT", "1s"),
+            ("LATTICE_PEER_TIMEOUT", "500ms"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "LATTICE_PEER_TIMEOUT");
+        assert_eq!(
+            e.to_string(),
+            r#"LATTICE_PEER_TIMEOUT: "500ms" is shorter than LATTICE_HEARTBEAT (1s); a peer needs at least one heartbeat to answer (the default is three)"#
+        );
+        for bad in ["soon", "0s", "-3s", "9999d"] {
+            let e = cfg(&[("LATTICE_PEER_TIMEOUT", bad)]).unwrap_err();
+            assert_eq!(e.var, "LATTICE_PEER_TIMEOUT");
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "LATTICE_PEER_TIMEOUT: \"{bad}\" is not a duration"
+                )),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -147,3 +147,49 @@ async fn a_restarted_node_catches_up_over_p2p() {
         n.stop().await;
     }
 }
+
+/// Every snapshot `rx` shows until `done` holds satisfies: `peer_count` is the number of
+/// sync-capable entries in `peers[]`, and `has_peers` says whether it is above zero.
+async fn peer_count_agrees_until(
+    rx: &mut tokio::sync::watch::Receiver<lattice_node::status::Status>,
+    what: &str,
+    done: impl Fn(&lattice_node::status::Status) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        {
+            let s = rx.borrow_and_update();
+            let capable = s.peers.iter().filter(|p| p.info.sync_capable).count();
+            assert_eq!(s.peer_count, capable, "peer_count disagrees with peers[]");
+            assert_eq!(s.has_peers, capable > 0, "has_peers disagrees with peers[]");
+            if done(&s) {
+                return;
+            }
+        }
+        tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for: {what}"))
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_count_and_has_peers_follow_the_peer_list_in_every_snapshot() {
+    // A slow heartbeat: a count sampled at the heartbeat would lag the list for seconds.
+    let nodes = p2p_cluster(
+        2,
+        &[
+            ("LATTICE_HEARTBEAT", "3s"),
+            ("LATTICE_PEER_TIMEOUT", "9s"),
+            ("LATTICE_FALLBACK_AFTER", "30s"),
+        ],
+    )
+    .await;
+    let mut rx = nodes[0].node.subscribe_status();
+    peer_count_agrees_until(&mut rx, "the peer counts", |s| s.peer_count == 1).await;
+    nodes[1].node.set_p2p_blocked(true).await.unwrap();
+    peer_count_agrees_until(&mut rx, "the peer is gone", |s| s.peers.is_empty()).await;
+    for n in nodes {
+        n.stop().await;
+    }
+}

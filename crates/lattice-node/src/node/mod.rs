@@ -43,9 +43,14 @@ pub struct NodeOptions {
     pub client_limits: ClientLimits,
     /// A neighbour's event stream silent for this long is reconnected.
     pub events_idle: Duration,
-    /// Backoff bounds for redialing lost bootstrap peers.
+    /// Backoff bounds for redialing lost peers. The cap actually used is at most two
+    /// peer timeouts, so a node is back on P2P soon after a partition heals.
     pub p2p_redial_min: Duration,
     pub p2p_redial_max: Duration,
+    /// Longest a P2P dial (connect and handshakes) may take; the one used is at most the
+    /// peer timeout (a peer that cannot finish a handshake in that time does not answer)
+    /// but never under a second.
+    pub p2p_dial_timeout: Duration,
     pub p2p_request_timeout: Duration,
     pub gossip_heartbeat: Duration,
     /// How often the node reconciles with every sync peer even when gossip seems fine.
@@ -58,7 +63,8 @@ impl Default for NodeOptions {
             client_limits: ClientLimits::default(),
             events_idle: Duration::from_secs(45),
             p2p_redial_min: Duration::from_secs(1),
-            p2p_redial_max: Duration::from_secs(60),
+            p2p_redial_max: Duration::from_secs(30),
+            p2p_dial_timeout: Duration::from_secs(10),
             p2p_request_timeout: Duration::from_secs(30),
             gossip_heartbeat: Duration::from_secs(1),
             p2p_reconcile_every: Duration::from_secs(30),
@@ -72,6 +78,7 @@ impl NodeOptions {
         Self {
             p2p_redial_min: Duration::from_millis(100),
             p2p_redial_max: Duration::from_millis(1000),
+            p2p_dial_timeout: Duration::from_secs(2),
             p2p_request_timeout: Duration::from_secs(5),
             gossip_heartbeat: Duration::from_millis(100),
             p2p_reconcile_every: Duration::from_secs(3),
@@ -205,8 +212,16 @@ impl NodeHandle {
             mdns: config.mdns,
             max_payload: config.max_payload,
             redial_min: options.p2p_redial_min,
-            redial_max: options.p2p_redial_max,
+            redial_max: options
+                .p2p_redial_max
+                .min(config.peer_timeout * 2)
+                .max(options.p2p_redial_min),
             request_timeout: options.p2p_request_timeout,
+            peer_timeout: config.peer_timeout,
+            ping_interval: config.heartbeat.min(config.peer_timeout / 3),
+            dial_timeout: options
+                .p2p_dial_timeout
+                .min(config.peer_timeout.max(Duration::from_secs(1))),
             gossip_heartbeat: options.gossip_heartbeat,
             psk: config.p2p_psk,
         };
@@ -265,7 +280,6 @@ impl NodeHandle {
             info,
             http_lung: None,
             last_sync: None,
-            p2p_sync_peers: 0,
             commands: commands.downgrade(),
             status_tx: None,
             clock: SteadyClock::new(),
@@ -409,8 +423,6 @@ struct Actor {
     /// Present while the HTTP lung breathes; cancels its event-stream followers.
     http_lung: Option<CancellationToken>,
     last_sync: Option<SyncSummary>,
-    /// Sync-capable P2P peers: none until the P2P lung exists.
-    p2p_sync_peers: usize,
     commands: mpsc::WeakSender<Command>,
     status_tx: Option<watch::Sender<Status>>,
     clock: SteadyClock,
@@ -440,7 +452,7 @@ impl Actor {
                 Some(event) = p2p_events.recv() => self.p2p_event(event, &p2p_done_tx).await,
                 Some(done) = p2p_done_rx.recv() => self.p2p_sync_done(done),
                 _ = heartbeat.tick() => {
-                    let events = self.lungs.tick(self.clock.now_ms(), self.p2p_sync_peers);
+                    let events = self.lungs.tick(self.clock.now_ms(), self.p2p.sync_peer_count());
                     for e in events {
                         self.lung_event(e);
                     }
@@ -530,6 +542,9 @@ impl Actor {
         let lungs = self.lungs.snapshot();
         let root = hex::encode(self.store.root());
         let peers = self.p2p.peer_statuses(&root);
+        // From the same list as `peers`, so the two never disagree; the lungs sample it
+        // at each heartbeat.
+        let peer_count = self.p2p.sync_peer_count();
         let neighbors = self
             .neighbors
             .iter()
@@ -540,8 +555,8 @@ impl Actor {
             })
             .collect();
         Status {
-            peer_count: lungs.peer_count,
-            has_peers: lungs.has_peers,
+            peer_count,
+            has_peers: peer_count > 0,
             http_sync_enabled: lungs.http_sync_enabled,
             sync_mode: lungs.sync_lung,
             heartbeat_active: lungs.heartbeat_active,

@@ -57,6 +57,12 @@ impl P2pLung {
         self.roots_stale = true;
     }
 
+    /// Peers in the list that count now (sync-capable and live): what status and the
+    /// heartbeat both read.
+    pub(super) fn sync_peer_count(&self) -> usize {
+        self.peers.iter().filter(|p| p.sync_capable).count()
+    }
+
     pub(super) fn peer_statuses(&self, our_root: &str) -> Vec<PeerStatus> {
         self.peers
             .iter()
@@ -82,10 +88,7 @@ impl Actor {
 
     pub(super) async fn p2p_event(&mut self, event: P2pEvent, done: &mpsc::Sender<P2pSyncDone>) {
         match event {
-            P2pEvent::SyncPeers { count } => {
-                self.p2p_sync_peers = count;
-                self.refresh_peers().await;
-            }
+            P2pEvent::SyncPeers { .. } => self.refresh_peers().await,
             P2pEvent::NewSyncPeer { peer } => {
                 self.refresh_peers().await;
                 self.start_p2p_sync(peer, done);

@@ -144,7 +144,12 @@ impl Behaviour {
                 IDENTIFY_PROTOCOL.into(),
                 key.public(),
             )),
-            ping: ping::Behaviour::new(ping::Config::new()),
+            // A ping slower than the peer timeout is as good as none.
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(config.ping_interval)
+                    .with_timeout(config.peer_timeout),
+            ),
             gossipsub,
             sync,
             mdns: mdns.into(),

@@ -6,10 +6,14 @@
 //! node's decision: this module only carries, verifies and answers.
 
 mod behaviour;
+#[cfg(test)]
+mod liveness_tests;
 pub mod protocol;
 mod redial;
 mod remote;
 mod swarm;
+#[cfg(test)]
+pub(crate) mod test_relay;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +49,15 @@ pub struct P2pConfig {
     pub redial_min: Duration,
     pub redial_max: Duration,
     pub request_timeout: Duration,
+    /// A peer silent (no ping answered, no traffic) for this long is disconnected and
+    /// stops counting at once; see [`crate::config::Config::peer_timeout`].
+    pub peer_timeout: Duration,
+    /// How often each connection is pinged: at least once per heartbeat, and several
+    /// times per peer timeout.
+    pub ping_interval: Duration,
+    /// A dial (TCP connect plus handshakes) not done by then has failed; libp2p's
+    /// builder default is 10 s, which alone would delay recovery after a partition.
+    pub dial_timeout: Duration,
     pub gossip_heartbeat: Duration,
     /// Private-network pre-shared key: wraps TCP before Noise.
     pub psk: Option<[u8; 32]>,
@@ -80,7 +93,12 @@ pub struct PeerInfo {
     /// Unix time in milliseconds.
     pub connected_since_ms: u64,
     pub in_mesh: bool,
+    /// Counts as a sync peer now: it answered a sync request on this connection (a
+    /// gossip subscription is not enough) and has been heard within the peer timeout
+    /// (a silent peer is disconnected and leaves this list at once).
     pub sync_capable: bool,
+    /// Unix milliseconds of the last proof of life: a ping answered, or any traffic.
+    pub last_heard_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,14 +131,15 @@ pub fn spawn(
 }
 
 /// Like [`spawn`], also registering libp2p's own metrics (connections, gossipsub,
-/// identify, ping) in `registry` under the `libp2p` prefix.
+/// identify, ping) in `registry`. libp2p-metrics adds its own `libp2p` prefix, so
+/// `registry` is passed as is: the names read `libp2p_swarm_...`, not `libp2p_libp2p_...`.
 pub fn spawn_with_metrics(
     config: P2pConfig,
     store: Store,
     cancel: CancellationToken,
     registry: &mut prometheus_client::registry::Registry,
 ) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
-    let metrics = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
+    let metrics = libp2p::metrics::Metrics::new(registry);
     start(config, store, cancel, Some(metrics))
 }
 

@@ -17,22 +17,22 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::liveness::PeerState;
 use super::behaviour::{Behaviour, BehaviourEvent, topic};
 use super::protocol::{SYNC_PROTOCOL, SyncRequest, SyncResponse, answer};
 use super::redial::Redial;
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, Store};
 use crate::sync::reconcile::TransportError;
-use crate::time::now_ms;
 
-/// Long enough to mean "never": idle sync peers must not be dropped.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(u64::MAX / 4);
+mod liveness;
+mod transport;
 
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
@@ -51,22 +51,6 @@ pub(crate) enum Command {
         request: SyncRequest,
         reply: Reply<Result<SyncResponse, TransportError>>,
     },
-}
-
-/// What we know of one connected peer.
-struct PeerState {
-    address: Option<Multiaddr>,
-    connected_since_ms: u64,
-    rtt: Option<Duration>,
-    subscribed: bool,
-    speaks_sync: bool,
-}
-
-impl PeerState {
-    /// Connected (it is in the map) and able to reconcile or receive our gossip.
-    fn sync_capable(&self) -> bool {
-        self.subscribed || self.speaks_sync
-    }
 }
 
 pub(super) struct EventLoop {
@@ -89,16 +73,20 @@ pub(super) struct EventLoop {
     mesh: HashSet<PeerId>,
     redial: Redial,
     pending: HashMap<OutboundRequestId, Reply<Result<SyncResponse, TransportError>>>,
+    /// Our own `State` requests asking a peer whether it answers the sync protocol.
+    probes: HashMap<OutboundRequestId, PeerId>,
+    peer_timeout: Duration,
+    /// How often silence is looked for (the ping interval).
+    liveness_check: Duration,
+    /// When silence was last looked for: a gap far longer than the check interval means
+    /// this process itself was not running (SIGSTOP, suspend), not that peers went quiet.
+    liveness_checked: Instant,
     listen_addrs: Vec<Multiaddr>,
     /// Listeners that have not reported an address yet; `listen_addrs` waits for them.
     unbound: HashSet<libp2p::core::transport::ListenerId>,
     addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
     /// libp2p's own metrics, when the node exports them.
     metrics: Option<libp2p::metrics::Metrics>,
-}
-
-fn build_error(e: impl std::fmt::Display) -> P2pError {
-    P2pError::Build(e.to_string())
 }
 
 impl EventLoop {
@@ -110,48 +98,22 @@ impl EventLoop {
         events: mpsc::Sender<P2pEvent>,
         metrics: Option<libp2p::metrics::Metrics>,
     ) -> Result<Self, P2pError> {
+        let mut seed = [0u8; 8];
+        // Without randomness the jitter is still spread by the peer id below.
+        let _ = getrandom::fill(&mut seed);
+        let id_bytes = config.key.peer_id().to_bytes();
+        let id_hash = id_bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
         let redial = Redial::new(
             &config.bootstrap,
             config.redial_min,
             config.redial_max,
             Instant::now(),
+            u64::from_le_bytes(seed) ^ id_hash,
         )?;
 
-        let builder =
-            libp2p::SwarmBuilder::with_existing_identity(config.key.to_libp2p()).with_tokio();
-        let mut swarm = match config.psk {
-            None => builder
-                .with_tcp(
-                    tcp::Config::default().nodelay(true),
-                    noise::Config::new,
-                    yamux::Config::default,
-                )
-                .map_err(build_error)?
-                .with_behaviour(|key| Behaviour::new(key, &config))
-                .map_err(build_error)?
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-                .build(),
-            // A private network: the pre-shared key wraps TCP before Noise even starts,
-            // so a node without it cannot complete (or learn anything from) a handshake.
-            Some(psk) => builder
-                .with_other_transport(|key| {
-                    use libp2p::Transport as _;
-                    let noise = noise::Config::new(key)?;
-                    let pnet = libp2p::pnet::PnetConfig::new(libp2p::pnet::PreSharedKey::new(psk));
-                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                        tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                            .and_then(move |socket, _| pnet.handshake(socket))
-                            .upgrade(libp2p::core::upgrade::Version::V1Lazy)
-                            .authenticate(noise)
-                            .multiplex(yamux::Config::default()),
-                    )
-                })
-                .map_err(build_error)?
-                .with_behaviour(|key| Behaviour::new(key, &config))
-                .map_err(build_error)?
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-                .build(),
-        };
+        let mut swarm = transport::build(&config)?;
 
         let mut unbound = HashSet::new();
         for addr in &config.listen {
@@ -184,6 +146,10 @@ impl EventLoop {
             mesh: HashSet::new(),
             redial,
             pending: HashMap::new(),
+            probes: HashMap::new(),
+            peer_timeout: config.peer_timeout,
+            liveness_check: config.ping_interval.max(Duration::from_millis(10)),
+            liveness_checked: Instant::now(),
             listen_addrs: Vec::new(),
             unbound,
             addr_waiters: Vec::new(),
@@ -194,6 +160,8 @@ impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut mesh_tick = tokio::time::interval(self.mesh_check);
         mesh_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut liveness_tick = tokio::time::interval(self.liveness_check);
+        liveness_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let redial_at = self.redial.next_at();
             tokio::select! {
@@ -212,6 +180,7 @@ impl EventLoop {
                 _ = tokio::time::sleep_until(redial_at.unwrap_or_else(Instant::now)),
                     if redial_at.is_some() => self.redial_due(),
                 _ = mesh_tick.tick() => self.check_mesh(),
+                _ = liveness_tick.tick() => self.check_liveness(),
             }
         }
         debug!("P2P swarm task stopped");
@@ -316,21 +285,22 @@ impl EventLoop {
         }
     }
 
-    /// Dials every bootstrap peer whose time has come and that is not connected.
+    /// Dials every known peer (bootstrap or former sync peer) whose time has come and
+    /// that is not connected.
     fn redial_due(&mut self) {
-        for (peer, addr) in self.redial.take_due(Instant::now()) {
+        for (peer, addrs) in self.redial.take_due(Instant::now()) {
             if self.swarm.is_connected(&peer) {
                 continue;
             }
             let opts = DialOpts::peer_id(peer)
-                .addresses(vec![addr.clone()])
+                .addresses(addrs.clone())
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
             match self.swarm.dial(opts) {
-                Ok(()) => debug!(%peer, %addr, "dialing bootstrap peer"),
+                Ok(()) => debug!(%peer, ?addrs, "dialing peer"),
                 Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
                 Err(e) => {
-                    debug!(%peer, error = %e, "cannot dial bootstrap peer");
+                    debug!(%peer, error = %e, "cannot dial peer");
                     self.schedule_redial(&peer);
                 }
             }
@@ -343,7 +313,7 @@ impl EventLoop {
             return;
         }
         if let Some(after) = self.redial.failed(peer, Instant::now()) {
-            debug!(%peer, ?after, "bootstrap peer will be redialed");
+            debug!(%peer, ?after, "peer will be redialed");
         }
     }
 
@@ -420,21 +390,14 @@ impl EventLoop {
             return;
         }
         self.redial.connected(&peer);
-        if self.peers.contains_key(&peer) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.heard();
             return;
         }
         let address = endpoint.get_remote_address().clone();
         info!(%peer, %address, "peer connected");
-        self.peers.insert(
-            peer,
-            PeerState {
-                address: Some(address),
-                connected_since_ms: now_ms(),
-                rtt: None,
-                subscribed: false,
-                speaks_sync: false,
-            },
-        );
+        self.peers
+            .insert(peer, PeerState::new(address, endpoint.is_dialer()));
         self.emit(P2pEvent::PeersChanged);
     }
 
@@ -452,6 +415,9 @@ impl EventLoop {
             });
             if capable {
                 info!(%peer, "peer is sync-capable");
+                if let Some(p) = self.peers.get(&peer) {
+                    self.redial.learn(peer, p.dialable());
+                }
                 self.emit(P2pEvent::NewSyncPeer { peer });
             }
         }
@@ -463,9 +429,21 @@ impl EventLoop {
             BehaviourEvent::Sync(event) => self.handle_sync(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let speaks = info.protocols.contains(&StreamProtocol::new(SYNC_PROTOCOL));
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.speaks_sync = speaks;
+                let Some(p) = self.peers.get_mut(&peer_id) else {
+                    return;
+                };
+                p.heard();
+                p.speaks_sync = speaks;
+                p.listen_addrs = info.listen_addrs;
+                if !speaks {
+                    p.answers_sync = false;
                 }
+                let capable = p.sync_capable();
+                if capable {
+                    let addrs = p.dialable();
+                    self.redial.learn(peer_id, addrs);
+                }
+                self.probe_if_due(peer_id);
                 self.refresh_sync(peer_id);
             }
             BehaviourEvent::Ping(ping::Event {
@@ -474,9 +452,18 @@ impl EventLoop {
                 ..
             }) => {
                 if let Some(p) = self.peers.get_mut(&peer) {
+                    p.heard();
                     p.rtt = Some(rtt);
                     self.emit(P2pEvent::PeersChanged);
                 }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Err(e),
+                ..
+            }) => {
+                // Not a verdict by itself: silence past the peer timeout is.
+                debug!(%peer, error = %e, "ping failed");
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 if self.blocked {
@@ -504,6 +491,7 @@ impl EventLoop {
                 message_id,
                 message,
             } => {
+                self.heard(&propagation_source);
                 let verdict = if !self.gossip {
                     MessageAcceptance::Ignore
                 } else {
@@ -542,18 +530,9 @@ impl EventLoop {
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, verdict);
             }
-            gossipsub::Event::Subscribed { peer_id, topic } if topic == self.topic.hash() => {
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.subscribed = true;
-                }
-                self.refresh_sync(peer_id);
-            }
-            gossipsub::Event::Unsubscribed { peer_id, topic } if topic == self.topic.hash() => {
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.subscribed = false;
-                }
-                self.refresh_sync(peer_id);
-            }
+            // A subscription proves the peer is alive, not that it can sync.
+            gossipsub::Event::Subscribed { peer_id, .. }
+            | gossipsub::Event::Unsubscribed { peer_id, .. } => self.heard(&peer_id),
             _ => {}
         }
     }
@@ -565,6 +544,7 @@ impl EventLoop {
                     request, channel, ..
                 } => {
                     debug!(%peer, request = request.name(), "sync request");
+                    self.heard(&peer);
                     let store = self.store.clone();
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
@@ -578,6 +558,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
+                    self.answered(peer, request_id);
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
@@ -590,6 +571,7 @@ impl EventLoop {
                 ..
             } => {
                 debug!(%peer, error = %error, "sync request failed");
+                self.unanswered(peer, request_id, &error);
                 if let Some(reply) = self.pending.remove(&request_id) {
                     let _ = reply.send(Err(super::remote::outbound_error(&error)));
                 }
@@ -634,6 +616,7 @@ impl EventLoop {
                 connected_since_ms: p.connected_since_ms,
                 in_mesh: mesh.contains(id),
                 sync_capable: self.sync_peers.contains(id),
+                last_heard_ms: p.last_heard_ms,
             })
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));

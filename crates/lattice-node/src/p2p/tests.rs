@@ -13,14 +13,14 @@ use super::*;
 use crate::ledger::{DEFAULT_MAX_PAYLOAD, StoreOptions};
 use crate::sync::reconcile::{Remote, reconcile};
 
-const DEADLINE: Duration = Duration::from_secs(5);
+pub(super) const DEADLINE: Duration = Duration::from_secs(5);
 
-struct TestPeer {
-    handle: P2pHandle,
-    events: mpsc::Receiver<P2pEvent>,
-    store: Store,
-    key: NodeKey,
-    cancel: CancellationToken,
+pub(super) struct TestPeer {
+    pub handle: P2pHandle,
+    pub events: mpsc::Receiver<P2pEvent>,
+    pub store: Store,
+    pub key: NodeKey,
+    pub cancel: CancellationToken,
     _dir: tempfile::TempDir,
 }
 
@@ -30,7 +30,7 @@ impl Drop for TestPeer {
     }
 }
 
-fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
+pub(super) fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
     P2pConfig {
         key: key.clone(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
@@ -41,6 +41,9 @@ fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         redial_min: Duration::from_millis(50),
         redial_max: Duration::from_millis(400),
         request_timeout: Duration::from_secs(3),
+        peer_timeout: Duration::from_secs(2),
+        ping_interval: Duration::from_millis(200),
+        dial_timeout: Duration::from_secs(2),
         gossip_heartbeat: Duration::from_millis(100),
         psk: None,
     }
@@ -60,15 +63,22 @@ async fn start_full(
     allow: Option<Vec<PeerId>>,
     psk: Option<[u8; 32]>,
 ) -> TestPeer {
+    start_custom(seed, |c| {
+        c.bootstrap = bootstrap;
+        c.allow = allow;
+        c.psk = psk;
+    })
+    .await
+}
+
+/// A peer with the test configuration, changed by `adjust`.
+pub(super) async fn start_custom(seed: u8, adjust: impl FnOnce(&mut P2pConfig)) -> TestPeer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let key = NodeKey::from_seed([seed; 32]);
     let cancel = CancellationToken::new();
-    let config = P2pConfig {
-        allow,
-        psk,
-        ..config(&key, bootstrap)
-    };
+    let mut config = config(&key, Vec::new());
+    adjust(&mut config);
     let (handle, events) = spawn(config, store.clone(), cancel.clone()).unwrap();
     TestPeer {
         handle,
@@ -80,7 +90,7 @@ async fn start_full(
     }
 }
 
-async fn dial_addr(peer: &TestPeer) -> Multiaddr {
+pub(super) async fn dial_addr(peer: &TestPeer) -> Multiaddr {
     let addrs = peer.handle.listen_addrs().await;
     assert!(!addrs.is_empty(), "the swarm reports where it listens");
     addrs[0].clone().with(Protocol::P2p(peer.handle.peer_id()))
@@ -95,7 +105,7 @@ async fn connected_pair() -> (TestPeer, TestPeer) {
     (a, b)
 }
 
-async fn next_event(peer: &mut TestPeer, want: impl Fn(&P2pEvent) -> bool) -> P2pEvent {
+pub(super) async fn next_event(peer: &mut TestPeer, want: impl Fn(&P2pEvent) -> bool) -> P2pEvent {
     let wait = async {
         loop {
             let event = peer.events.recv().await.expect("the swarm task is running");
@@ -109,7 +119,7 @@ async fn next_event(peer: &mut TestPeer, want: impl Fn(&P2pEvent) -> bool) -> P2
         .expect("the expected event came before the deadline")
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(super) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -121,7 +131,7 @@ where
     }
 }
 
-fn entry(key: &NodeKey, n: u64) -> Entry {
+pub(super) fn entry(key: &NodeKey, n: u64) -> Entry {
     Entry::sign(
         key,
         1_700_000_000_000 + n,
@@ -131,7 +141,7 @@ fn entry(key: &NodeKey, n: u64) -> Entry {
     .unwrap()
 }
 
-async fn in_mesh(from: &TestPeer, peer: PeerId) -> bool {
+pub(super) async fn in_mesh(from: &TestPeer, peer: PeerId) -> bool {
     let id = peer.to_string();
     from.handle
         .peers()
@@ -297,4 +307,19 @@ fn entries_messages_survive_the_json_envelope() {
     );
     let state = serde_json::to_string(&SyncRequest::State).unwrap();
     assert_eq!(state, "\"state\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libp2p_metrics_are_exported_under_one_libp2p_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let key = NodeKey::from_seed([1; 32]);
+    let cancel = CancellationToken::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let _ = spawn_with_metrics(config(&key, vec![]), store, cancel.clone(), &mut registry).unwrap();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    cancel.cancel();
+    assert!(text.contains("libp2p_swarm_"), "{text}");
+    assert!(!text.contains("libp2p_libp2p_"), "{text}");
 }

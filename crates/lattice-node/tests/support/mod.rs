@@ -42,10 +42,13 @@ impl TestNode {
     }
 }
 
-/// Timers for tests: heartbeat 50ms, fallback 300ms, poll 150ms.
+/// Timers for tests: heartbeat 50ms, fallback 300ms, poll 150ms. The peer timeout is
+/// a generous 1s (not the default three heartbeats) so a busy machine causes no false
+/// disconnects in tests that are not about liveness.
 pub fn fast_vars() -> Vec<(String, String)> {
     [
         ("LATTICE_HEARTBEAT", "50ms"),
+        ("LATTICE_PEER_TIMEOUT", "1s"),
         ("LATTICE_FALLBACK_AFTER", "300ms"),
         ("LATTICE_HTTP_POLL", "150ms"),
     ]
