@@ -258,6 +258,9 @@ pub fn check_history(cluster: &Cluster, bound: Duration) -> Result<(Duration, us
         super::nodes::same_root(st)
     })?;
     let acked = history.acked_ids();
+    if acked.is_empty() {
+        return Err("no write was acknowledged at all: nothing to check".into());
+    }
     let mut lost = 0;
     let mut report = Vec::new();
     for n in &cluster.nodes {
