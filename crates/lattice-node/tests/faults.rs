@@ -96,12 +96,16 @@ fn silent_p2p_drop_between_three_namespaces_falls_back_to_http_and_recovers_p2p(
     let recorder = Recorder::start(&cluster, writable.clone(), 0);
     std::thread::sleep(Duration::from_secs(1));
 
-    let drop_ms = now_ms();
+    // The partition starts when the first rule is committed; the others come after it.
+    let mut drop_ms = 0;
     for i in 0..NODES {
         cluster
             .net
             .set_rules(i, &drop_p2p_rules(), &drop_p2p_rules())
             .unwrap_or_else(|e| fail(e));
+        if i == 0 {
+            drop_ms = now_ms();
+        }
     }
     cluster
         .wait_until(
