@@ -225,6 +225,7 @@ impl Target {
 #[derive(Default, Debug)]
 pub struct Figures {
     pub schedules: usize,
+    pub failed: usize,
     pub faults: usize,
     pub acknowledged: usize,
     pub lost: usize,
@@ -236,8 +237,9 @@ pub struct Figures {
 impl Figures {
     pub fn print(&self, what: &str) {
         println!(
-            "fault suite figures ({what}): schedules run {}, faults injected {}, entries acknowledged {}, entries lost {}, worst time to converge after heal {:.1} s, worst time to P2P after heal {:.1} s, worst time to fallback after a drop {}",
+            "fault suite figures ({what}): schedules run {} ({} failed), faults injected {}, entries acknowledged {}, entries lost {}, worst time to converge after heal {:.1} s, worst time to P2P after heal {:.1} s, worst time to fallback after a drop {}",
             self.schedules,
+            self.failed,
             self.faults,
             self.acknowledged,
             self.lost,
@@ -249,35 +251,54 @@ impl Figures {
     }
 }
 
+/// What the final check of a history found.
+pub struct Verdict {
+    /// How long the roots took to become equal, if they did within the bound.
+    pub converged: Option<Duration>,
+    /// The most acknowledged entries any one node lacks (must be 0).
+    pub lost: usize,
+    /// Everything wrong, one line each; empty when all is well.
+    pub problems: Vec<String>,
+}
+
 /// The final check of a history: after the final heal, every node's root and count are
-/// equal (within `bound`), and every acknowledged id is on every node. Returns the time
-/// to converge and the number of lost entries (which must be 0).
-pub fn check_history(cluster: &Cluster, bound: Duration) -> Result<(Duration, usize), String> {
+/// equal (within `bound`), and every acknowledged id is on every node (looked up on
+/// each, whether or not the roots agree).
+pub fn check_history(cluster: &Cluster, bound: Duration) -> Verdict {
     let history = &cluster.history;
-    let took = cluster.wait_until("roots equal after the final heal", bound, |st| {
-        super::nodes::same_root(st)
-    })?;
+    let mut problems = Vec::new();
+    let converged = cluster
+        .wait_until(
+            "roots equal after the final heal",
+            bound,
+            super::nodes::same_root,
+        )
+        .map_err(|e| problems.push(e))
+        .ok();
     let acked = history.acked_ids();
     if acked.is_empty() {
-        return Err("no write was acknowledged at all: nothing to check".into());
+        problems.push("no write was acknowledged at all: nothing to check".into());
     }
     let mut lost = 0;
-    let mut report = Vec::new();
     for n in &cluster.nodes {
-        let missing = n.missing(&acked)?;
-        if !missing.is_empty() {
-            lost = lost.max(missing.len());
-            report.push(format!(
-                "node {} lacks {} of {} acknowledged entries, e.g. {}",
-                n.index,
-                missing.len(),
-                acked.len(),
-                missing[0]
-            ));
+        match n.missing(&acked) {
+            Ok(missing) if missing.is_empty() => {}
+            Ok(missing) => {
+                lost = lost.max(missing.len());
+                problems.push(format!(
+                    "node {} lacks {} of {} acknowledged entries, e.g. {}",
+                    n.index,
+                    missing.len(),
+                    acked.len(),
+                    missing[0]
+                ));
+            }
+            Err(e) => problems.push(format!("node {}: cannot list its entries: {e}", n.index)),
         }
     }
-    if !report.is_empty() {
-        return Err(report.join("; "));
+    Verdict {
+        converged,
+        lost,
+        problems,
     }
-    Ok((took, lost))
 }

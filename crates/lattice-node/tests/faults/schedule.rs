@@ -305,7 +305,7 @@ pub fn run_fault(
             let felt = latency_felt(cluster, hold);
             if felt < LATENCY * 2 {
                 return Err(format!(
-                    "{fault}: no node saw a round trip of {:?} or more (worst seen {felt:?}): the latency did not reach the pings, or they are rarer than the {hold:?} the fault lasts",
+                    "{fault}: a node saw no ping round trip of {:?} or more (its largest was {felt:?}): the delay did not reach the pings, or they are rarer than the {hold:?} the fault lasts",
                     LATENCY * 2
                 ));
             }
