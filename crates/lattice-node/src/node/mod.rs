@@ -21,7 +21,7 @@ use crate::http::client::{ClientError, ClientLimits, NeighborClient};
 use crate::identity::NodeKey;
 use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
 use crate::metrics::{Metrics, TransitionLabels};
-use crate::p2p::{P2pConfig, P2pError, P2pEvent, P2pHandle};
+use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{EventKind, Lung, NodeEvent, NodeInfo, Status, SyncSummary};
 use crate::sync::lungs::{LungEvent, Lungs};
 
@@ -204,27 +204,7 @@ impl NodeHandle {
             .map_err(|_| NodeError::ShuttingDown)??;
 
         let cancel = CancellationToken::new();
-        let p2p_config = P2pConfig {
-            key: key.clone(),
-            listen: config.p2p_listen.clone(),
-            bootstrap: config.bootstrap.clone(),
-            allow: config.p2p_allow.clone(),
-            mdns: config.mdns,
-            max_payload: config.max_payload,
-            redial_min: options.p2p_redial_min,
-            redial_max: options
-                .p2p_redial_max
-                .min(config.peer_timeout * 2)
-                .max(options.p2p_redial_min),
-            request_timeout: options.p2p_request_timeout,
-            peer_timeout: config.peer_timeout,
-            ping_interval: config.heartbeat.min(config.peer_timeout / 3),
-            dial_timeout: options
-                .p2p_dial_timeout
-                .min(config.peer_timeout.max(Duration::from_secs(1))),
-            gossip_heartbeat: options.gossip_heartbeat,
-            psk: config.p2p_psk,
-        };
+        let p2p_config = p2p_lung::p2p_config(&config, &options, key.clone());
         let metrics = Metrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);

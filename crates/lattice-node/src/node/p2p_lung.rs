@@ -2,13 +2,15 @@
 //! or off with the mode, cutting and restoring P2P, and what status shows of peers.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Actor, now_ms, short};
-use crate::config::Mode;
-use crate::p2p::{P2pEvent, P2pHandle, PeerId, PeerInfo};
+use super::{Actor, NodeOptions, now_ms, short};
+use crate::config::{Config, Mode};
+use crate::identity::NodeKey;
+use crate::p2p::{P2pConfig, P2pEvent, P2pHandle, PeerId, PeerInfo};
 use crate::status::{EventKind, Lung, PeerStatus, SyncSummary};
 use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
 
@@ -244,5 +246,77 @@ impl Actor {
                 });
             }
         }
+    }
+}
+
+/// The swarm's configuration. Its timers follow the user's: a ping at least once per
+/// heartbeat (and three per peer timeout); a dial that cannot finish within the peer
+/// timeout has failed (at least 1 s, at most the option); a lost peer is retried at
+/// least every two peer timeouts, so P2P returns soon after a partition heals.
+pub(super) fn p2p_config(config: &Config, options: &NodeOptions, key: NodeKey) -> P2pConfig {
+    P2pConfig {
+        key,
+        listen: config.p2p_listen.clone(),
+        bootstrap: config.bootstrap.clone(),
+        allow: config.p2p_allow.clone(),
+        mdns: config.mdns,
+        max_payload: config.max_payload,
+        redial_min: options.p2p_redial_min,
+        redial_max: options
+            .p2p_redial_max
+            .min(config.peer_timeout * 2)
+            .max(options.p2p_redial_min),
+        request_timeout: options.p2p_request_timeout,
+        peer_timeout: config.peer_timeout,
+        ping_interval: config.heartbeat.min(config.peer_timeout / 3),
+        dial_timeout: options
+            .p2p_dial_timeout
+            .min(config.peer_timeout.max(Duration::from_secs(1))),
+        gossip_heartbeat: options.gossip_heartbeat,
+        psk: config.p2p_psk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{Config, Overrides};
+    use crate::identity::NodeKey;
+    use crate::node::NodeOptions;
+
+    fn timers(vars: &[(&str, &str)]) -> P2pConfig {
+        let config = Config::from_pairs(vars, &Overrides::default()).unwrap();
+        p2p_config(
+            &config,
+            &NodeOptions::default(),
+            NodeKey::from_seed([1; 32]),
+        )
+    }
+
+    #[test]
+    fn p2p_timers_follow_the_heartbeat_and_the_peer_timeout() {
+        let s = Duration::from_secs;
+        let defaults = timers(&[]);
+        assert_eq!(defaults.peer_timeout, s(15));
+        assert_eq!(defaults.ping_interval, s(5), "once per heartbeat");
+        assert_eq!(defaults.dial_timeout, s(10));
+        assert_eq!(defaults.redial_max, s(30));
+
+        // The test timers: a partition heals into P2P within seconds.
+        let fast = timers(&[
+            ("LATTICE_HEARTBEAT", "250ms"),
+            ("LATTICE_PEER_TIMEOUT", "1s"),
+            ("LATTICE_FALLBACK_AFTER", "2s"),
+        ]);
+        assert_eq!(fast.ping_interval, Duration::from_millis(250));
+        assert_eq!(fast.dial_timeout, s(1));
+        assert_eq!(fast.redial_max, s(2));
+
+        // A peer timeout of one heartbeat still gets three pings in it.
+        let tight = timers(&[("LATTICE_HEARTBEAT", "3s"), ("LATTICE_PEER_TIMEOUT", "3s")]);
+        assert_eq!(tight.ping_interval, s(1));
+        assert_eq!(tight.dial_timeout, s(3));
     }
 }

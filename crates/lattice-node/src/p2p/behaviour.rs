@@ -140,10 +140,12 @@ impl Behaviour {
                     .with_max_established(Some(MAX_ESTABLISHED))
                     .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER)),
             ),
-            identify: identify::Behaviour::new(identify::Config::new(
-                IDENTIFY_PROTOCOL.into(),
-                key.public(),
-            )),
+            // Pushing listen-address changes matters when a node dials out before its
+            // listener is bound: the peer learns where to redial it a moment later.
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                    .with_push_listen_addr_updates(true),
+            ),
             // A ping slower than the peer timeout is as good as none.
             ping: ping::Behaviour::new(
                 ping::Config::new()

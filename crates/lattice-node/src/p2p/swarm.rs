@@ -164,6 +164,7 @@ impl EventLoop {
         liveness_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let redial_at = self.redial.next_at();
+            let silent_at = self.next_silence();
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => break,
@@ -180,6 +181,11 @@ impl EventLoop {
                 _ = tokio::time::sleep_until(redial_at.unwrap_or_else(Instant::now)),
                     if redial_at.is_some() => self.redial_due(),
                 _ = mesh_tick.tick() => self.check_mesh(),
+                // At the moment a peer's silence passes the timeout, so it stops counting
+                // then, not up to a check interval later.
+                _ = tokio::time::sleep_until(silent_at.unwrap_or_else(Instant::now)),
+                    if silent_at.is_some() => self.check_liveness(),
+                // Also periodically: asks unproven peers again, and notices our own pauses.
                 _ = liveness_tick.tick() => self.check_liveness(),
             }
         }

@@ -145,6 +145,14 @@ impl EventLoop {
         self.refresh_sync(peer);
     }
 
+    /// When the first connected peer's silence will have outlasted the peer timeout.
+    pub(super) fn next_silence(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .map(|p| p.last_heard + self.peer_timeout + Duration::from_millis(1))
+            .min()
+    }
+
     /// Disconnects every peer silent for longer than the peer timeout; it stops counting
     /// now, not when TCP finally gives up (minutes, on a silent drop). Also asks again
     /// the peers that claim the sync protocol but have not answered it.
