@@ -8,8 +8,10 @@ set -euo pipefail
 LATTICE_APT_PACKAGES=(build-essential pkg-config ca-certificates curl wget file
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev)
 # What running and testing the window headless needs (Xvfb, screenshots, WebDriver) and
-# the browser for the dashboard's end-to-end tests.
-LATTICE_APT_TEST_PACKAGES=(xvfb xauth imagemagick webkit2gtk-driver dbus-x11 at-spi2-core chromium)
+# the browser for the dashboard's end-to-end tests; `ip` and `nft` for the fault-injection
+# suite's network namespaces and partitions (crates/lattice-node/tests/faults.rs).
+LATTICE_APT_TEST_PACKAGES=(xvfb xauth imagemagick webkit2gtk-driver dbus-x11 at-spi2-core chromium
+  iproute2 nftables)
 
 lattice_as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
