@@ -110,7 +110,9 @@ fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
 
 #[derive(Deserialize)]
 pub(super) struct PutBody {
-    payload: serde_json::Value,
+    /// Kept as text until checked: a duplicate key or a number a double cannot hold would
+    /// otherwise be changed silently by parsing, before anything could refuse it.
+    payload: Box<RawValue>,
 }
 
 pub(super) async fn put_entry(
@@ -118,7 +120,9 @@ pub(super) async fn put_entry(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Created>), ApiError> {
     let body: PutBody = parse_json(&body.map_err(body_error)?)?;
-    let appended = node.put(&body.payload).await?;
+    let payload = crate::ledger::parse_payload(body.payload.get())
+        .map_err(|e| ApiError::from(NodeError::Entry(e.into())))?;
+    let appended = node.put(&payload).await?;
     // The payload as stored (canonical, exactly what was signed), read back rather than
     // echoed, so the client sees what the ledger holds.
     let stored = node
