@@ -61,6 +61,9 @@ pub struct P2pConfig {
     pub gossip_heartbeat: Duration,
     /// Private-network pre-shared key: wraps TCP before Noise.
     pub psk: Option<[u8; 32]>,
+    /// Told to peers (by identify) instead of the listen addresses, when set: where the
+    /// node is reachable from outside (a port forward, a relay).
+    pub announce: Vec<Multiaddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
