@@ -4,6 +4,10 @@
 //! The swarm lives in one task (see [`swarm`]); [`P2pHandle`] is the cloneable way in,
 //! and [`P2pEvent`]s are the way out. What to publish and when to reconcile is the
 //! node's decision: this module only carries, verifies and answers.
+//!
+//! It also decides which peers count as sync peers: only those that answered a sync
+//! request and have been heard (ping or any traffic) within the peer timeout. A silent
+//! peer is disconnected, then redialed with a capped, jittered backoff (see `redial`).
 
 mod behaviour;
 #[cfg(test)]
@@ -204,7 +208,7 @@ impl P2pHandle {
     }
 
     /// `true` closes every connection now and refuses new ones, inbound and outbound,
-    /// until `false`, which redials the bootstrap peers at once.
+    /// until `false`, which redials the bootstrap peers and former sync peers at once.
     pub async fn set_blocked(&self, blocked: bool) {
         self.ask(|done| Command::SetBlocked(blocked, done)).await;
     }
