@@ -88,10 +88,13 @@ impl Neighbor {
         self.status.last_error_kind = Some(kind.to_string());
     }
 
-    /// The next sync or check waits `wait`.
+    /// The next sync or check waits at least `wait` (never brought forward by it).
     fn retry_in(&mut self, wait: Duration, now: u64) {
-        self.due = Some(Instant::now() + wait);
-        self.status.next_attempt_ms = Some(now + wait.as_millis() as u64);
+        let at = Instant::now();
+        let due = self.due.map_or(at + wait, |d| d.max(at + wait));
+        self.due = Some(due);
+        self.status.next_attempt_ms =
+            Some(now + due.saturating_duration_since(at).as_millis() as u64);
     }
 
     fn answered(&mut self, root: [u8; 32]) {
@@ -255,7 +258,7 @@ impl Actor {
                     Err(e) => {
                         n.failed(&e.kind, e.message.clone());
                         n.retry_in(poll, now);
-                        (e.kind, e.message, poll, false)
+                        (e.kind, e.message, false)
                     }
                 }
             }
@@ -276,16 +279,18 @@ impl Actor {
                 n.failed(&e.kind(), e.to_string());
                 let wait = n.strike(poll);
                 n.retry_in(wait, now);
-                (e.kind(), e.to_string(), wait, true)
+                (e.kind(), e.to_string(), true)
             }
         };
-        let (kind, message, wait, was_sync) = failure;
+        let (kind, message, was_sync) = failure;
+        let wait =
+            Duration::from_millis(n.status.next_attempt_ms.unwrap_or(now).saturating_sub(now));
         if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
             tracing::warn!(
                 "[HTTP_{}] {url}: {message} (attempt {} failed; next in {}){}",
                 if was_sync { "SYNC" } else { "CHECK" },
                 n.status.consecutive_failures,
-                humantime::format_duration(round_ms(wait)),
+                humantime::format_duration(wait),
                 suppressed_note(held)
             );
         }
@@ -367,11 +372,14 @@ impl Actor {
                 n.failed("forged_entry", message.clone());
                 let wait = n.strike(poll);
                 n.retry_in(wait, now);
+                let wait = Duration::from_millis(
+                    n.status.next_attempt_ms.unwrap_or(now).saturating_sub(now),
+                );
                 let url = n.status.url.clone();
                 if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
                     tracing::warn!(
                         "[HTTP_EVENTS] {url}: {message}; stream dropped, polls backed off {}{}",
-                        humantime::format_duration(round_ms(wait)),
+                        humantime::format_duration(wait),
                         suppressed_note(held)
                     );
                 }
@@ -423,10 +431,6 @@ async fn finish(
         o = work => o,
     };
     let _ = done.send(SyncDone { index, outcome }).await;
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
 }
 
 pub(super) async fn sleep_until_due(due: Option<Instant>) {
