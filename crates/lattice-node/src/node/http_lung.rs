@@ -107,6 +107,12 @@ impl Neighbor {
         self.strikes = 0;
     }
 
+    /// How long until the next attempt (for the log line).
+    fn wait_left(&self, now: u64) -> Duration {
+        let at = self.status.next_attempt_ms.unwrap_or(now);
+        Duration::from_millis(at.saturating_sub(now))
+    }
+
     /// One more strike, and the exponential backoff from one poll interval it earns:
     /// for a neighbour failing while it is needed, or caught lying.
     fn strike(&mut self, poll: Duration) -> Duration {
@@ -283,8 +289,7 @@ impl Actor {
             }
         };
         let (kind, message, was_sync) = failure;
-        let wait =
-            Duration::from_millis(n.status.next_attempt_ms.unwrap_or(now).saturating_sub(now));
+        let wait = n.wait_left(now);
         if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
             tracing::warn!(
                 "[HTTP_{}] {url}: {message} (attempt {} failed; next in {}){}",
@@ -372,9 +377,7 @@ impl Actor {
                 n.failed("forged_entry", message.clone());
                 let wait = n.strike(poll);
                 n.retry_in(wait, now);
-                let wait = Duration::from_millis(
-                    n.status.next_attempt_ms.unwrap_or(now).saturating_sub(now),
-                );
+                let wait = n.wait_left(now);
                 let url = n.status.url.clone();
                 if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
                     tracing::warn!(
