@@ -195,11 +195,12 @@ async fn the_diverged_event_names_our_root_from_before_the_sync() {
     let b_url = format!("http://{}", lb.local_addr().unwrap());
     let b = start_node(lb, &[], &[("LATTICE_MODE", "p2p")], 64).await;
     b.node.put(&json!({ "only": "on b" })).await.unwrap();
-    let theirs = b.status().merkle_root;
+    // The store's root: the status snapshot follows a commit a moment later.
+    let theirs = hex::encode(b.node.store().root());
 
     let la = listeners(1).await.pop().unwrap();
     let a = start_node(la, &[b_url], &[("LATTICE_HTTP_POLL", "60s")], 65).await;
-    let ours_before = a.status().merkle_root;
+    let ours_before = hex::encode(a.node.store().root());
     let mut events = a.node.subscribe_events();
     a.node
         .switch_mode(lattice_node::config::Mode::Http)
@@ -216,7 +217,11 @@ async fn the_diverged_event_names_our_root_from_before_the_sync() {
     .expect("no diverged event");
     assert_eq!(diverged, (ours_before.clone(), theirs.clone()));
     assert_ne!(diverged.0, diverged.1, "ours and theirs are the same root");
-    assert_eq!(a.status().merkle_root, theirs, "A pulled B's entry");
+    assert_eq!(
+        hex::encode(a.node.store().root()),
+        theirs,
+        "A pulled B's entry"
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -246,4 +251,44 @@ async fn neighbour_error_counters_are_in_metrics_at_zero_from_the_start() {
         }
     }
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_down_through_a_long_standby_is_synced_soon_after_it_returns() {
+    // B holds an entry, then goes away (its data kept for the restart).
+    let lb = listeners(1).await.pop().unwrap();
+    let b_addr = lb.local_addr().unwrap();
+    let b = start_node(lb, &[], &[("LATTICE_MODE", "p2p")], 67).await;
+    let put = b.node.put(&json!({ "held": "by b" })).await.unwrap();
+    let b_dir = b.stop_keeping_data().await;
+
+    let vars = [("LATTICE_MODE", "p2p"), ("LATTICE_HTTP_POLL", "100ms")];
+    let la = listeners(1).await.pop().unwrap();
+    let a = start_node(la, &[format!("http://{b_addr}")], &vars, 68).await;
+    let failures = |a: &TestNode| a.status().neighbors[0].consecutive_failures;
+    eventually("many standby checks of B fail", WAIT, || failures(&a) >= 12).await;
+    let at_switch = failures(&a);
+    a.node
+        .switch_mode(lattice_node::config::Mode::Http)
+        .await
+        .unwrap();
+    eventually("a sync with B fails too", WAIT, || failures(&a) > at_switch).await;
+
+    let b = start_node_in(
+        b_dir,
+        TcpListener::bind(b_addr).await.unwrap(),
+        &[],
+        &[],
+        67,
+    )
+    .await;
+    // Backing off by the standby's failures too would wait 2^12 polls (capped at 5 min).
+    eventually(
+        "A pulls B's entry within seconds of B's return",
+        Duration::from_secs(10),
+        || a.node.store().contains(&put.id),
+    )
+    .await;
+    a.stop().await;
+    b.stop().await;
 }

@@ -46,6 +46,10 @@ pub(super) struct Neighbor {
     due: Option<Instant>,
     /// Failing polls and checks repeat every interval, forgeries as fast as they come.
     warnings: LogThrottle,
+    /// Syncs failed and forgeries caught in a row since the lung activated: what the
+    /// backoff grows with. Standby checks do not count, or a neighbour that was down
+    /// for an hour of standby would be waited for minutes once it is needed.
+    strikes: u32,
 }
 
 impl Neighbor {
@@ -72,6 +76,7 @@ impl Neighbor {
             in_flight: false,
             due: None,
             warnings: LogThrottle::new(WARN_BURST, WARN_WINDOW),
+            strikes: 0,
         }
     }
 
@@ -83,10 +88,13 @@ impl Neighbor {
         self.status.last_error_kind = Some(kind.to_string());
     }
 
-    /// The next sync or check waits `wait`.
+    /// The next sync or check waits at least `wait` (never brought forward by it).
     fn retry_in(&mut self, wait: Duration, now: u64) {
-        self.due = Some(Instant::now() + wait);
-        self.status.next_attempt_ms = Some(now + wait.as_millis() as u64);
+        let at = Instant::now();
+        let due = self.due.map_or(at + wait, |d| d.max(at + wait));
+        self.due = Some(due);
+        self.status.next_attempt_ms =
+            Some(now + due.saturating_duration_since(at).as_millis() as u64);
     }
 
     fn answered(&mut self, root: [u8; 32]) {
@@ -96,16 +104,20 @@ impl Neighbor {
         self.status.last_error_kind = None;
         self.status.next_attempt_ms = None;
         self.status.root = Some(hex::encode(root));
+        self.strikes = 0;
     }
 
-    /// Exponential backoff from one poll interval over the failures in a row, for a
-    /// neighbour failing while it is needed (or caught lying).
-    fn backoff(&self, poll: Duration) -> Duration {
-        backoff::exponential(
-            self.status.consecutive_failures,
-            poll,
-            MAX_BACKOFF.max(poll),
-        )
+    /// How long until the next attempt (for the log line).
+    fn wait_left(&self, now: u64) -> Duration {
+        let at = self.status.next_attempt_ms.unwrap_or(now);
+        Duration::from_millis(at.saturating_sub(now))
+    }
+
+    /// One more strike, and the exponential backoff from one poll interval it earns:
+    /// for a neighbour failing while it is needed, or caught lying.
+    fn strike(&mut self, poll: Duration) -> Duration {
+        self.strikes = self.strikes.saturating_add(1);
+        backoff::exponential(self.strikes, poll, MAX_BACKOFF.max(poll))
     }
 }
 
@@ -152,6 +164,7 @@ impl Actor {
                 let token = CancellationToken::new();
                 for (index, n) in self.neighbors.iter_mut().enumerate() {
                     n.due = None; // poll at once rather than a full interval later
+                    n.strikes = 0;
                     n.status.events_next_attempt_ms = None;
                     let follower = follow::Follower {
                         index,
@@ -232,7 +245,6 @@ impl Actor {
     pub(super) fn sync_done(&mut self, done: SyncDone) {
         let now = now_ms();
         let poll = self.config.http_poll;
-        let standby = self.http_lung.is_none();
         let Some(n) = self.neighbors.get_mut(done.index) else {
             return;
         };
@@ -252,19 +264,17 @@ impl Actor {
                     Err(e) => {
                         n.failed(&e.kind, e.message.clone());
                         n.retry_in(poll, now);
-                        (e.kind, e.message, poll, false)
+                        (e.kind, e.message, false)
                     }
                 }
             }
-            Outcome::Synced { result: Err(_), .. } if standby => return, // stopped by the standby itself
             Outcome::Synced {
                 result: Ok(report),
                 ours_before,
                 root_after,
             } => {
                 n.status.checked_at_ms = Some(now);
-                n.answered(report.their_root);
-                n.status.root = root_after.map(hex::encode);
+                n.answered(root_after.unwrap_or(report.their_root));
                 n.status.last_sync_ms = Some(now);
                 n.status.last_report = Some(report.clone());
                 self.synced(url, ours_before, report, now);
@@ -273,18 +283,19 @@ impl Actor {
             Outcome::Synced { result: Err(e), .. } => {
                 n.status.checked_at_ms = Some(now);
                 n.failed(&e.kind(), e.to_string());
-                let wait = n.backoff(poll);
+                let wait = n.strike(poll);
                 n.retry_in(wait, now);
-                (e.kind(), e.to_string(), wait, true)
+                (e.kind(), e.to_string(), true)
             }
         };
-        let (kind, message, wait, was_sync) = failure;
+        let (kind, message, was_sync) = failure;
+        let wait = n.wait_left(now);
         if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
             tracing::warn!(
                 "[HTTP_{}] {url}: {message} (attempt {} failed; next in {}){}",
                 if was_sync { "SYNC" } else { "CHECK" },
                 n.status.consecutive_failures,
-                humantime::format_duration(round_ms(wait)),
+                humantime::format_duration(wait),
                 suppressed_note(held)
             );
         }
@@ -364,13 +375,14 @@ impl Actor {
             } => {
                 let message = format!("announced a forged entry on its event stream: {error}");
                 n.failed("forged_entry", message.clone());
-                let wait = n.backoff(poll);
+                let wait = n.strike(poll);
                 n.retry_in(wait, now);
+                let wait = n.wait_left(now);
                 let url = n.status.url.clone();
                 if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
                     tracing::warn!(
                         "[HTTP_EVENTS] {url}: {message}; stream dropped, polls backed off {}{}",
-                        humantime::format_duration(round_ms(wait)),
+                        humantime::format_duration(wait),
                         suppressed_note(held)
                     );
                 }
@@ -422,10 +434,6 @@ async fn finish(
         o = work => o,
     };
     let _ = done.send(SyncDone { index, outcome }).await;
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
 }
 
 pub(super) async fn sleep_until_due(due: Option<Instant>) {
