@@ -730,3 +730,64 @@ async fn a_flood_of_refused_connections_logs_a_bounded_number_of_warnings() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_answer_loses_its_slot() {
+    let nodes = cluster(1, &[]).await;
+    // Small socket buffers (accepted sockets inherit the listener's), so a reader that
+    // stops fills them after a few entries instead of megabytes.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ServerOptions {
+        max_connections: 1,
+        send_stall_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let app = server::router(nodes[0].node.clone(), &options);
+    tokio::spawn(server::serve(
+        listener,
+        app,
+        options,
+        nodes[0].node.shutdown_token(),
+    ));
+
+    let client = TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = client.connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /api/lattice/events?only=entries HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stalled.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // It never reads again, while entries (about 40 KB each) stream to it.
+    let big = "x".repeat(40_000);
+    for i in 0..30 {
+        nodes[0]
+            .node
+            .put(&serde_json::json!({ "i": i, "pad": big }))
+            .await
+            .unwrap();
+    }
+    // The only slot was taken by that stream; once it stalls, others get served.
+    let deadline = Instant::now() + READ_LIMIT;
+    loop {
+        let answer = exchange(addr, &get("/api/lattice/state", "")).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a client that stopped reading kept the only slot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stalled);
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -59,6 +59,9 @@ pub struct ServerOptions {
     /// closes them sooner), or a client reusing one races the close and its request
     /// fails: hence at least 10 s by default.
     pub idle_timeout: Duration,
+    /// A client that takes none of an answer (or event stream) for this long, its
+    /// receive window full, is cut off: otherwise not reading holds a slot forever.
+    pub send_stall_timeout: Duration,
     /// Largest request head (request line and headers), in bytes (at least 8 KiB).
     pub max_header_bytes: usize,
     /// Most request headers.
@@ -88,6 +91,7 @@ impl Default for ServerOptions {
             max_connections_per_ip: 128,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
+            send_stall_timeout: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             request_timeout: Duration::from_secs(30),
