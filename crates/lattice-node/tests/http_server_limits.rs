@@ -822,3 +822,41 @@ async fn a_client_that_stops_reading_its_answer_loses_its_slot() {
         n.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_waiting_for_a_request_do_not_hold_up_shutdown() {
+    let nodes = cluster(1, &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ServerOptions {
+        header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..ServerOptions::default()
+    };
+    let stop = CancellationToken::new();
+    let app = server::router(nodes[0].node.clone(), &options);
+    let server = tokio::spawn(server::serve(listener, app, options, stop.clone()));
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    let mut half_sent = TcpStream::connect(addr).await.unwrap();
+    half_sent
+        .write_all(b"GET /api/lattice/state HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut kept_alive = TcpStream::connect(addr).await.unwrap();
+    kept_alive
+        .write_all(b"GET /api/lattice/state HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_response(&mut kept_alive)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    stop.cancel();
+    // Well below the grace period the server gives requests still being served.
+    let ended = tokio::time::timeout(Duration::from_secs(3), server).await;
+    assert!(ended.is_ok(), "idle connections held the shutdown up");
+    for n in nodes {
+        n.stop().await;
+    }
+}

@@ -297,6 +297,11 @@ impl Connection {
             match turn {
                 Turn::Ended(ended) => break ended,
                 Turn::Again => {}
+                Turn::Shutdown if !conn.serving() => {
+                    // Nothing to finish: waiting for a head that may never come would
+                    // only hold the shutdown up.
+                    return;
+                }
                 Turn::Shutdown => {
                     closing = true;
                     Pin::new(&mut served).graceful_shutdown();

@@ -62,7 +62,9 @@ pub struct ServerOptions {
     /// A client that takes none of an answer (or event stream) for this long, its
     /// receive window full, is cut off: otherwise not reading holds a slot forever.
     pub send_stall_timeout: Duration,
-    /// Largest request head (request line and headers), in bytes (at least 8 KiB).
+    /// Largest request head (request line and headers), in bytes (at least 8 KiB):
+    /// hyper's read buffer, so a head is refused (431) once this much is buffered without
+    /// its end; one that arrives in a single burst may pass at up to about twice this.
     pub max_header_bytes: usize,
     /// Most request headers.
     pub max_headers: usize,

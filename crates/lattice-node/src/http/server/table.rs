@@ -97,6 +97,11 @@ impl ConnShared {
         self.changed.notify_one();
     }
 
+    /// A request is being served (its answer may still be going out).
+    pub(super) fn serving(&self) -> bool {
+        self.phase().in_flight > 0
+    }
+
     /// Not busy being served: it may be closed to make room.
     pub(super) fn evictable(&self) -> bool {
         let p = self.phase();
