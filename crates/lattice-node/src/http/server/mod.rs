@@ -2,11 +2,11 @@
 //! Server-Sent Events and `/metrics`.
 //!
 //! Served with hyper directly rather than `axum::serve` so that slow clients cannot hold
-//! the server (see [`conn`]): HTTP/1.1 only, deadlines for silent, idle and dawdling
+//! the server (see `conn.rs`): HTTP/1.1 only, deadlines for silent, idle and dawdling
 //! connections, caps per client address and in total with the oldest idle connection
 //! making room, handler timeouts, body caps (a declared oversized body is refused before
 //! it is sent). Errors are JSON `{ "error": kind, "message": ... }`, also those hyper
-//! produces itself for requests it cannot parse (see [`io`]).
+//! produces itself for requests it cannot parse (see `io.rs`).
 //!
 //! With `LATTICE_API_TOKEN` set, writes, reconciliation and every read that reveals entry
 //! payloads (entries, the `entry` events of the event stream) need

@@ -1,5 +1,5 @@
 //! Which connections are open and what each is doing: the phases, their deadlines,
-//! and admission under the caps (see [`super::conn`] for the policy). No I/O: the
+//! and admission under the caps (see `conn.rs` for the policy). No I/O: the
 //! serving code reports what happens and asks what to do.
 
 use std::collections::{BTreeMap, HashMap};
