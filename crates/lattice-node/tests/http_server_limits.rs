@@ -599,8 +599,48 @@ async fn attacker(
     }
 }
 
+/// This process's (soft, hard) limit on open files, from `/proc/self/limits`.
+fn open_files_limit() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("/proc/self/limits names the open-files limit");
+    let mut numbers = line.split_whitespace().filter_map(|w| {
+        w.parse::<u64>()
+            .ok()
+            .or((w == "unlimited").then_some(u64::MAX))
+    });
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+/// The flood holds about 1,000 client and 500 server sockets in this one process: raise
+/// the soft open-files limit to the hard one if it is lower than that (`prlimit` from
+/// util-linux; the workspace forbids the unsafe code a direct `setrlimit` would need).
+fn ensure_open_files(needed: u64) {
+    let (soft, hard) = open_files_limit();
+    if soft >= needed {
+        return;
+    }
+    assert!(
+        hard >= needed,
+        "this test needs {needed} open files and the hard limit is {hard}"
+    );
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(
+        status.success(),
+        "prlimit could not raise the open-files limit"
+    );
+    assert!(open_files_limit().0 >= needed);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_slow_or_silent_connections_leave_99_percent_of_status_requests_answered() {
+    ensure_open_files(4096);
     let nodes = cluster(1, &[]).await;
     let options = ServerOptions {
         header_read_timeout: Duration::from_secs(2),
