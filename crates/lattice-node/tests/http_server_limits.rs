@@ -8,13 +8,14 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lattice_node::http::server::{self, ServerOptions};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 /// Serves `node`'s API a second time, on a fresh loopback port with `options`.
 async fn serve_with(n: &TestNode, options: ServerOptions) -> SocketAddr {
@@ -530,22 +531,21 @@ enum Attack {
 }
 
 /// One attacker: connects from `from`, misbehaves until the server closes it, and
-/// reconnects, until `stop` (or a bounded number of rounds).
+/// reconnects (at most 200 times), until `stop`.
 async fn attacker(
     from: Ipv4Addr,
     addr: SocketAddr,
     attack: Attack,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     connected: Arc<AtomicUsize>,
 ) {
     let mut first = true;
     for _ in 0..200 {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(Ok(mut sock)) =
-            tokio::time::timeout(Duration::from_secs(2), connect_from(from, addr)).await
-        else {
+        let sock = tokio::select! {
+            _ = stop.cancelled() => return,
+            s = tokio::time::timeout(Duration::from_secs(2), connect_from(from, addr)) => s,
+        };
+        let Ok(Ok(mut sock)) = sock else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -562,32 +562,85 @@ async fn attacker(
         if sock.write_all(opening).await.is_err() {
             continue;
         }
-        // Drip one byte every 100ms (at most 10 minutes' worth), until closed.
+        let drip: &[u8] = match attack {
+            Attack::SlowHeaders => b"X",
+            Attack::SlowBody => b" ",
+            _ => b"",
+        };
+        // Drip one byte every 100ms (at most 10 minutes' worth), or just wait, until
+        // the server closes the connection.
+        let (mut rx, mut tx) = sock.split();
         let mut buf = [0u8; 512];
-        for _ in 0..6000 {
-            if stop.load(Ordering::Relaxed) {
-                return;
+        let closed = async {
+            loop {
+                match rx.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
             }
-            match tokio::time::timeout(Duration::from_millis(100), sock.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(_)) => continue,
-                Err(_) => {}
+        };
+        let dripping = async {
+            if drip.is_empty() {
+                return std::future::pending().await;
             }
-            let drip: &[u8] = match attack {
-                Attack::SlowHeaders => b"X",
-                Attack::SlowBody => b" ",
-                _ => b"",
-            };
-            if !drip.is_empty() && sock.write_all(drip).await.is_err() {
-                break;
+            for _ in 0..6000 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if tx.write_all(drip).await.is_err() {
+                    return;
+                }
             }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = closed => {}
+            _ = dripping => {}
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
+/// This process's (soft, hard) limit on open files, from `/proc/self/limits`.
+fn open_files_limit() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("/proc/self/limits names the open-files limit");
+    let mut numbers = line.split_whitespace().filter_map(|w| {
+        w.parse::<u64>()
+            .ok()
+            .or((w == "unlimited").then_some(u64::MAX))
+    });
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+/// The flood holds about 1,000 client and 500 server sockets in this one process: raise
+/// the soft open-files limit to the hard one if it is lower than that (`prlimit` from
+/// util-linux; the workspace forbids the unsafe code a direct `setrlimit` would need).
+fn ensure_open_files(needed: u64) {
+    let (soft, hard) = open_files_limit();
+    if soft >= needed {
+        return;
+    }
+    assert!(
+        hard >= needed,
+        "this test needs {needed} open files and the hard limit is {hard}"
+    );
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", std::process::id()))
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(
+        status.success(),
+        "prlimit could not raise the open-files limit"
+    );
+    assert!(open_files_limit().0 >= needed);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_slow_or_silent_connections_leave_99_percent_of_status_requests_answered() {
+    ensure_open_files(4096);
     let nodes = cluster(1, &[]).await;
     let options = ServerOptions {
         header_read_timeout: Duration::from_secs(2),
@@ -596,27 +649,44 @@ async fn a_thousand_slow_or_silent_connections_leave_99_percent_of_status_reques
         ..ServerOptions::default()
     };
     let addr = serve_with(&nodes[0], options).await;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let connected = Arc::new(AtomicUsize::new(0));
-    let kinds = [
-        Attack::Silent,
-        Attack::SlowHeaders,
-        Attack::SlowBody,
-        Attack::Http2Preface,
-    ];
     const ATTACKERS: usize = 1000;
-    let mut tasks = Vec::new();
-    for i in 0..ATTACKERS {
-        // Four connections per address, from 127.0.1.0 up.
-        let from = Ipv4Addr::new(127, 0, 1 + (i / 4 / 250) as u8, ((i / 4) % 250) as u8);
-        tasks.push(tokio::spawn(attacker(
-            from,
-            addr,
-            kinds[i % kinds.len()],
-            stop.clone(),
-            connected.clone(),
-        )));
-    }
+    // The attackers run on their own thread and runtime, as another process would, so
+    // their timers do not compete with the server's tasks for this runtime's workers.
+    let flood = {
+        let (stop, connected) = (stop.clone(), connected.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let kinds = [
+                    Attack::Silent,
+                    Attack::SlowHeaders,
+                    Attack::SlowBody,
+                    Attack::Http2Preface,
+                ];
+                let mut tasks = Vec::new();
+                for i in 0..ATTACKERS {
+                    // Four connections per address, from 127.0.1.0 up.
+                    let from =
+                        Ipv4Addr::new(127, 0, 1 + (i / 4 / 250) as u8, ((i / 4) % 250) as u8);
+                    tasks.push(tokio::spawn(attacker(
+                        from,
+                        addr,
+                        kinds[i % kinds.len()],
+                        stop.clone(),
+                        connected.clone(),
+                    )));
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+            })
+        })
+    };
     let started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(30);
     while connected.load(Ordering::Relaxed) < ATTACKERS {
@@ -631,9 +701,12 @@ async fn a_thousand_slow_or_silent_connections_leave_99_percent_of_status_reques
     let flooded = started.elapsed();
     let mut answered = 0;
     let mut failures = Vec::new();
+    let mut connecting = Duration::ZERO;
     for _ in 0..200 {
         let attempt = tokio::time::timeout(Duration::from_secs(5), async {
+            let t = Instant::now();
             let mut sock = TcpStream::connect(addr).await?;
+            connecting += t.elapsed();
             sock.write_all(&get("/api/lattice/p2p/status", "")).await?;
             let mut answer = String::new();
             sock.read_to_string(&mut answer).await?;
@@ -646,12 +719,10 @@ async fn a_thousand_slow_or_silent_connections_leave_99_percent_of_status_reques
         }
     }
     let requests_took = started.elapsed() - flooded;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
+    stop.cancel();
+    flood.join().unwrap();
     eprintln!(
-        "{ATTACKERS} hostile connections open after {flooded:?}; {answered}/200 status requests answered in {requests_took:?}"
+        "{ATTACKERS} hostile connections open after {flooded:?}; {answered}/200 status requests answered in {requests_took:?} ({connecting:?} of it connecting)"
     );
     assert!(
         answered >= 198,
@@ -726,6 +797,105 @@ async fn a_flood_of_refused_connections_logs_a_bounded_number_of_warnings() {
         (1..=5).contains(&lines),
         "{lines} warnings for 200 refused connections"
     );
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_answer_loses_its_slot() {
+    let nodes = cluster(1, &[]).await;
+    // Small socket buffers (accepted sockets inherit the listener's), so a reader that
+    // stops fills them after a few entries instead of megabytes.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ServerOptions {
+        max_connections: 1,
+        send_stall_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let app = server::router(nodes[0].node.clone(), &options);
+    tokio::spawn(server::serve(
+        listener,
+        app,
+        options,
+        nodes[0].node.shutdown_token(),
+    ));
+
+    let client = TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = client.connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /api/lattice/events?only=entries HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stalled.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // It never reads again, while entries (about 40 KB each) stream to it.
+    let big = "x".repeat(40_000);
+    for i in 0..30 {
+        nodes[0]
+            .node
+            .put(&serde_json::json!({ "i": i, "pad": big }))
+            .await
+            .unwrap();
+    }
+    // The only slot was taken by that stream; once it stalls, others get served.
+    let deadline = Instant::now() + READ_LIMIT;
+    loop {
+        let answer = exchange(addr, &get("/api/lattice/state", "")).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a client that stopped reading kept the only slot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stalled);
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_waiting_for_a_request_do_not_hold_up_shutdown() {
+    let nodes = cluster(1, &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = ServerOptions {
+        header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..ServerOptions::default()
+    };
+    let stop = CancellationToken::new();
+    let app = server::router(nodes[0].node.clone(), &options);
+    let server = tokio::spawn(server::serve(listener, app, options, stop.clone()));
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    let mut half_sent = TcpStream::connect(addr).await.unwrap();
+    half_sent
+        .write_all(b"GET /api/lattice/state HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut kept_alive = TcpStream::connect(addr).await.unwrap();
+    kept_alive
+        .write_all(b"GET /api/lattice/state HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_response(&mut kept_alive)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    stop.cancel();
+    // Well below the grace period the server gives requests still being served.
+    let ended = tokio::time::timeout(Duration::from_secs(3), server).await;
+    assert!(ended.is_ok(), "idle connections held the shutdown up");
     for n in nodes {
         n.stop().await;
     }

@@ -124,7 +124,7 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** A message for a 401, pointing at the way to give the dashboard its token. */
 const TOKEN_NEEDED =
-  'Token needed: this node protects entries with its API token (LATTICE_API_TOKEN). Open the dashboard as …/#token=<token> to see them.';
+  'Token needed: this node protects entries and changes with its API token (LATTICE_API_TOKEN). Open the dashboard as …/#token=<token>.';
 
 /**
  * Reads a bearer token from `#token=...` once, keeps it in sessionStorage and strips it

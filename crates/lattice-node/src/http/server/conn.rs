@@ -11,11 +11,15 @@
 //! - *body*: a handler is reading the request body; the handler's `request_timeout`
 //!   bounds it.
 //! - *active*: a handler is working or its answer is going out (event streams too).
+//!   A client that takes none of the answer for `send_stall_timeout` (its receive
+//!   window full) is cut off, and counts as not active meanwhile.
 //!
 //! Connections are capped per client address and in total. When a cap is reached, the
 //! oldest connection that is not *active* (it waits, dawdles over its head or drips a
 //! body: all things an attacker does cheaply) is closed to make room; only when every
-//! connection is busy being served is the newcomer refused. hyper's own timers are not
+//! connection is busy being served is the newcomer refused (closed unanswered, with a
+//! rate-limited warning). A connection hyper ends lingers briefly (see `linger`) so
+//! that an early answer such as a 413 reaches the client. hyper's own timers are not
 //! used: its header timeout runs from the end of the previous answer, so it cannot tell
 //! an idle kept-alive connection from a dawdling one.
 
@@ -297,6 +301,11 @@ impl Connection {
             match turn {
                 Turn::Ended(ended) => break ended,
                 Turn::Again => {}
+                Turn::Shutdown if !conn.serving() => {
+                    // Nothing to finish: waiting for a head that may never come would
+                    // only hold the shutdown up.
+                    return;
+                }
                 Turn::Shutdown => {
                     closing = true;
                     Pin::new(&mut served).graceful_shutdown();

@@ -1,6 +1,7 @@
 //! The socket as hyper sees it: reads tell the connection when a request starts
 //! arriving (so the header deadline runs from its first byte, not from the end of the
-//! previous answer), and hyper's own answers to unparsable requests are replaced by the
+//! previous answer), writes tell it when the client stops taking its answer (a full
+//! receive window would otherwise hold the slot forever), and hyper's own answers to unparsable requests are replaced by the
 //! API's JSON error body.
 //!
 //! hyper 1.x answers parse errors itself (`proto/h1/conn.rs`, `on_parse_error`, with the
@@ -96,7 +97,16 @@ impl AsyncWrite for WatchedIo {
             ready!(this.poll_pending(cx))?;
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => {
+                this.conn.send_stalled();
+                Poll::Pending
+            }
+            ready => {
+                this.conn.send_progressed();
+                ready
+            }
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -2,11 +2,11 @@
 //! Server-Sent Events and `/metrics`.
 //!
 //! Served with hyper directly rather than `axum::serve` so that slow clients cannot hold
-//! the server (see [`conn`]): HTTP/1.1 only, deadlines for silent, idle and dawdling
+//! the server (see `conn.rs`): HTTP/1.1 only, deadlines for silent, idle and dawdling
 //! connections, caps per client address and in total with the oldest idle connection
 //! making room, handler timeouts, body caps (a declared oversized body is refused before
 //! it is sent). Errors are JSON `{ "error": kind, "message": ... }`, also those hyper
-//! produces itself for requests it cannot parse (see [`io`]).
+//! produces itself for requests it cannot parse (see `io.rs`).
 //!
 //! With `LATTICE_API_TOKEN` set, writes, reconciliation and every read that reveals entry
 //! payloads (entries, the `entry` events of the event stream) need
@@ -59,7 +59,12 @@ pub struct ServerOptions {
     /// closes them sooner), or a client reusing one races the close and its request
     /// fails: hence at least 10 s by default.
     pub idle_timeout: Duration,
-    /// Largest request head (request line and headers), in bytes (at least 8 KiB).
+    /// A client that takes none of an answer (or event stream) for this long, its
+    /// receive window full, is cut off: otherwise not reading holds a slot forever.
+    pub send_stall_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes (at least 8 KiB):
+    /// hyper's read buffer, so a head is refused (431) once this much is buffered without
+    /// its end; one that arrives in a single burst may pass at up to about twice this.
     pub max_header_bytes: usize,
     /// Most request headers.
     pub max_headers: usize,
@@ -88,6 +93,7 @@ impl Default for ServerOptions {
             max_connections_per_ip: 128,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
+            send_stall_timeout: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             request_timeout: Duration::from_secs(30),

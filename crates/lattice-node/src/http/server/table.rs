@@ -1,5 +1,5 @@
 //! Which connections are open and what each is doing: the phases, their deadlines,
-//! and admission under the caps (see [`super::conn`] for the policy). No I/O: the
+//! and admission under the caps (see `conn.rs` for the policy). No I/O: the
 //! serving code reports what happens and asks what to do.
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +25,9 @@ struct Phase {
     idle_since: Instant,
     /// When the first bytes of the next request arrived, while idle.
     head_since: Option<Instant>,
+    /// Since when the client has taken none of what we are sending (its receive
+    /// window is full), while an answer is going out.
+    send_stalled_since: Option<Instant>,
 }
 
 /// One connection's state, shared by its task, its socket, its requests and the table.
@@ -46,6 +49,7 @@ impl ConnShared {
                 served: 0,
                 idle_since: now,
                 head_since: None,
+                send_stalled_since: None,
             }),
             changed: Notify::new(),
             evict: CancellationToken::new(),
@@ -93,16 +97,45 @@ impl ConnShared {
         self.changed.notify_one();
     }
 
+    /// A request is being served (its answer may still be going out).
+    pub(super) fn serving(&self) -> bool {
+        self.phase().in_flight > 0
+    }
+
     /// Not busy being served: it may be closed to make room.
     pub(super) fn evictable(&self) -> bool {
         let p = self.phase();
-        p.in_flight == 0 || p.bodies_open > 0
+        p.in_flight == 0 || p.bodies_open > 0 || p.send_stalled_since.is_some()
+    }
+
+    /// A write could not proceed: the client is not reading.
+    pub(super) fn send_stalled(&self) {
+        let mut p = self.phase();
+        if p.send_stalled_since.is_none() {
+            p.send_stalled_since = Some(Instant::now());
+            drop(p);
+            self.changed.notify_one();
+        }
+    }
+
+    /// A write went through.
+    pub(super) fn send_progressed(&self) {
+        let mut p = self.phase();
+        if p.send_stalled_since.is_some() {
+            p.send_stalled_since = None;
+            drop(p);
+            self.changed.notify_one();
+        }
     }
 
     /// When the connection is to be closed if nothing changes (`None`: not while a
-    /// request is being served; the handler's own timeout rules then).
+    /// request is being served and its answer flows; the handler's own timeout rules
+    /// then).
     pub(super) fn deadline(&self, options: &ServerOptions) -> Option<Instant> {
         let p = self.phase();
+        if let Some(t) = p.send_stalled_since {
+            return Some(t + options.send_stall_timeout);
+        }
         if p.in_flight > 0 {
             return None;
         }
@@ -313,5 +346,14 @@ mod tests {
         assert!(idle >= t0 + o.idle_timeout, "kept alive");
         c.bytes_arrived();
         assert!(c.deadline(&o).unwrap() < idle, "a request started");
+        c.request_started(false);
+        c.send_stalled();
+        assert!(
+            c.deadline(&o).is_some(),
+            "an answer the client does not take"
+        );
+        assert!(c.evictable());
+        c.send_progressed();
+        assert_eq!(c.deadline(&o), None, "the answer flows again");
     }
 }
