@@ -1,7 +1,7 @@
 //! One-line commands over the watched node. Errors cross IPC as `{ kind, message }`.
 
 use lattice_node::config::Mode;
-use lattice_node::ledger::{EntryId, verify_inclusion};
+use lattice_node::ledger::{EntryError, EntryId, parse_payload, verify_inclusion};
 use lattice_node::node::NodeError;
 use lattice_node::status::Status;
 use serde::Serialize;
@@ -56,14 +56,25 @@ pub async fn switch_mode(state: State<'_, AppState>, mode: String) -> Answer<Sta
     Ok(state.focused().switch_mode(mode).await?)
 }
 
+/// The payload arrives as the JSON text that was typed: parsing it on the way would drop a
+/// duplicate key or round a long number before anything could refuse it.
 #[tauri::command]
-pub async fn put_entry(state: State<'_, AppState>, payload: Value) -> Answer<Value> {
-    let appended = state.focused().put(&payload).await?;
+pub async fn put_entry(state: State<'_, AppState>, payload: String) -> Answer<Value> {
+    let value = parse_payload(&payload).map_err(|e| NodeError::Entry(EntryError::from(e)))?;
+    let node = state.focused();
+    let appended = node.put(&value).await?;
+    // Read back, so the window shows exactly what was signed and stored.
+    let stored = node
+        .store()
+        .get(&appended.id)?
+        .map(|e| e.payload_json().to_string());
+    let payload = stored.and_then(|text| serde_json::from_str::<Value>(&text).ok());
     Ok(json!({
         "id": appended.id,
         "inserted": appended.inserted,
         "merkle_root": hex::encode(appended.root),
         "entry_count": appended.count,
+        "payload": payload,
     }))
 }
 

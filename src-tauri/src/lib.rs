@@ -132,14 +132,20 @@ pub fn build_app<R: Runtime>(
     config: Config,
     context: Context<R>,
 ) -> Result<App<R>, Box<dyn std::error::Error>> {
-    let node = tauri::async_runtime::block_on(start_node(config))?;
     // The HTTP lung's API runs in the app too, so other nodes can use this desktop as
-    // their HTTP neighbour (and a browser can watch it).
+    // their HTTP neighbour (and a browser can watch it). It is bound before the node
+    // starts, so a neighbour started at the same moment finds the port open.
+    let listener = tauri::async_runtime::block_on(server::bind(&config));
+    let node = tauri::async_runtime::block_on(start_node(config))?;
     let options = ServerOptions {
         ui_dir: server::find_ui_dir(),
         ..ServerOptions::default()
     };
-    match tauri::async_runtime::block_on(server::spawn(node.clone(), options)) {
+    // Inside the runtime, because the server task is spawned on it.
+    let served = listener.and_then(|listener| {
+        tauri::async_runtime::block_on(async { server::spawn_on(listener, node.clone(), options) })
+    });
+    match served {
         Ok((addr, _task)) => log::info!("node API on http://{addr}/"),
         Err(e) => log::warn!("the node's HTTP API is not available: {e}"),
     }
@@ -248,8 +254,24 @@ mod tests {
         assert_eq!(refused["kind"], "invalid_mode", "{refused}");
         assert_eq!(call(&window, "status", json!({})).unwrap()["mode"], "http");
 
-        let put = call(&window, "put_entry", json!({ "payload": { "amount": 7 } })).unwrap();
+        let put = call(
+            &window,
+            "put_entry",
+            json!({ "payload": r#"{"amount": 7}"# }),
+        )
+        .unwrap();
         assert_eq!(put["entry_count"], 1);
+        assert_eq!(
+            put["payload"],
+            json!({ "amount": 7 }),
+            "the payload as stored"
+        );
+        let dup = call(
+            &window,
+            "put_entry",
+            json!({ "payload": r#"{"a": 1, "a": 2}"# }),
+        );
+        assert_eq!(dup.unwrap_err()["kind"], "duplicate_key");
         let id = put["id"].as_str().unwrap().to_string();
         let got = call(&window, "get_entry", json!({ "id": id })).unwrap();
         assert_eq!(got["proof_verified"], true);

@@ -25,6 +25,13 @@ describe('backend selection', () => {
 });
 
 describe('HTTP backend', () => {
+  it('sends the payload text as typed, so the node can refuse what parsing would change', async () => {
+    const fetch = vi.fn(async (_url: string, _init?: RequestInit) => json(201, { id: 'x', inserted: true, merkle_root: 'r', entry_count: 1 }));
+    const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null });
+    await b.put('{"a": 1, "a": 2, "n": 123456789012345678901234567890}');
+    expect(fetch.mock.calls[0]![1]!.body).toBe('{"payload":{"a": 1, "a": 2, "n": 123456789012345678901234567890}}');
+  });
+
   it('calls the documented API paths', async () => {
     const fetch = vi.fn(async (_url: string, _init?: RequestInit) => json(200, fixture()));
     const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null });
@@ -34,7 +41,7 @@ describe('HTTP backend', () => {
     await b.setP2pBlocked(false);
     await b.listEntries(12);
     await b.getEntry('ab'.repeat(32));
-    await b.put({ to: 'acme' });
+    await b.put('{"to": "acme"}');
     expect(fetch.mock.calls.map((c) => `${c[1]!.method} ${c[0]}`)).toEqual([
       'GET /api/lattice/p2p/status',
       'POST /api/lattice/sync/switch?mode=http',
@@ -92,7 +99,7 @@ describe('HTTP backend', () => {
     await b.listEntries(5);
     await b.getEntry('ab'.repeat(32));
     await b.switchMode('p2p');
-    await b.put({ a: 1 });
+    await b.put('{"a": 1}');
     await b.setP2pBlocked(true);
     b.onStatus(() => {});
     expect(calls.map((c) => c[0])).toContain('/api/lattice/events');
@@ -106,7 +113,7 @@ describe('HTTP backend', () => {
     const fetch = vi.fn(async (_u: string, _i?: RequestInit) => json(200, fixture()));
     const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null });
     await b.listEntries(5);
-    await b.put({ a: 1 });
+    await b.put('{"a": 1}');
     for (const c of fetch.mock.calls) {
       expect((c[1]!.headers as Record<string, string>).authorization).toBeUndefined();
     }
@@ -217,7 +224,7 @@ describe('Tauri backend', () => {
     const b = createTauriBackend(inv as never, lis as never);
     await b.getStatus();
     await b.switchMode('http');
-    await b.put({ a: 1 });
+    await b.put('{"a": 1}');
     await b.listEntries(5);
     await b.getEntry('id');
     await b.setP2pBlocked(true);
@@ -229,7 +236,7 @@ describe('Tauri backend', () => {
     expect(inv.mock.calls).toEqual([
       ['status', undefined],
       ['switch_mode', { mode: 'http' }],
-      ['put_entry', { payload: { a: 1 } }],
+      ['put_entry', { payload: '{"a": 1}' }],
       ['list_entries', { limit: 5 }],
       ['get_entry', { id: 'id' }],
       ['set_p2p_blocked', { blocked: true }],

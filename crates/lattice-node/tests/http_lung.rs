@@ -205,7 +205,11 @@ async fn the_api_answers_with_the_documented_fields_and_json_errors() {
     // What parsing would change silently is refused, naming the problem, and not stored.
     let count = nodes[0].status().entry_count;
     for (body, kind, names) in [
-        (r#"{"payload": {"a": 1, "a": 2}}"#, "duplicate_key", r#""a""#),
+        (
+            r#"{"payload": {"a": 1, "a": 2}}"#,
+            "duplicate_key",
+            r#""a""#,
+        ),
         (
             r#"{"payload": {"n": 123456789012345678901234567890}}"#,
             "inexact_number",
@@ -221,7 +225,10 @@ async fn the_api_answers_with_the_documented_fields_and_json_errors() {
         assert_eq!(resp.status().as_u16(), 422, "{body}");
         let answer = resp.json_value().await;
         assert_eq!(answer["error"], kind, "{answer}");
-        assert!(answer["message"].as_str().unwrap().contains(names), "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(names),
+            "{answer}"
+        );
     }
     assert_eq!(nodes[0].status().entry_count, count);
 

@@ -190,7 +190,8 @@ export function createHttpBackend(env: HttpEnv): Backend {
     return headers;
   }
 
-  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  /** `body` is JSON text, sent as it is. */
+  async function call<T>(method: 'GET' | 'POST', path: string, body?: string): Promise<T> {
     const headers = withAuth({ accept: 'application/json' });
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
@@ -198,7 +199,7 @@ export function createHttpBackend(env: HttpEnv): Backend {
       res = await env.fetch(base + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body,
       });
     } catch (e) {
       throw new ApiError('network', `Cannot reach the node (${e instanceof Error ? e.message : String(e)})`);
@@ -310,7 +311,7 @@ export function createHttpBackend(env: HttpEnv): Backend {
     },
     switchMode: (mode: Mode) =>
       call<Status>('POST', `/api/lattice/sync/switch?mode=${encodeURIComponent(mode)}`),
-    put: (payload: unknown) => call<PutResult>('POST', '/api/lattice/entries', { payload }),
+    put: (payloadJson: string) => call<PutResult>('POST', '/api/lattice/entries', `{"payload":${payloadJson}}`),
     listEntries: (limit: number) =>
       call<EntryList>('GET', `/api/lattice/entries?limit=${Math.max(1, Math.floor(limit))}`),
     getEntry: (id: string) =>

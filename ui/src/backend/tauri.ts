@@ -79,7 +79,7 @@ export function createTauriBackend(
       return () => {};
     },
     switchMode: (mode: Mode) => call<Status>('switch_mode', { mode }),
-    put: (payload: unknown) => call<PutResult>('put_entry', { payload }),
+    put: (payloadJson: string) => call<PutResult>('put_entry', { payload: payloadJson }),
     listEntries: (limit: number) => call<EntryList>('list_entries', { limit }),
     getEntry: (id: string) => call<EntryWithProof>('get_entry', { id }),
     setP2pBlocked: (blocked: boolean) => call<Status>('set_p2p_blocked', { blocked }),

@@ -153,6 +153,8 @@ export interface PutResult {
   inserted: boolean;
   merkle_root: string;
   entry_count: number;
+  /** The payload as stored: canonical JSON, exactly what was signed. */
+  payload?: unknown;
 }
 
 export interface EntryList {
@@ -203,7 +205,12 @@ export interface Backend {
   /** Whether the push channel is up (SSE open; always true over IPC). */
   onConnection(cb: (connected: boolean) => void): Unsubscribe;
   switchMode(mode: Mode): Promise<Status>;
-  put(payload: unknown): Promise<PutResult>;
+  /**
+   * Signs and appends the payload given as JSON text, sent as typed: parsing it here
+   * would silently drop a duplicate key or round a long number before the node could
+   * refuse it.
+   */
+  put(payloadJson: string): Promise<PutResult>;
   listEntries(limit: number): Promise<EntryList>;
   getEntry(id: string): Promise<EntryWithProof>;
   /** "Cut P2P" / "Restore P2P" for this node. */

@@ -4,11 +4,15 @@ import { h, setText } from '../dom';
 import { clock, preview, shortHash, shortId } from '../format';
 import type { Toast } from './toast';
 
-/** Parses the textarea; invalid JSON is reported and never sent. */
-export function parsePayload(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+/**
+ * Checks the textarea's syntax; invalid JSON is reported and never sent. The text itself
+ * is what is sent, so the node judges exactly what was typed.
+ */
+export function parsePayload(text: string): { ok: true; text: string } | { ok: false; error: string } {
   if (!text.trim()) return { ok: false, error: 'Write a JSON payload, e.g. {"to": "acme", "amount": 12}' };
   try {
-    return { ok: true, value: JSON.parse(text) };
+    JSON.parse(text);
+    return { ok: true, text: text.trim() };
   } catch (e) {
     return { ok: false, error: `Not valid JSON: ${e instanceof Error ? e.message : String(e)}` };
   }
@@ -47,8 +51,9 @@ export function createEntries(backend: Backend, toast: Toast, opts: { onIds?: (i
     }
     submit.disabled = true;
     try {
-      const res = await backend.put(r.value);
-      toast(res.inserted ? `Entry ${shortHash(res.id, 6)} appended · root ${shortHash(res.merkle_root, 6)}` : `Entry ${shortHash(res.id, 6)} was already in the ledger`, 'success');
+      const res = await backend.put(r.text);
+      const stored = res.payload === undefined ? '' : ` · signed as ${preview(res.payload, 60)}`;
+      toast(res.inserted ? `Entry ${shortHash(res.id, 6)} appended${stored} · root ${shortHash(res.merkle_root, 6)}` : `Entry ${shortHash(res.id, 6)} was already in the ledger`, 'success');
       refresh();
     } catch (err) {
       toast(`Entry refused: ${errorMessage(err)}`, 'error');

@@ -23,10 +23,7 @@ pub fn run_node(config: Config) -> Result<(), Failure> {
         // The API listens before the node's lungs start: a neighbour started at the same
         // moment finds our port open (its connection waits in the backlog until we serve)
         // instead of refused.
-        let listen = config.http_listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+        let listener = server::bind(&config).await.map_err(|e| anyhow!(e))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let node = NodeHandle::start(config, NodeOptions::default())
             .await

@@ -401,19 +401,36 @@ async fn refuse_declared_oversize(
     next.run(request).await
 }
 
-/// Binds `config.http_listen` and serves the node's API in the background. Returns the
-/// bound address (useful with port 0) and the server task.
-pub async fn spawn(
+/// Binds `config.http_listen` (refusing a non-loopback address without a token). Bind
+/// before starting the node, so a neighbour started at the same moment finds the port
+/// open (its connection waits in the backlog) instead of refused.
+pub async fn bind(config: &Config) -> std::io::Result<TcpListener> {
+    check_listen_security(config).map_err(std::io::Error::other)?;
+    let addr = config.http_listen;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Serves the node's API on `listener` in the background. Returns the bound address
+/// (useful with port 0) and the server task.
+pub fn spawn_on(
+    listener: TcpListener,
     node: NodeHandle,
     options: ServerOptions,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    check_listen_security(node.config()).map_err(std::io::Error::other)?;
-    let addr = node.config().http_listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
     let app = router(node.clone(), &options);
     let task = tokio::spawn(serve(listener, app, options, node.shutdown_token()));
     Ok((local, task))
+}
+
+/// Binds `config.http_listen` and serves the node's API in the background (for a node
+/// already started; see [`bind`] for the better order).
+pub async fn spawn(
+    node: NodeHandle,
+    options: ServerOptions,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = bind(node.config()).await?;
+    spawn_on(listener, node, options)
 }
