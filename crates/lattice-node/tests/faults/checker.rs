@@ -244,8 +244,12 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Written straight to stdout, past the test harness's capture, so the figures show in
+    /// a plain `cargo test` run too.
     pub fn print(&self, what: &str) {
-        println!(
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
             "fault suite figures ({what}): schedules run {} ({} failed), faults injected {}, entries acknowledged {}, entries lost {}, worst time to converge after heal {:.1} s, worst time to P2P after heal {:.1} s, worst time to fallback after a drop {}",
             self.schedules,
             self.failed,
