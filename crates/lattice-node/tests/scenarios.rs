@@ -1,9 +1,15 @@
-//! The three scenarios Lattice exists for, with real nodes on loopback: P2P in the
-//! normal world, HTTP taking over when P2P is cut, and P2P restored with nothing lost.
+//! The scenarios Lattice exists for, with real nodes on loopback: P2P in the normal
+//! world, HTTP taking over when P2P is cut (politely, or by a silent drop that only
+//! liveness notices), P2P restored with nothing lost, and no false fallback on a slow
+//! link. Faults on the P2P link come from a relay in the test (`test_relay`).
 
 mod support;
+#[path = "../src/p2p/test_relay.rs"]
+mod test_relay;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde_json::json;
 use support::*;
@@ -189,6 +195,192 @@ async fn peer_count_and_has_peers_follow_the_peer_list_in_every_snapshot() {
     peer_count_agrees_until(&mut rx, "the peer counts", |s| s.peer_count == 1).await;
     nodes[1].node.set_p2p_blocked(true).await.unwrap();
     peer_count_agrees_until(&mut rx, "the peer is gone", |s| s.peers.is_empty()).await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+fn socket_of(addr: &str) -> SocketAddr {
+    // "/ip4/127.0.0.1/tcp/PORT/p2p/ID"
+    let parts: Vec<&str> = addr.split('/').collect();
+    format!("{}:{}", parts[2], parts[4]).parse().unwrap()
+}
+
+fn relay_addr(r: &test_relay::Relay) -> String {
+    format!("/ip4/127.0.0.1/tcp/{}", r.addr().port())
+}
+
+/// Two nodes whose every P2P path goes through a relay: each tells its peers the
+/// relay's address instead of its own, so a redial cannot get around a fault. They are
+/// each other's HTTP neighbours, which no relay stands between.
+async fn relayed_nodes(timers: &[(&str, &str)]) -> ([TestNode; 2], [test_relay::Relay; 2]) {
+    use test_relay::Relay;
+    let relays = [Relay::bind().await, Relay::bind().await];
+    let ls = listeners(2).await;
+    let urls = urls_of(&ls);
+    let mut ls = ls.into_iter();
+    let announce = |i: usize| {
+        let a: lattice_node::p2p::Multiaddr = relay_addr(&relays[i]).parse().unwrap();
+        move |o: &mut lattice_node::node::NodeOptions| o.p2p_announce = vec![a]
+    };
+    let first = start_node_with(
+        tempfile::tempdir().unwrap(),
+        ls.next().unwrap(),
+        &others(&urls, 0),
+        timers,
+        100,
+        announce(0),
+    )
+    .await;
+    let first_p2p = p2p_addr(&first).await[0].clone();
+    relays[0].forward_to(socket_of(&first_p2p));
+    let boot = format!("{}/p2p/{}", relay_addr(&relays[0]), first.node.peer_id());
+    let mut vars = timers.to_vec();
+    vars.push(("LATTICE_BOOTSTRAP", &boot));
+    let second = start_node_with(
+        tempfile::tempdir().unwrap(),
+        ls.next().unwrap(),
+        &others(&urls, 1),
+        &vars,
+        101,
+        announce(1),
+    )
+    .await;
+    relays[1].forward_to(socket_of(&p2p_addr(&second).await[0]));
+    let nodes = [first, second];
+    eventually("both nodes sync over P2P", WAIT, || {
+        all_in(&nodes, "P2P") && nodes.iter().all(|n| sync_peers(n) == 1)
+    })
+    .await;
+    (nodes, relays)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_drop_of_p2p_falls_back_to_http_within_the_bound_and_p2p_returns_after_the_heal() {
+    use test_relay::Mode;
+    let (heartbeat, peer_timeout, fallback) = (200, 1000, 1000);
+    let (h, t, f) = (
+        format!("{heartbeat}ms"),
+        format!("{peer_timeout}ms"),
+        format!("{fallback}ms"),
+    );
+    let timers = [
+        ("LATTICE_HEARTBEAT", h.as_str()),
+        ("LATTICE_PEER_TIMEOUT", t.as_str()),
+        ("LATTICE_FALLBACK_AFTER", f.as_str()),
+        ("LATTICE_HTTP_POLL", "200ms"),
+    ];
+    let (nodes, relays) = relayed_nodes(&timers).await;
+
+    for r in &relays {
+        r.set(Mode::Blackhole);
+    }
+    let cut = std::time::Instant::now();
+    eventually("every node falls back to HTTP", WAIT, || {
+        all_in(&nodes, "HTTP") && nodes.iter().all(|n| n.status().http_sync_enabled)
+    })
+    .await;
+    let took = cut.elapsed();
+    // The bound, plus one second for a busy machine's scheduling.
+    let bound = Duration::from_millis(peer_timeout + fallback + 2 * heartbeat);
+    assert!(
+        took <= bound + Duration::from_secs(1),
+        "fell back after {took:?}; the bound is {bound:?}"
+    );
+    assert!(nodes.iter().all(|n| n.status().peer_count == 0));
+
+    let mut written = HashSet::new();
+    for (i, n) in nodes.iter().enumerate() {
+        written.insert(n.node.put(&json!({ "partition": i })).await.unwrap().id);
+    }
+    eventually(
+        "entries written in the partition cross over HTTP",
+        WAIT,
+        || counts(&nodes) == [2, 2] && roots_equal(&nodes),
+    )
+    .await;
+
+    for r in &relays {
+        r.set(Mode::Pass);
+    }
+    let healed = std::time::Instant::now();
+    eventually("P2P returns on every node after the heal", WAIT, || {
+        all_in(&nodes, "P2P")
+            && nodes
+                .iter()
+                .all(|n| sync_peers(n) == 1 && !n.status().http_sync_enabled)
+    })
+    .await;
+    println!(
+        "fell back {took:?} after the drop (bound {bound:?}); P2P back {:?} after the heal",
+        healed.elapsed()
+    );
+    written.insert(
+        nodes[1]
+            .node
+            .put(&json!({ "healed": true }))
+            .await
+            .unwrap()
+            .id,
+    );
+    eventually("roots equal after the heal", WAIT, || {
+        counts(&nodes) == [3, 3] && roots_equal(&nodes)
+    })
+    .await;
+    for n in &nodes {
+        for id in &written {
+            assert!(n.node.store().contains(id), "entry {id} lost");
+        }
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_p2p_link_that_still_answers_causes_no_fallback() {
+    let timers = [
+        ("LATTICE_HEARTBEAT", "250ms"),
+        ("LATTICE_PEER_TIMEOUT", "3s"),
+        ("LATTICE_FALLBACK_AFTER", "1s"),
+    ];
+    let (nodes, relays) = relayed_nodes(&timers).await;
+    // 200 ms each way, a 400 ms round trip: twice the issue's.
+    for r in &relays {
+        r.set(test_relay::Mode::Delay(Duration::from_millis(200)));
+    }
+    eventually("pings show the delay", WAIT, || {
+        nodes.iter().all(|n| {
+            n.status()
+                .peers
+                .iter()
+                .any(|p| p.info.rtt_ms.is_some_and(|r| r >= 400.0))
+        })
+    })
+    .await;
+    let before: Vec<_> = nodes.iter().map(|n| n.status().last_transition).collect();
+    let e = nodes[0]
+        .node
+        .put(&json!({ "slow": true }))
+        .await
+        .unwrap()
+        .id;
+    // Longer than peer timeout + fallback: any false fallback would have happened.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        for n in &nodes {
+            let s = n.status();
+            assert_eq!(s.peer_count, 1, "the slow peer stopped counting");
+            assert!(!s.http_sync_enabled, "a false fallback");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after: Vec<_> = nodes.iter().map(|n| n.status().last_transition).collect();
+    assert_eq!(before, after, "no mode transition under mere latency");
+    assert!(
+        nodes[1].node.store().contains(&e),
+        "the entry crossed the slow link"
+    );
     for n in nodes {
         n.stop().await;
     }

@@ -55,6 +55,9 @@ pub struct NodeOptions {
     pub gossip_heartbeat: Duration,
     /// How often the node reconciles with every sync peer even when gossip seems fine.
     pub p2p_reconcile_every: Duration,
+    /// P2P addresses to tell peers instead of the listen addresses (behind a port
+    /// forward or a relay); tests route every P2P path through a faulting relay with it.
+    pub p2p_announce: Vec<crate::p2p::Multiaddr>,
 }
 
 impl Default for NodeOptions {
@@ -68,6 +71,7 @@ impl Default for NodeOptions {
             p2p_request_timeout: Duration::from_secs(30),
             gossip_heartbeat: Duration::from_secs(1),
             p2p_reconcile_every: Duration::from_secs(30),
+            p2p_announce: Vec::new(),
         }
     }
 }

@@ -274,6 +274,7 @@ pub(super) fn p2p_config(config: &Config, options: &NodeOptions, key: NodeKey) -
             .min(config.peer_timeout.max(Duration::from_secs(1))),
         gossip_heartbeat: options.gossip_heartbeat,
         psk: config.p2p_psk,
+        announce: options.p2p_announce.clone(),
     }
 }
 

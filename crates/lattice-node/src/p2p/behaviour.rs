@@ -144,7 +144,8 @@ impl Behaviour {
             // listener is bound: the peer learns where to redial it a moment later.
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                    .with_push_listen_addr_updates(true),
+                    .with_push_listen_addr_updates(true)
+                    .with_hide_listen_addrs(!config.announce.is_empty()),
             ),
             // A ping slower than the peer timeout is as good as none.
             ping: ping::Behaviour::new(

@@ -4,6 +4,10 @@
 //! The swarm lives in one task (see [`swarm`]); [`P2pHandle`] is the cloneable way in,
 //! and [`P2pEvent`]s are the way out. What to publish and when to reconcile is the
 //! node's decision: this module only carries, verifies and answers.
+//!
+//! It also decides which peers count as sync peers: only those that answered a sync
+//! request and have been heard (ping or any traffic) within the peer timeout. A silent
+//! peer is disconnected, then redialed with a capped, jittered backoff (see `redial`).
 
 mod behaviour;
 #[cfg(test)]
@@ -61,6 +65,9 @@ pub struct P2pConfig {
     pub gossip_heartbeat: Duration,
     /// Private-network pre-shared key: wraps TCP before Noise.
     pub psk: Option<[u8; 32]>,
+    /// Told to peers (by identify) instead of the listen addresses, when set: where the
+    /// node is reachable from outside (a port forward, a relay).
+    pub announce: Vec<Multiaddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,7 +208,7 @@ impl P2pHandle {
     }
 
     /// `true` closes every connection now and refuses new ones, inbound and outbound,
-    /// until `false`, which redials the bootstrap peers at once.
+    /// until `false`, which redials the bootstrap peers and former sync peers at once.
     pub async fn set_blocked(&self, blocked: bool) {
         self.ask(|done| Command::SetBlocked(blocked, done)).await;
     }

@@ -114,6 +114,9 @@ impl EventLoop {
         )?;
 
         let mut swarm = transport::build(&config)?;
+        for addr in &config.announce {
+            swarm.add_external_address(addr.clone());
+        }
 
         let mut unbound = HashSet::new();
         for addr in &config.listen {

@@ -29,6 +29,7 @@ pub enum Mode {
 
 pub struct Relay {
     addr: SocketAddr,
+    target: Arc<std::sync::Mutex<Option<SocketAddr>>>,
     mode: watch::Sender<Mode>,
     stats: Arc<Stats>,
     stop: CancellationToken,
@@ -49,7 +50,22 @@ impl Drop for Relay {
 impl Relay {
     /// Listens on 127.0.0.1 (any port) and relays every connection to `target`.
     pub async fn start(target: SocketAddr) -> Relay {
+        let relay = Relay::bind().await;
+        relay.forward_to(target);
+        relay
+    }
+
+    /// Where connections go; until set, they are refused.
+    pub fn forward_to(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = Some(target);
+    }
+
+    /// Listens before knowing where to relay (so a node can be told the relay's address
+    /// before it starts); see [`Relay::forward_to`].
+    pub async fn bind() -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Arc::new(std::sync::Mutex::new(None::<SocketAddr>));
+        let target2 = target.clone();
         let addr = listener.local_addr().unwrap();
         let (mode, _) = watch::channel(Mode::Pass);
         let stats = Arc::new(Stats::default());
@@ -63,11 +79,12 @@ impl Relay {
                 };
                 let Ok((inbound, _)) = accepted else { continue };
                 stats2.accepted.fetch_add(1, Ordering::SeqCst);
-                if *mode_rx.borrow() == Mode::Down {
+                let to = *target2.lock().unwrap();
+                let Some(to) = to.filter(|_| *mode_rx.borrow() != Mode::Down) else {
                     drop(inbound);
                     continue;
-                }
-                let Ok(outbound) = TcpStream::connect(target).await else {
+                };
+                let Ok(outbound) = TcpStream::connect(to).await else {
                     continue;
                 };
                 tokio::spawn(pipe(
@@ -81,6 +98,7 @@ impl Relay {
         });
         Relay {
             addr,
+            target,
             mode,
             stats,
             stop,

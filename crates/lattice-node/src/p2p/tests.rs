@@ -46,6 +46,7 @@ pub(super) fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         dial_timeout: Duration::from_secs(2),
         gossip_heartbeat: Duration::from_millis(100),
         psk: None,
+        announce: Vec::new(),
     }
 }
 

@@ -109,6 +109,18 @@ pub async fn start_node_in(
     extra: &[(&str, &str)],
     seed: u8,
 ) -> TestNode {
+    start_node_with(dir, listener, neighbors, extra, seed, |_| {}).await
+}
+
+/// Like [`start_node_in`], with the test's node options changed by `adjust`.
+pub async fn start_node_with(
+    dir: tempfile::TempDir,
+    listener: TcpListener,
+    neighbors: &[String],
+    extra: &[(&str, &str)],
+    seed: u8,
+    adjust: impl FnOnce(&mut NodeOptions),
+) -> TestNode {
     let addr = listener.local_addr().unwrap();
     let mut vars = fast_vars();
     vars.push(("LATTICE_P2P_LISTEN".into(), "/ip4/127.0.0.1/tcp/0".into()));
@@ -125,12 +137,13 @@ pub async fn start_node_in(
         ..Overrides::default()
     };
     let config = Config::from_pairs(&vars, &overrides).unwrap();
-    let options = NodeOptions {
+    let mut options = NodeOptions {
         client_limits: client_limits(),
         events_idle: Duration::from_secs(2),
         p2p_reconcile_every: Duration::from_millis(500),
         ..NodeOptions::fast()
     };
+    adjust(&mut options);
     let node = NodeHandle::start(config, options).await.unwrap();
     let opts = server_options();
     let app = server::router(node.clone(), &opts);

@@ -58,9 +58,7 @@ impl PeerState {
         }
         addrs
     }
-}
 
-impl PeerState {
     pub(super) fn new(address: Multiaddr, dialed: bool) -> Self {
         PeerState {
             address: Some(address),
@@ -139,8 +137,9 @@ impl EventLoop {
                 p.speaks_sync = false;
                 p.answers_sync = false;
             }
-            F::Timeout | F::Io(_) => p.answers_sync = false,
-            F::DialFailure | F::ConnectionClosed => {}
+            F::Timeout => p.answers_sync = false,
+            // The connection's own troubles: liveness judges those.
+            F::Io(_) | F::DialFailure | F::ConnectionClosed => {}
         }
         self.refresh_sync(peer);
     }
