@@ -82,8 +82,14 @@ pub struct NeighborStatus {
     /// The neighbour's root as last seen, and whether it equals ours now.
     pub root: Option<String>,
     pub root_matches: Option<bool>,
+    /// When it was last asked for its state (unix ms), by a sync or by the standby
+    /// check, whatever the answer: `health` and `root` are as of then.
+    pub checked_at_ms: Option<u64>,
     /// Whether we follow its event stream (HTTP lung active).
     pub events_connected: bool,
+    /// When the event-stream follower tries again after losing or failing to open the
+    /// stream (unix ms); none while connected or on standby.
+    pub events_next_attempt_ms: Option<u64>,
     pub last_report: Option<ReconcileReport>,
 }
 

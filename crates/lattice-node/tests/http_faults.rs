@@ -156,11 +156,14 @@ async fn bad_neighbours_do_not_stop_the_honest_ones_converging() {
             .iter()
             .all(|nb| nb.consecutive_failures >= 1)
     );
-    assert!(
-        s.neighbors[6..]
+    // A node checks its neighbours from its first instant, before the others serve: on a
+    // loaded machine an honest one may time out once, and is healthy at the next try.
+    eventually("the honest neighbours are healthy", WAIT, || {
+        nodes[0].status().neighbors[6..]
             .iter()
             .all(|nb| nb.health == NeighborHealth::Healthy)
-    );
+    })
+    .await;
     for n in nodes {
         n.stop().await;
     }

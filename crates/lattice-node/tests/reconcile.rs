@@ -229,7 +229,8 @@ async fn forged_entries_from_the_other_side_are_never_stored() {
     });
 
     let err = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap_err();
-    assert!(matches!(err, ReconcileError::Protocol(_)), "{err}");
+    assert!(matches!(err, ReconcileError::Forged(_)), "{err}");
+    assert_eq!(err.kind(), "forged_entry");
     assert!(err.to_string().contains("fails verification"), "{err}");
     // The two honest entries were stored; the forged one was not.
     assert_eq!(ours.len(), 52);
@@ -245,6 +246,38 @@ async fn forged_entries_from_the_other_side_are_never_stored() {
         })
         .collect();
     assert!(!amounts.contains(&1_000_000));
+}
+
+#[tokio::test]
+async fn a_remote_caught_forging_receives_nothing_of_ours() {
+    let key = NodeKey::from_seed([9; 32]);
+    let common = entries(&key, 0..20);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // We hold 5 entries they lack; they hold 3 we lack, and forge one when we fetch.
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 200..205))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 300..303))
+        .cloned()
+        .collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let mut theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    theirs.tamper_fetch = Some(|values| {
+        values[0]["payload"]["amount"] = json!(-1);
+    });
+
+    let err = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap_err();
+    assert_eq!(err.kind(), "forged_entry", "{err}");
+    assert_eq!(
+        theirs.store.len(),
+        23,
+        "the liar was pushed our entries in the sync where it was caught"
+    );
+    assert_eq!(ours.len(), 27, "the two honest entries it sent are kept");
 }
 
 #[tokio::test]

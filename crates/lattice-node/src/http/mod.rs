@@ -3,3 +3,4 @@
 pub mod client;
 pub mod remote;
 pub mod server;
+pub mod sse;

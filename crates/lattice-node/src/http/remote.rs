@@ -25,25 +25,28 @@ impl From<ClientError> for TransportError {
     }
 }
 
+/// Every reconciliation request may be sent twice: they are reads, and a push of
+/// content-addressed entries stores nothing twice.
 impl Remote for NeighborClient {
     async fn state(&self) -> Result<LedgerState, TransportError> {
-        Ok(self.get_json(paths::STATE, &[]).await?)
+        // Conditional: an unchanged neighbour answers 304 and costs no body.
+        Ok(self.get_json_revalidated(paths::STATE).await?.value)
     }
 
     async fn children(&self, req: &ChildrenRequest) -> Result<ChildrenResponse, TransportError> {
-        Ok(self.post_json(paths::CHILDREN, req).await?)
+        Ok(self.post_json_idempotent(paths::CHILDREN, req).await?)
     }
 
     async fn ids(&self, req: &IdsRequest) -> Result<IdsResponse, TransportError> {
-        Ok(self.post_json(paths::IDS, req).await?)
+        Ok(self.post_json_idempotent(paths::IDS, req).await?)
     }
 
     async fn fetch(&self, req: &FetchRequest) -> Result<EntriesMessage, TransportError> {
-        Ok(self.post_json(paths::FETCH, req).await?)
+        Ok(self.post_json_idempotent(paths::FETCH, req).await?)
     }
 
     async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
-        Ok(self.post_json(paths::PUSH, req).await?)
+        Ok(self.post_json_idempotent(paths::PUSH, req).await?)
     }
 
     fn bytes(&self) -> (u64, u64) {

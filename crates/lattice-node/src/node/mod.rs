@@ -144,9 +144,10 @@ enum Command {
         mode: Mode,
         reply: oneshot::Sender<Status>,
     },
-    FollowerConnected {
+    /// A neighbour's event-stream follower reporting (see `http_lung::FollowerReport`).
+    Follower {
         index: usize,
-        connected: bool,
+        report: http_lung::FollowerReport,
     },
     SetP2pBlocked {
         blocked: bool,
@@ -270,6 +271,7 @@ impl NodeHandle {
             reported_store_failure: false,
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
         };
+        actor.register_neighbor_metrics();
         for e in actor.lungs.start(actor.clock.now_ms()) {
             actor.lung_event(e);
         }
@@ -476,11 +478,7 @@ impl Actor {
                 self.publish();
                 let _ = reply.send(self.snapshot());
             }
-            Command::FollowerConnected { index, connected } => {
-                if let Some(n) = self.neighbors.get_mut(index) {
-                    n.status.events_connected = connected && self.http_lung.is_some();
-                }
-            }
+            Command::Follower { index, report } => self.follower_report(index, report),
         }
     }
 

@@ -119,9 +119,13 @@ pub struct TransportError {
 pub enum ReconcileError {
     #[error("{0}")]
     Transport(#[from] TransportError),
-    /// The other side broke the protocol or lied (wrong shapes, forged entries).
+    /// The other side broke the protocol (wrong shapes, impossible answers).
     #[error("the other side misbehaved: {0}")]
     Protocol(String),
+    /// The other side served an entry that fails verification or was not asked for.
+    /// Nothing of ours is pushed to it in that reconciliation.
+    #[error("the other side sent a forged entry: {0}")]
+    Forged(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -131,6 +135,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Transport(t) => t.kind.clone(),
             ReconcileError::Protocol(_) => "protocol".into(),
+            ReconcileError::Forged(_) => "forged_entry".into(),
             ReconcileError::Store(s) => s.kind().into(),
         }
     }
@@ -333,7 +338,9 @@ pub fn bounded_message(entries: &[Entry]) -> (EntriesMessage, usize) {
 }
 
 /// Reconciles `local` with `remote` both ways: pulls what we lack (verifying each entry)
-/// and pushes what they lack.
+/// and pushes what they lack. A remote caught serving a forged entry gets nothing pushed:
+/// the honest entries it sent are kept, and the reconciliation ends in
+/// [`ReconcileError::Forged`].
 pub async fn reconcile<R: Remote>(
     local: &Store,
     remote: &R,
@@ -375,14 +382,10 @@ pub async fn reconcile<R: Remote>(
             match Entry::from_json(raw.get(), max_payload) {
                 Ok(e) if asked.contains(&e.id()) => good.push(e),
                 Ok(e) => {
-                    forged.get_or_insert_with(|| {
-                        format!("sent entry {} that was not asked for", e.id())
-                    });
+                    forged.get_or_insert_with(|| format!("entry {} was not asked for", e.id()));
                 }
                 Err(e) => {
-                    forged.get_or_insert_with(|| {
-                        format!("sent an entry that fails verification: {e}")
-                    });
+                    forged.get_or_insert_with(|| format!("an entry fails verification: {e}"));
                 }
             }
         }
@@ -402,6 +405,11 @@ pub async fn reconcile<R: Remote>(
         }
     }
 
+    if let Some(what) = forged {
+        // A liar is not fed our ledger.
+        return Err(ReconcileError::Forged(what));
+    }
+
     // Push what they lack, in size-bounded messages.
     let give: Vec<EntryId> = give.into_iter().take(MAX_PER_SYNC).collect();
     for chunk in give.chunks(MAX_ENTRIES) {
@@ -418,10 +426,7 @@ pub async fn reconcile<R: Remote>(
 
     report.our_root = local.root();
     finish(&mut report, remote, sent0, received0);
-    match forged {
-        Some(what) => Err(protocol(what)),
-        None => Ok(report),
-    }
+    Ok(report)
 }
 
 fn finish<R: Remote>(report: &mut ReconcileReport, remote: &R, sent0: u64, received0: u64) {

@@ -20,6 +20,14 @@ pub fn run_node(config: Config) -> Result<(), Failure> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // The API listens before the node's lungs start: a neighbour started at the same
+        // moment finds our port open (its connection waits in the backlog until we serve)
+        // instead of refused.
+        let listen = config.http_listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
         let node = NodeHandle::start(config, NodeOptions::default())
             .await
             .map_err(|e| anyhow!(e))?;
@@ -28,9 +36,9 @@ pub fn run_node(config: Config) -> Result<(), Failure> {
             ui_dir: ui_dir.clone(),
             ..ServerOptions::default()
         };
-        let (addr, server_task) = server::spawn(node.clone(), options)
-            .await
-            .map_err(|e| anyhow!(e))?;
+        let app = server::router(node.clone(), &options);
+        let server_task =
+            tokio::spawn(server::serve(listener, app, options, node.shutdown_token()));
         match &ui_dir {
             Some(dir) => tracing::info!("dashboard: http://{addr}/ (from {})", dir.display()),
             None => {
@@ -188,9 +196,10 @@ fn print_status(s: &serde_json::Value) {
                 None => "root unknown",
             };
             println!(
-                "neighbor  {}  {}  {matches}  last sync {}{}",
+                "neighbor  {}  {}  {matches}  checked {}  last sync {}{}",
                 str_of(&n["url"]),
                 str_of(&n["health"]),
+                ago(n["checked_at_ms"].as_u64(), now),
                 ago(n["last_sync_ms"].as_u64(), now),
                 n["last_error"]
                     .as_str()
