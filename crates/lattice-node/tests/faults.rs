@@ -4,6 +4,19 @@
 //! how the lungs moved. The promise under test: "an attack blocks P2P? HTTP takes over",
 //! for real faults, not only the node's own switch.
 //!
+//! Topology: a bridge namespace and one namespace per node (10.213.0.N on `eth0`). Each
+//! node listens for P2P on its own loopback; the other nodes dial port 7600, where the
+//! suite's agent relays to it (adding delay on demand). Every node names the others as
+//! bootstrap peers and HTTP neighbours. Timers: heartbeat 250 ms, fallback 2 s, poll
+//! 500 ms, peer timeout 1 s (3 s in schedules with loss or latency).
+//!
+//! Stated bounds, checked for every fault: a node cut off from all peers falls back within
+//! `PEER_TIMEOUT + FALLBACK_AFTER + 2 x HEARTBEAT` of the moment the first rule is
+//! committed; a node that keeps a peer (and every node under loss or latency) makes no
+//! transition at all; after the heal every node is on P2P with all peers within 15 s,
+//! and roots are equal within 15 s; after the last fault every acknowledged entry is on
+//! every node.
+//!
 //! Needs root, `ip` (iproute2) and `nft` (nftables). Without them the tests say why and
 //! pass when run by hand, and fail when `CI=true`.
 //!

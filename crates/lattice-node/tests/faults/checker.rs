@@ -156,28 +156,37 @@ impl Drop for Recorder {
     }
 }
 
-/// Writes to `node` as fast as it answers, until a write fails (it was killed) or 500
-/// writes; the counts of acknowledged and failed writes.
-pub fn write_burst(node: &Node, history: &Arc<History>, tag: u64) -> JoinHandle<(usize, usize)> {
+/// A burst of writes to one node, as fast as it answers, until a write fails (it was
+/// killed) or 500 writes.
+pub struct Burst {
+    /// Writes acknowledged so far.
+    pub acked: Arc<std::sync::atomic::AtomicUsize>,
+    /// The acknowledged count and the first failure, if any.
+    pub done: JoinHandle<(usize, Option<String>)>,
+}
+
+pub fn write_burst(node: &Node, history: &Arc<History>, tag: u64) -> Burst {
     let target = Target::of(node);
     let via = node.index;
     let history = history.clone();
-    std::thread::spawn(move || {
-        let mut acked = 0;
+    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = acked.clone();
+    let done = std::thread::spawn(move || {
         for n in 0..500 {
             match target.put(&json!({ "burst": tag, "n": n })) {
                 Ok(id) => {
                     history.acked.lock().unwrap().insert(id, via);
-                    acked += 1;
+                    count.fetch_add(1, Ordering::SeqCst);
                 }
-                Err(_) => {
+                Err(e) => {
                     *history.failed_writes.lock().unwrap() += 1;
-                    return (acked, 1);
+                    return (count.load(Ordering::SeqCst), Some(e));
                 }
             }
         }
-        (acked, 0)
-    })
+        (count.load(Ordering::SeqCst), None)
+    });
+    Burst { acked, done }
 }
 
 /// What a thread needs to reach one node: its agent's socket and its address.
@@ -235,8 +244,12 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Written straight to stdout, past the test harness's capture, so the figures show in
+    /// a plain `cargo test` run too.
     pub fn print(&self, what: &str) {
-        println!(
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
             "fault suite figures ({what}): schedules run {} ({} failed), faults injected {}, entries acknowledged {}, entries lost {}, worst time to converge after heal {:.1} s, worst time to P2P after heal {:.1} s, worst time to fallback after a drop {}",
             self.schedules,
             self.failed,

@@ -129,7 +129,8 @@ impl Net {
             bridge: format!("{base}-br"),
             nodes: Vec::new(),
         };
-        // Registered before creation, so a half-built net is still removed on error.
+        // `net` owns every namespace from its creation on, so a half-built one is removed
+        // (by drop) when a later step fails.
         run("ip", &["netns", "add", &net.bridge])?;
         let br = net.bridge.clone();
         run("ip", &["-n", &br, "link", "add", "br0", "type", "bridge"])?;

@@ -21,7 +21,8 @@ pub const TOKEN: &str = "fault-suite-token-0123456789";
 /// Where each node listens for P2P itself; only its agent's relay connects there.
 const NODE_P2P_PORT: u16 = 7601;
 
-/// The timers of one cluster (human durations, as in an env file).
+/// The timers of one cluster, compressed to seconds (written to the nodes' env as
+/// milliseconds).
 #[derive(Clone, Debug)]
 pub struct Timers {
     pub heartbeat: Duration,

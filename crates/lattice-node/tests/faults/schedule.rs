@@ -239,13 +239,19 @@ pub fn run_fault(
             // A burst of writes to it, and the kill in the middle of the burst: some are
             // acknowledged just before it dies, some are in flight when it does.
             let burst = super::checker::write_burst(&cluster.nodes[i], &history, start_ms);
-            std::thread::sleep(Duration::from_millis(300));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while burst.acked.load(std::sync::atomic::Ordering::SeqCst) < 3
+                && !burst.done.is_finished()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             writable.lock().unwrap()[i] = false;
             cluster.nodes[i].kill();
-            let (acked, failed) = burst.join().expect("the burst writer does not panic");
-            if acked == 0 || failed == 0 {
+            let (acked, failure) = burst.done.join().expect("the burst writer does not panic");
+            if acked < 3 || failure.is_none() {
                 return Err(format!(
-                    "{fault}: the kill did not land during writes ({acked} acknowledged, {failed} failed)"
+                    "{fault}: the kill did not land during writes ({acked} acknowledged before it, failure after it: {failure:?})"
                 ));
             }
         }
