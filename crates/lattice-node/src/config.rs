@@ -209,8 +209,37 @@ pub fn load_env_file(overrides: &Overrides) -> Result<Option<PathBuf>, ConfigErr
     if !path.is_file() {
         return Ok(None);
     }
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        refuse_expanded_secrets(&text)?;
+    }
     dotenvy::from_path_override(&path).map_err(|e| env_file_error(&path, e))?;
     Ok(Some(path))
+}
+
+/// Variables whose values are secrets: never printed, never expanded.
+const SECRET_VARS: [&str; 3] = ["LATTICE_API_TOKEN", "LATTICE_P2P_KEY", "LATTICE_P2P_PSK"];
+
+/// An env file expands `$NAME` and `${NAME}` in unquoted and double-quoted values, so a
+/// secret with a `$` in it would silently become another (shorter) secret. Refuse it,
+/// naming the variable and the fix, never the value.
+fn refuse_expanded_secrets(text: &str) -> Result<(), ConfigError> {
+    for line in text.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let single_quoted = value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'');
+        if SECRET_VARS.contains(&key) && value.contains('$') && !single_quoted {
+            return Err(ConfigError::secret(
+                key,
+                value.trim_matches(['"', '\'']),
+                "contains `$`, which an env file expands as a variable, so the secret in force would not be the one written; put the value in single quotes",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn env_file_error(path: &Path, e: dotenvy::Error) -> ConfigError {
@@ -927,5 +956,22 @@ mod tests {
         let message = unparsable_line(text, &rest);
         assert!(!message.contains("c2Vj"), "{message}");
         assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn a_secret_with_a_dollar_sign_is_refused_unless_single_quoted() {
+        let text = "LATTICE_API_TOKEN=My$Secret{TokenABCDEF987654\n";
+        let e = refuse_expanded_secrets(text).unwrap_err().to_string();
+        assert!(e.starts_with("LATTICE_API_TOKEN: (secret,"), "{e}");
+        assert!(!e.contains("Secret{") && !e.contains("My$"), "{e}");
+        assert!(e.contains("single quotes"), "{e}");
+        assert!(refuse_expanded_secrets("LATTICE_P2P_KEY=\"a$b\"\n").is_err());
+        assert!(
+            refuse_expanded_secrets("LATTICE_API_TOKEN='My$SecretTokenABCDEF987654'\n").is_ok()
+        );
+        assert!(
+            refuse_expanded_secrets("LATTICE_DATA_DIR=$HOME/ledger\n").is_ok(),
+            "only secrets"
+        );
     }
 }

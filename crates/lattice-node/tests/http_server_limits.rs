@@ -356,6 +356,12 @@ async fn the_state_carries_an_etag_and_a_matching_if_none_match_gets_304_without
     .await;
     assert!(again.starts_with("HTTP/1.1 304"), "{again:?}");
     assert_eq!(body_of(&again), "", "a 304 carries no body");
+    assert!(
+        again
+            .to_ascii_lowercase()
+            .contains("cache-control: no-cache"),
+        "a 304 repeats the caching headers: {again:?}"
+    );
     assert_eq!(header_of(&again, "etag"), Some(etag.as_str()));
     let listed = exchange(
         addr,

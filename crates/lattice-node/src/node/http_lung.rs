@@ -24,8 +24,10 @@ mod backoff;
 mod follow;
 pub(super) use follow::FollowerReport;
 
-/// Longest wait between attempts to a failing neighbour.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest wait between attempts to a failing neighbour, in poll intervals: while HTTP
+/// carries sync it may be the only way in, so one that comes back (a reboot during a long
+/// fallback) must be found within a minute at the default poll, not five.
+const MAX_BACKOFF_POLLS: u32 = 6;
 /// The event-stream follower's first retry, at most (never more than one poll).
 const FOLLOW_RETRY_BASE: Duration = Duration::from_millis(250);
 /// The follower's longest wait between tries.
@@ -117,7 +119,13 @@ impl Neighbor {
     /// for a neighbour failing while it is needed, or caught lying.
     fn strike(&mut self, poll: Duration) -> Duration {
         self.strikes = self.strikes.saturating_add(1);
-        backoff::exponential(self.strikes, poll, MAX_BACKOFF.max(poll))
+        // Jittered, so neighbours that failed together are not all retried together.
+        backoff::jittered(
+            self.strikes,
+            poll,
+            poll.saturating_mul(MAX_BACKOFF_POLLS),
+            backoff::random_jitter(),
+        )
     }
 }
 

@@ -90,7 +90,18 @@ impl Actor {
 
     pub(super) async fn p2p_event(&mut self, event: P2pEvent, done: &mpsc::Sender<P2pSyncDone>) {
         match event {
-            P2pEvent::SyncPeers { .. } => self.refresh_peers().await,
+            P2pEvent::SyncPeers { .. } => {
+                self.refresh_peers().await;
+                // The heartbeat samples on its beat; a change of the count is sampled at
+                // once too, so the peerless timer starts when the last peer went (not up
+                // to a heartbeat later) and P2P returns as soon as a peer does.
+                let events = self
+                    .lungs
+                    .tick(self.clock.now_ms(), self.p2p.sync_peer_count());
+                for e in events {
+                    self.lung_event(e);
+                }
+            }
             P2pEvent::NewSyncPeer { peer } => {
                 self.refresh_peers().await;
                 self.start_p2p_sync(peer, done);

@@ -81,7 +81,15 @@ pub(super) async fn state(State(node): State<NodeHandle>, headers: HeaderMap) ->
     );
     let etag_value = HeaderValue::from_str(&etag).expect("hex is a valid header value");
     if if_none_match_hits(&headers, &etag) {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+        // A 304 repeats the headers the 200 would have carried for caching (RFC 9110).
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag_value),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+        )
+            .into_response();
     }
     (
         [
