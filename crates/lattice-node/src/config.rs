@@ -104,6 +104,9 @@ pub struct Config {
     pub p2p_psk: Option<[u8; 32]>,
     /// Discover peers on the local network with mDNS (`LATTICE_MDNS`).
     pub mdns: bool,
+    /// A name people can follow (`LATTICE_NODE_NAME`, at most 64 printable characters),
+    /// shown beside the PeerId wherever a face names this node.
+    pub node_name: Option<String>,
 }
 
 /// A configuration problem, displayed as the one line the user sees.
@@ -415,7 +418,13 @@ impl Config {
             },
         };
 
+        let node_name = get("LATTICE_NODE_NAME")
+            .map(|v| parse_node_name("LATTICE_NODE_NAME", &v))
+            .transpose()?
+            .flatten();
+
         Ok(Config {
+            node_name,
             p2p_allow,
             p2p_psk,
             mdns,
@@ -434,6 +443,34 @@ impl Config {
             max_payload,
         })
     }
+}
+
+/// Most characters in `LATTICE_NODE_NAME`: it must fit a circle's label.
+pub const MAX_NODE_NAME: usize = 64;
+
+/// A node name: trimmed, empty is none, at most [`MAX_NODE_NAME`] characters, none of
+/// them a control character (a name is printed in logs, terminals and the window).
+fn parse_node_name(var: &str, value: &str) -> Result<Option<String>, ConfigError> {
+    let name = value.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let count = name.chars().count();
+    if count > MAX_NODE_NAME {
+        return Err(ConfigError::new(
+            var,
+            value,
+            format!("is {count} characters long; at most {MAX_NODE_NAME}"),
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(ConfigError::new(
+            var,
+            value,
+            format!("contains the control character {c:?}; only printable characters"),
+        ));
+    }
+    Ok(Some(name.to_string()))
 }
 
 /// `$XDG_DATA_HOME/lattice` (or the platform's equivalent), else `./lattice-data`.
@@ -927,5 +964,23 @@ mod tests {
         let message = unparsable_line(text, &rest);
         assert!(!message.contains("c2Vj"), "{message}");
         assert!(message.contains("line 2"), "{message}");
+    }
+
+    #[test]
+    fn node_name_is_optional_trimmed_and_bounded_to_64_printable_characters() {
+        assert_eq!(cfg(&[]).unwrap().node_name, None);
+        assert_eq!(cfg(&[("LATTICE_NODE_NAME", "  ")]).unwrap().node_name, None);
+        let c = cfg(&[("LATTICE_NODE_NAME", " Branch A ")]).unwrap();
+        assert_eq!(c.node_name.as_deref(), Some("Branch A"));
+        let longest = "é".repeat(64);
+        let c = cfg(&[("LATTICE_NODE_NAME", longest.as_str())]).unwrap();
+        assert_eq!(c.node_name.as_deref(), Some(longest.as_str()));
+
+        let e = cfg(&[("LATTICE_NODE_NAME", &"x".repeat(65))]).unwrap_err();
+        assert_eq!(e.var, "LATTICE_NODE_NAME");
+        assert!(e.to_string().contains("65 characters long; at most 64"), "{e}");
+        let e = cfg(&[("LATTICE_NODE_NAME", "Branch\u{1b}[31mA")]).unwrap_err();
+        assert_eq!(e.var, "LATTICE_NODE_NAME");
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 }
