@@ -455,22 +455,27 @@ fn parse_node_name(var: &str, value: &str) -> Result<Option<String>, ConfigError
     if name.is_empty() {
         return Ok(None);
     }
+    match node_name_problem(name) {
+        Some(problem) => Err(ConfigError::new(var, value, problem)),
+        None => Ok(Some(name.to_string())),
+    }
+}
+
+/// Why `name` cannot be a node name, if it cannot: also applied to the names neighbours
+/// announce, which faces print too.
+pub fn node_name_problem(name: &str) -> Option<String> {
     let count = name.chars().count();
     if count > MAX_NODE_NAME {
-        return Err(ConfigError::new(
-            var,
-            value,
-            format!("is {count} characters long; at most {MAX_NODE_NAME}"),
+        return Some(format!(
+            "is {count} characters long; at most {MAX_NODE_NAME}"
         ));
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(ConfigError::new(
-            var,
-            value,
-            format!("contains the control character {c:?}; only printable characters"),
-        ));
+    if name.trim() != name || name.is_empty() {
+        return Some("is empty or starts or ends with spaces".into());
     }
-    Ok(Some(name.to_string()))
+    name.chars()
+        .find(|c| c.is_control())
+        .map(|c| format!("contains the control character {c:?}; only printable characters"))
 }
 
 /// `$XDG_DATA_HOME/lattice` (or the platform's equivalent), else `./lattice-data`.
