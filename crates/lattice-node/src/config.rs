@@ -983,7 +983,10 @@ mod tests {
 
         let e = cfg(&[("LATTICE_NODE_NAME", &"x".repeat(65))]).unwrap_err();
         assert_eq!(e.var, "LATTICE_NODE_NAME");
-        assert!(e.to_string().contains("65 characters long; at most 64"), "{e}");
+        assert!(
+            e.to_string().contains("65 characters long; at most 64"),
+            "{e}"
+        );
         let e = cfg(&[("LATTICE_NODE_NAME", "Branch\u{1b}[31mA")]).unwrap_err();
         assert_eq!(e.var, "LATTICE_NODE_NAME");
         assert!(e.to_string().contains("control character"), "{e}");

@@ -250,7 +250,12 @@ impl Actor {
             match &lung {
                 Some(lung) => {
                     let identify = n.status.peer_id.is_none();
-                    let work = sync(client, self.store.clone(), self.config.max_payload, identify);
+                    let work = sync(
+                        client,
+                        self.store.clone(),
+                        self.config.max_payload,
+                        identify,
+                    );
                     tokio::spawn(finish(index, work, lung.clone(), done));
                 }
                 None => {

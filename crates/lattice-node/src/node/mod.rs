@@ -25,8 +25,8 @@ use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{
     EntriesByLung, EventKind, Lung, NeighborHealth, NodeEvent, NodeInfo, Status, SyncSummary,
 };
-use crate::sync::states::{self, Situation};
 use crate::sync::lungs::{LungEvent, Lungs};
+use crate::sync::states::{self, Situation};
 
 mod http_lung;
 mod p2p_lung;

@@ -149,7 +149,10 @@ fn p2p(s: &Situation) -> (P2pState, String) {
         return (P2pState::Off, "mode forced to http".into());
     }
     if s.live_sync_peers > 0 {
-        return (P2pState::Carrying, format!("{} live", peers(s.live_sync_peers)));
+        return (
+            P2pState::Carrying,
+            format!("{} live", peers(s.live_sync_peers)),
+        );
     }
     if s.countdown_running {
         return (
@@ -278,7 +281,11 @@ mod tests {
     fn p2p_is_down_without_a_live_peer_once_http_carries_after_the_fallback() {
         let st = derive(&fallen_back());
         assert_eq!(st.p2p_state, P2pState::Down);
-        assert!(st.p2p_reason.contains("since the fallback"), "{}", st.p2p_reason);
+        assert!(
+            st.p2p_reason.contains("since the fallback"),
+            "{}",
+            st.p2p_reason
+        );
         assert_eq!(st.fallback_phase, FallbackPhase::Active);
         assert_eq!(st.sync_state, SyncState::Http);
     }
@@ -323,7 +330,11 @@ mod tests {
             ..normal()
         });
         assert_eq!(st.p2p_state, P2pState::Down);
-        assert!(st.p2p_reason.contains("no HTTP fallback"), "{}", st.p2p_reason);
+        assert!(
+            st.p2p_reason.contains("no HTTP fallback"),
+            "{}",
+            st.p2p_reason
+        );
         assert_eq!(st.http_state, HttpState::Off);
         assert_eq!(st.sync_state, SyncState::Isolated);
     }
@@ -358,7 +369,11 @@ mod tests {
             ..fallen_back()
         });
         assert_eq!(none_configured.http_state, HttpState::Failing);
-        assert!(none_configured.http_reason.contains("no neighbour configured"));
+        assert!(
+            none_configured
+                .http_reason
+                .contains("no neighbour configured")
+        );
         assert_eq!(none_configured.sync_state, SyncState::Isolated);
     }
 
@@ -366,7 +381,10 @@ mod tests {
     fn http_is_on_standby_when_not_carrying_and_a_neighbour_checked_healthy() {
         let st = derive(&normal());
         assert_eq!(st.http_state, HttpState::Standby);
-        assert_eq!(st.http_reason, "on standby; 1 of 1 neighbour checked healthy");
+        assert_eq!(
+            st.http_reason,
+            "on standby; 1 of 1 neighbour checked healthy"
+        );
     }
 
     #[test]
