@@ -104,6 +104,9 @@ pub struct Config {
     pub p2p_psk: Option<[u8; 32]>,
     /// Discover peers on the local network with mDNS (`LATTICE_MDNS`).
     pub mdns: bool,
+    /// A name people can follow (`LATTICE_NODE_NAME`, at most 64 printable characters),
+    /// shown beside the PeerId wherever a face names this node.
+    pub node_name: Option<String>,
 }
 
 /// A configuration problem, displayed as the one line the user sees.
@@ -444,7 +447,13 @@ impl Config {
             },
         };
 
+        let node_name = get("LATTICE_NODE_NAME")
+            .map(|v| parse_node_name("LATTICE_NODE_NAME", &v))
+            .transpose()?
+            .flatten();
+
         Ok(Config {
+            node_name,
             p2p_allow,
             p2p_psk,
             mdns,
@@ -463,6 +472,39 @@ impl Config {
             max_payload,
         })
     }
+}
+
+/// Most characters in `LATTICE_NODE_NAME`: it must fit a circle's label.
+pub const MAX_NODE_NAME: usize = 64;
+
+/// A node name: trimmed, empty is none, at most [`MAX_NODE_NAME`] characters, none of
+/// them a control character (a name is printed in logs, terminals and the window).
+fn parse_node_name(var: &str, value: &str) -> Result<Option<String>, ConfigError> {
+    let name = value.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    match node_name_problem(name) {
+        Some(problem) => Err(ConfigError::new(var, value, problem)),
+        None => Ok(Some(name.to_string())),
+    }
+}
+
+/// Why `name` cannot be a node name, if it cannot: also applied to the names neighbours
+/// announce, which faces print too.
+pub fn node_name_problem(name: &str) -> Option<String> {
+    let count = name.chars().count();
+    if count > MAX_NODE_NAME {
+        return Some(format!(
+            "is {count} characters long; at most {MAX_NODE_NAME}"
+        ));
+    }
+    if name.trim() != name || name.is_empty() {
+        return Some("is empty or starts or ends with spaces".into());
+    }
+    name.chars()
+        .find(|c| c.is_control())
+        .map(|c| format!("contains the control character {c:?}; only printable characters"))
 }
 
 /// `$XDG_DATA_HOME/lattice` (or the platform's equivalent), else `./lattice-data`.
@@ -973,5 +1015,26 @@ mod tests {
             refuse_expanded_secrets("LATTICE_DATA_DIR=$HOME/ledger\n").is_ok(),
             "only secrets"
         );
+    }
+
+    #[test]
+    fn node_name_is_optional_trimmed_and_bounded_to_64_printable_characters() {
+        assert_eq!(cfg(&[]).unwrap().node_name, None);
+        assert_eq!(cfg(&[("LATTICE_NODE_NAME", "  ")]).unwrap().node_name, None);
+        let c = cfg(&[("LATTICE_NODE_NAME", " Branch A ")]).unwrap();
+        assert_eq!(c.node_name.as_deref(), Some("Branch A"));
+        let longest = "é".repeat(64);
+        let c = cfg(&[("LATTICE_NODE_NAME", longest.as_str())]).unwrap();
+        assert_eq!(c.node_name.as_deref(), Some(longest.as_str()));
+
+        let e = cfg(&[("LATTICE_NODE_NAME", &"x".repeat(65))]).unwrap_err();
+        assert_eq!(e.var, "LATTICE_NODE_NAME");
+        assert!(
+            e.to_string().contains("65 characters long; at most 64"),
+            "{e}"
+        );
+        let e = cfg(&[("LATTICE_NODE_NAME", "Branch\u{1b}[31mA")]).unwrap_err();
+        assert_eq!(e.var, "LATTICE_NODE_NAME");
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 }

@@ -102,6 +102,7 @@ impl DemoCluster {
                 ("LATTICE_BOOTSTRAP".into(), bootstrap.join(",")),
                 ("LATTICE_HTTP_LISTEN".into(), http.to_string()),
                 ("LATTICE_HTTP_NEIGHBORS".into(), neighbors.join(",")),
+                ("LATTICE_NODE_NAME".into(), branch_name(i)),
             ]);
             let overrides = Overrides {
                 data_dir: Some(options.data_dir.join(format!("node-{}", i + 1))),
@@ -128,7 +129,7 @@ impl DemoCluster {
                 handle.shutdown_token(),
             ));
             nodes.push(DemoNode {
-                name: format!("node-{}", i + 1),
+                name: branch_name(i),
                 handle,
                 http,
                 server,
@@ -172,6 +173,14 @@ impl DemoCluster {
             let _ = n.server.await;
             n.handle.shutdown().await;
         }
+    }
+}
+
+/// Names an audience can follow: "Branch A", "Branch B", ... ("Branch 27" past Z).
+pub fn branch_name(i: usize) -> String {
+    match u8::try_from(i).ok().filter(|i| *i < 26) {
+        Some(i) => format!("Branch {}", char::from(b'A' + i)),
+        None => format!("Branch {}", i + 1),
     }
 }
 
@@ -378,5 +387,15 @@ fn shorten(s: &str) -> String {
         format!("..{}", &s[s.len() - 8..])
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_nodes_are_named_branch_a_onwards() {
+        let names: Vec<String> = (0..4).map(super::branch_name).collect();
+        assert_eq!(names, ["Branch A", "Branch B", "Branch C", "Branch D"]);
+        assert_eq!(super::branch_name(26), "Branch 27");
     }
 }

@@ -8,6 +8,7 @@ use crate::sync::lungs::{LungEvent, Transition};
 use crate::sync::reconcile::ReconcileReport;
 
 pub use crate::sync::lungs::Lung;
+pub use crate::sync::states::{FallbackPhase, HttpState, P2pState, SyncState};
 
 /// A snapshot of the node. The first five fields keep the names and types the earlier
 /// version's clients read.
@@ -50,11 +51,49 @@ pub struct Status {
     /// The node's clock when this snapshot was made (unix ms), so a UI can correct
     /// for its own clock when counting down.
     pub now_ms: u64,
+
+    /// Each lung's state and why, decided in the core (`sync::states`): faces show
+    /// these and derive nothing.
+    pub p2p_state: P2pState,
+    pub p2p_reason: String,
+    pub http_state: HttpState,
+    pub http_reason: String,
+    /// Which lung carries sync now, or `isolated` when neither has a live partner.
+    pub sync_state: SyncState,
+    pub sync_reason: String,
+    pub fallback_phase: FallbackPhase,
+    /// Entries each lung carried since the node started, so a face can chart which
+    /// lung carried what.
+    pub entries_by_lung: EntriesByLung,
+    /// Grows by one with every published snapshot of this node (from 1 at start), so a
+    /// face orders snapshots per node; `now_ms` does not (an idle node's clock field
+    /// only moves when something else changes).
+    pub seq: u64,
+}
+
+/// Entries received and sent by each lung. P2P: gossip and P2P reconciliation; HTTP:
+/// HTTP reconciliation and the neighbours' event streams. Counted where this node
+/// took part on its own initiative or by gossip (entries a neighbour pushed to our
+/// API are counted on its side as sent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EntriesByLung {
+    pub p2p: EntryFlow,
+    pub http: EntryFlow,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EntryFlow {
+    /// New to us (already held entries are not counted).
+    pub received: u64,
+    /// Sent to peers or neighbours: pushed by reconciliation, or published by gossip.
+    pub sent: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeInfo {
     pub peer_id: String,
+    /// `LATTICE_NODE_NAME`, when set.
+    pub name: Option<String>,
     pub version: String,
     pub http_listen: String,
     pub started_at_ms: u64,
@@ -72,6 +111,10 @@ pub enum NeighborHealth {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NeighborStatus {
     pub url: String,
+    /// The PeerId and name its last state answer gave (none until one was had), so a
+    /// face draws one circle per machine whichever lung links it.
+    pub peer_id: Option<String>,
+    pub name: Option<String>,
     pub health: NeighborHealth,
     pub last_sync_ms: Option<u64>,
     pub last_error: Option<String>,

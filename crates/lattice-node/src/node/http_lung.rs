@@ -58,6 +58,8 @@ impl Neighbor {
     pub(super) fn new(client: NeighborClient, events_client: NeighborClient) -> Self {
         let status = NeighborStatus {
             url: client.base().to_string(),
+            peer_id: None,
+            name: None,
             health: NeighborHealth::Unknown,
             last_sync_ms: None,
             last_error: None,
@@ -99,6 +101,21 @@ impl Neighbor {
             Some(now + due.saturating_duration_since(at).as_millis() as u64);
     }
 
+    /// Records who answers at this URL, from its state answer. A PeerId that does not
+    /// parse, or a name `LATTICE_NODE_NAME` would refuse, is not shown (a face prints it).
+    fn identified(&mut self, state: &LedgerState) {
+        self.status.peer_id = state
+            .node
+            .parse::<crate::p2p::PeerId>()
+            .ok()
+            .map(|p| p.to_string());
+        self.status.name = state
+            .name
+            .as_deref()
+            .filter(|n| crate::config::node_name_problem(n).is_none())
+            .map(str::to_string);
+    }
+
     fn answered(&mut self, root: [u8; 32]) {
         self.status.health = NeighborHealth::Healthy;
         self.status.consecutive_failures = 0;
@@ -138,6 +155,8 @@ pub(super) struct SyncDone {
 enum Outcome {
     Synced {
         result: Result<ReconcileReport, ReconcileError>,
+        /// The neighbour's state answer when one was asked for (its identity unknown).
+        identity: Option<LedgerState>,
         /// Our root when the sync began: what the neighbour's root differed from.
         ours_before: [u8; 32],
         /// The neighbour's root asked after reconciling (it may have taken our entries).
@@ -238,7 +257,13 @@ impl Actor {
             let (client, done) = (n.client.clone(), done.clone());
             match &lung {
                 Some(lung) => {
-                    let work = sync(client, self.store.clone(), self.config.max_payload);
+                    let identify = n.status.peer_id.is_none();
+                    let work = sync(
+                        client,
+                        self.store.clone(),
+                        self.config.max_payload,
+                        identify,
+                    );
                     tokio::spawn(finish(index, work, lung.clone(), done));
                 }
                 None => {
@@ -264,6 +289,7 @@ impl Actor {
                 n.status.checked_at_ms = Some(now);
                 match result {
                     Ok(state) => {
+                        n.identified(&state);
                         n.answered(state.root);
                         return;
                     }
@@ -278,10 +304,14 @@ impl Actor {
             }
             Outcome::Synced {
                 result: Ok(report),
+                identity,
                 ours_before,
                 root_after,
             } => {
                 n.status.checked_at_ms = Some(now);
+                if let Some(state) = &identity {
+                    n.identified(state);
+                }
                 n.answered(root_after.unwrap_or(report.their_root));
                 n.status.last_sync_ms = Some(now);
                 n.status.last_report = Some(report.clone());
@@ -321,6 +351,9 @@ impl Actor {
 
     fn synced(&mut self, url: String, ours: [u8; 32], report: ReconcileReport, now: u64) {
         let bytes = report.bytes_sent + report.bytes_received;
+        let flow = &mut self.entries_by_lung.http;
+        flow.received += report.pulled as u64;
+        flow.sent += report.pushed as u64;
         self.metrics.sync_ok("HTTP", &report);
         if !report.in_sync_before {
             tracing::info!(
@@ -376,6 +409,10 @@ impl Actor {
                 n.status.events_next_attempt_ms = None;
                 return;
             }
+            FollowerReport::Stored => {
+                self.entries_by_lung.http.received += 1;
+                return;
+            }
             FollowerReport::Lost { retry_in } => retry_in,
             FollowerReport::Forged {
                 ref error,
@@ -412,8 +449,14 @@ impl Actor {
     }
 }
 
-/// One reconciliation with a neighbour, and its root afterwards.
-async fn sync(client: NeighborClient, store: Store, max_payload: usize) -> Outcome {
+/// One reconciliation with a neighbour, and its root afterwards; first its state answer
+/// when `identify` (who it is is not known yet: a node started in forced `http` never
+/// ran a standby check).
+async fn sync(client: NeighborClient, store: Store, max_payload: usize, identify: bool) -> Outcome {
+    let identity = match identify {
+        true => client.state().await.ok(),
+        false => None,
+    };
     let ours_before = store.root();
     let result = reconcile::reconcile(&store, &client, max_payload).await;
     let root_after = match &result {
@@ -423,6 +466,7 @@ async fn sync(client: NeighborClient, store: Store, max_payload: usize) -> Outco
     };
     Outcome::Synced {
         result,
+        identity,
         ours_before,
         root_after,
     }

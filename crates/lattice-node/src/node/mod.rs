@@ -22,8 +22,11 @@ use crate::identity::NodeKey;
 use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
-use crate::status::{EventKind, Lung, NodeEvent, NodeInfo, Status, SyncSummary};
+use crate::status::{
+    EntriesByLung, EventKind, Lung, NeighborHealth, NodeEvent, NodeInfo, Status, SyncSummary,
+};
 use crate::sync::lungs::{LungEvent, Lungs};
+use crate::sync::states::{self, Situation};
 
 mod http_lung;
 mod p2p_lung;
@@ -228,6 +231,7 @@ impl NodeHandle {
         let now = now_ms();
         let info = NodeInfo {
             peer_id: peer_id.clone(),
+            name: config.node_name.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             http_listen: config.http_listen.to_string(),
             started_at_ms: now,
@@ -270,6 +274,8 @@ impl NodeHandle {
             clock: SteadyClock::new(),
             reported_store_failure: false,
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
+            seq: 1,
+            entries_by_lung: EntriesByLung::default(),
         };
         actor.register_neighbor_metrics();
         for e in actor.lungs.start(actor.clock.now_ms()) {
@@ -415,6 +421,9 @@ struct Actor {
     reported_store_failure: bool,
     /// The P2P lung's state as the node sees it.
     p2p: p2p_lung::P2pLung,
+    /// The `seq` of the snapshot last published.
+    seq: u64,
+    entries_by_lung: EntriesByLung,
 }
 
 impl Actor {
@@ -471,12 +480,12 @@ impl Actor {
                 }
                 // Published before the reply, so the caller's next `status()` agrees.
                 self.publish();
-                let _ = reply.send(self.snapshot());
+                let _ = reply.send(self.published());
             }
             Command::SetP2pBlocked { blocked, reply } => {
                 self.set_p2p_blocked(blocked).await;
                 self.publish();
-                let _ = reply.send(self.snapshot());
+                let _ = reply.send(self.published());
             }
             Command::Follower { index, report } => self.follower_report(index, report),
         }
@@ -535,7 +544,22 @@ impl Actor {
                 s.root_matches = s.root.as_ref().map(|r| *r == root);
                 s
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let derived = states::derive(&Situation {
+            mode: lungs.mode,
+            heartbeat_active: lungs.heartbeat_active,
+            sync_lung: lungs.sync_lung,
+            http_sync_enabled: lungs.http_sync_enabled,
+            p2p_blocked: self.p2p.blocked,
+            live_sync_peers: peer_count,
+            countdown_running: lungs.fallback_deadline_ms.is_some(),
+            fallback_active: lungs.fallback_active_since_ms.is_some(),
+            neighbors: neighbors.len(),
+            healthy_neighbors: neighbors
+                .iter()
+                .filter(|n| n.health == NeighborHealth::Healthy)
+                .count(),
+        });
         Status {
             peer_count,
             has_peers: peer_count > 0,
@@ -560,10 +584,27 @@ impl Actor {
             p2p_listen: self.p2p.listen.clone(),
             store_failure: self.store.write_failure(),
             now_ms: now_ms(),
+            p2p_state: derived.p2p_state,
+            p2p_reason: derived.p2p_reason,
+            http_state: derived.http_state,
+            http_reason: derived.http_reason,
+            sync_state: derived.sync_state,
+            sync_reason: derived.sync_reason,
+            fallback_phase: derived.fallback_phase,
+            entries_by_lung: self.entries_by_lung,
+            seq: self.seq,
         }
     }
 
-    /// Sends a new snapshot when anything but the clock changed.
+    /// The snapshot last published (what `status()` returns now).
+    fn published(&self) -> Status {
+        match &self.status_tx {
+            Some(tx) => tx.borrow().clone(),
+            None => self.snapshot(),
+        }
+    }
+
+    /// Sends a new snapshot, with the next `seq`, when anything but the clock changed.
     fn publish(&mut self) {
         if !self.reported_store_failure
             && let Some(reason) = self.store.write_failure()
@@ -573,11 +614,15 @@ impl Actor {
         }
         let Some(tx) = &self.status_tx else { return };
         let mut next = self.snapshot();
+        let seq = &mut self.seq;
         tx.send_if_modified(|current| {
             next.now_ms = current.now_ms;
+            next.seq = current.seq;
             if *current == next {
                 return false;
             }
+            *seq += 1;
+            next.seq = *seq;
             next.now_ms = now_ms();
             *current = next;
             true

@@ -107,6 +107,8 @@ impl Actor {
                 self.start_p2p_sync(peer, done);
             }
             P2pEvent::PeersChanged => self.refresh_peers().await,
+            P2pEvent::GossipStored => self.entries_by_lung.p2p.received += 1,
+            P2pEvent::GossipPublished => self.entries_by_lung.p2p.sent += 1,
             P2pEvent::GossipRejected { peer, reason } => {
                 tracing::warn!("[P2P_GOSSIP] rejected an entry from {peer}: {reason}");
                 self.emit(EventKind::SyncFailed {
@@ -223,6 +225,9 @@ impl Actor {
                     self.p2p.roots.insert(with.clone(), (root, now));
                 }
                 let bytes = report.bytes_sent + report.bytes_received;
+                let flow = &mut self.entries_by_lung.p2p;
+                flow.received += report.pulled as u64;
+                flow.sent += report.pushed as u64;
                 self.metrics.sync_ok("P2P", &report);
                 if !report.in_sync_before {
                     tracing::info!(

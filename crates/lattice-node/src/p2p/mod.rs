@@ -118,6 +118,10 @@ pub enum P2pEvent {
     PeersChanged,
     /// A forged or invalid entry arrived by gossip; its sender was penalised.
     GossipRejected { peer: PeerId, reason: String },
+    /// An entry that arrived by gossip was new and is stored (for the P2P lung's count).
+    GossipStored,
+    /// An entry was handed to at least one gossip peer.
+    GossipPublished,
 }
 
 /// The way into the swarm task. Cheap to clone; every method is one command.

@@ -265,7 +265,10 @@ impl EventLoop {
             .gossipsub
             .publish(self.topic.clone(), data)
         {
-            Ok(id) => debug!(%id, "entry gossiped"),
+            Ok(id) => {
+                debug!(%id, "entry gossiped");
+                self.emit(P2pEvent::GossipPublished);
+            }
             Err(
                 gossipsub::PublishError::NoPeersSubscribedToTopic
                 | gossipsub::PublishError::Duplicate
@@ -512,10 +515,15 @@ impl EventLoop {
                     match parsed {
                         Ok(entry) => {
                             let store = self.store.clone();
+                            let events = self.events.clone();
                             tokio::spawn(async move {
                                 let id = entry.id();
                                 match store.append(entry).await {
-                                    Ok(a) if a.inserted => debug!(%id, "gossiped entry stored"),
+                                    Ok(a) if a.inserted => {
+                                        debug!(%id, "gossiped entry stored");
+                                        // Only counted: a full queue drops the count.
+                                        let _ = events.try_send(P2pEvent::GossipStored);
+                                    }
                                     Ok(_) => {}
                                     Err(e) => {
                                         warn!(%id, error = %e, "cannot store a gossiped entry")

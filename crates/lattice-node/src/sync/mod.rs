@@ -3,3 +3,4 @@
 
 pub mod lungs;
 pub mod reconcile;
+pub mod states;

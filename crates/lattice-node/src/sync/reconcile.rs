@@ -46,6 +46,9 @@ pub struct LedgerState {
     pub count: usize,
     /// The answering node's PeerId.
     pub node: String,
+    /// The answering node's `LATTICE_NODE_NAME`, when set (absent from older nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub fanout_bits: u16,
     pub ids_inline: usize,
 }
@@ -216,6 +219,7 @@ pub mod answer {
             root: store.root(),
             count: store.len(),
             node: node.to_string(),
+            name: None,
             fanout_bits: FANOUT_BITS,
             ids_inline: IDS_INLINE,
         }

@@ -137,7 +137,28 @@ fn ago(ms: Option<u64>, now: u64) -> String {
 fn print_status(s: &serde_json::Value) {
     let now = s["now_ms"].as_u64().unwrap_or_else(now_ms);
     let str_of = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
-    println!("node      {}", str_of(&s["node"]["peer_id"]));
+    match s["node"]["name"].as_str() {
+        Some(name) => println!("node      {name} ({})", str_of(&s["node"]["peer_id"])),
+        None => println!("node      {}", str_of(&s["node"]["peer_id"])),
+    }
+    // The states are the node's own decision (sync::states): shown, never worked out here.
+    println!(
+        "sync      {}: {} (snapshot {})",
+        str_of(&s["sync_state"]),
+        str_of(&s["sync_reason"]),
+        s["seq"]
+    );
+    for (lung, key) in [("p2p", "p2p"), ("http", "http")] {
+        let flow = &s["entries_by_lung"][key];
+        println!(
+            "{lung:<9} {}: {}  (entries {} received, {} sent)",
+            str_of(&s[format!("{key}_state")]),
+            str_of(&s[format!("{key}_reason")]),
+            flow["received"],
+            flow["sent"]
+        );
+    }
+    println!("phase     fallback {}", str_of(&s["fallback_phase"]));
     println!(
         "mode      {} (sync over {}; HTTP sync {})",
         str_of(&s["mode"]),
@@ -192,8 +213,13 @@ fn print_status(s: &serde_json::Value) {
                 Some(false) => "root differs",
                 None => "root unknown",
             };
+            let who = match (n["name"].as_str(), n["peer_id"].as_str()) {
+                (Some(name), Some(id)) => format!("  {name} ({id})"),
+                (None, Some(id)) => format!("  {id}"),
+                _ => String::new(),
+            };
             println!(
-                "neighbor  {}  {}  {matches}  checked {}  last sync {}{}",
+                "neighbor  {}{who}  {}  {matches}  checked {}  last sync {}{}",
                 str_of(&n["url"]),
                 str_of(&n["health"]),
                 ago(n["checked_at_ms"].as_u64(), now),

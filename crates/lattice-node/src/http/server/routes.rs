@@ -65,13 +65,14 @@ pub(super) async fn unblock_p2p(State(node): State<NodeHandle>) -> Result<Json, 
 
 /// Bumped whenever the state answer's shape or meaning changes, so that no client holds
 /// an old answer under a tag that still matches.
-const STATE_ETAG_VERSION: u32 = 1;
+const STATE_ETAG_VERSION: u32 = 2;
 
 /// The state answer, tagged so a neighbour can re-check it cheaply: the tag names the
 /// Merkle root and is bound to the whole answer (the digest covers the other fields), so
 /// it matches exactly when the answer would be the same. Clients treat it as opaque.
 pub(super) async fn state(State(node): State<NodeHandle>, headers: HeaderMap) -> Response {
-    let state = answer::state(node.store(), node.peer_id());
+    let mut state = answer::state(node.store(), node.peer_id());
+    state.name = node.config().node_name.clone();
     let body = serde_json::to_string(&state).expect("the state serializes");
     let digest = hex::encode(Sha256::digest(body.as_bytes()));
     let etag = format!(

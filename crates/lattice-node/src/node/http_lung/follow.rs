@@ -22,6 +22,8 @@ const STABLE_STREAM: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(in crate::node) enum FollowerReport {
     Connected,
+    /// An entry it announced was new to us and is stored (for the HTTP lung's count).
+    Stored,
     /// The stream could not be opened, or ended; the next try is in `retry_in`.
     Lost {
         retry_in: Duration,
@@ -122,17 +124,20 @@ impl Follower {
             match next {
                 Some(Ok(ev)) if ev.event == "entry" => {
                     match Entry::from_json(&ev.data, self.max_payload) {
-                        Ok(entry) => {
-                            if let Err(e) = self.store.append(entry).await
-                                && let Some(held) = store_warnings.allow(std::time::Instant::now())
-                            {
-                                tracing::warn!(
-                                    "storing an entry from {}: {e}{}",
-                                    self.client.base(),
-                                    suppressed_note(held)
-                                );
+                        Ok(entry) => match self.store.append(entry).await {
+                            Ok(a) if a.inserted => self.report(FollowerReport::Stored).await,
+                            Ok(_) => {}
+                            Err(e) => {
+                                if let Some(held) = store_warnings.allow(std::time::Instant::now())
+                                {
+                                    tracing::warn!(
+                                        "storing an entry from {}: {e}{}",
+                                        self.client.base(),
+                                        suppressed_note(held)
+                                    );
+                                }
                             }
-                        }
+                        },
                         // Dropping the stream closes the connection: nothing more is read.
                         Err(e) => return Ended::Forged(e.to_string()),
                     }

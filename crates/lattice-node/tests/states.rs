@@ -1,0 +1,164 @@
+//! The lung states in a real node's snapshot match its real situation: two nodes on
+//! loopback, linked by P2P and HTTP, taken through a cut, forced modes and a peer's end.
+
+mod support;
+
+use lattice_node::config::Mode;
+use lattice_node::status::{FallbackPhase, HttpState, P2pState, Status, SyncState};
+use support::*;
+
+fn states(s: &Status) -> (P2pState, HttpState, SyncState) {
+    (s.p2p_state, s.http_state, s.sync_state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_states_follow_the_node_through_cut_forced_modes_and_a_peer_leaving() {
+    // A fallback long enough that the countdown is seen, short enough for a test.
+    let timers = [("LATTICE_FALLBACK_AFTER", "1500ms")];
+    let ls = listeners(2).await;
+    let urls = urls_of(&ls);
+    let mut ls = ls.into_iter();
+    let a_vars = [timers[0], ("LATTICE_NODE_NAME", "Branch A")];
+    let a = start_node(ls.next().unwrap(), &others(&urls, 0), &a_vars, 41).await;
+    let boot = p2p_addr(&a).await.join(",");
+    let b_vars = [
+        timers[0],
+        ("LATTICE_NODE_NAME", "Branch B"),
+        ("LATTICE_BOOTSTRAP", boot.as_str()),
+    ];
+    let b = start_node(ls.next().unwrap(), &others(&urls, 1), &b_vars, 42).await;
+    assert_eq!(a.status().node.name.as_deref(), Some("Branch A"));
+
+    // Every snapshot a face sees of A comes with a larger seq than the one before.
+    let mut watch = a.node.subscribe_status();
+    let seqs = tokio::spawn(async move {
+        let mut seen = vec![watch.borrow_and_update().seq];
+        while watch.changed().await.is_ok() {
+            seen.push(watch.borrow_and_update().seq);
+        }
+        seen
+    });
+
+    // P2P carrying with a peer; HTTP on standby with the neighbour checked healthy,
+    // and the neighbour known by the PeerId and name its state answer gave.
+    eventually("A carries over P2P, HTTP on standby", WAIT, || {
+        states(&a.status()) == (P2pState::Carrying, HttpState::Standby, SyncState::P2p)
+    })
+    .await;
+    assert_eq!(a.status().fallback_phase, FallbackPhase::Watching);
+    eventually("A knows B's PeerId and name", WAIT, || {
+        let s = a.status();
+        s.neighbors[0].peer_id.as_deref() == Some(b.node.peer_id())
+            && s.neighbors[0].name.as_deref() == Some("Branch B")
+    })
+    .await;
+
+    // An entry written on A reaches B by P2P, and the P2P counters say so.
+    a.node.put(&serde_json::json!({"n": 1})).await.unwrap();
+    eventually("B counts an entry received over P2P", WAIT, || {
+        b.status().entries_by_lung.p2p.received >= 1
+    })
+    .await;
+    eventually("A counts an entry sent over P2P", WAIT, || {
+        a.status().entries_by_lung.p2p.sent >= 1
+    })
+    .await;
+    assert_eq!(b.status().entries_by_lung.http.received, 0);
+
+    // Cut: P2P says so at once; after the fallback HTTP carries with the healthy B.
+    let cut = a.node.set_p2p_blocked(true).await.unwrap();
+    assert_eq!(cut.p2p_state, P2pState::Cut);
+    eventually("A carries over HTTP after the fallback", WAIT, || {
+        let s = a.status();
+        states(&s) == (P2pState::Cut, HttpState::Carrying, SyncState::Http)
+            && s.fallback_phase == FallbackPhase::Active
+    })
+    .await;
+    b.node.put(&serde_json::json!({"n": 2})).await.unwrap();
+    eventually("A counts an entry received over HTTP", WAIT, || {
+        a.status().entries_by_lung.http.received >= 1
+    })
+    .await;
+
+    // Restored: back on P2P.
+    a.node.set_p2p_blocked(false).await.unwrap();
+    eventually("A carries over P2P again", WAIT, || {
+        let s = a.status();
+        s.p2p_state == P2pState::Carrying && s.sync_state == SyncState::P2p
+    })
+    .await;
+
+    // Forced modes turn the other lung off.
+    let http = a.node.switch_mode(Mode::Http).await.unwrap();
+    assert_eq!(http.p2p_state, P2pState::Off);
+    assert_eq!(http.fallback_phase, FallbackPhase::Forced);
+    eventually("forced http carries over HTTP", WAIT, || {
+        states(&a.status()) == (P2pState::Off, HttpState::Carrying, SyncState::Http)
+    })
+    .await;
+    let p2p = a.node.switch_mode(Mode::P2p).await.unwrap();
+    assert_eq!(p2p.http_state, HttpState::Off);
+    eventually("forced p2p carries over P2P", WAIT, || {
+        states(&a.status()) == (P2pState::Carrying, HttpState::Off, SyncState::P2p)
+    })
+    .await;
+    a.node.switch_mode(Mode::Auto).await.unwrap();
+    eventually("auto on P2P again", WAIT, || {
+        states(&a.status()).0 == P2pState::Carrying && a.status().sync_state == SyncState::P2p
+    })
+    .await;
+
+    // The peer leaves: a countdown (nothing carries meanwhile), then HTTP fails too
+    // (B was the only neighbour): isolated.
+    b.stop().await;
+    eventually("A counts down after the peer left", WAIT, || {
+        let s = a.status();
+        s.p2p_state == P2pState::Countdown
+            && s.fallback_phase == FallbackPhase::Countdown
+            && s.sync_state == SyncState::Isolated
+            && s.fallback_deadline_ms.is_some()
+    })
+    .await;
+    eventually("A is isolated after the fallback", WAIT, || {
+        states(&a.status()) == (P2pState::Down, HttpState::Failing, SyncState::Isolated)
+    })
+    .await;
+
+    let last = a.status().seq;
+    a.stop().await;
+    let seqs = seqs.await.unwrap();
+    assert!(seqs.len() > 5, "{seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seq strictly increases: {seqs:?}"
+    );
+    assert_eq!(*seqs.last().unwrap(), last);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_answer_names_the_node_by_peer_id_and_name() {
+    let ls = listeners(1).await;
+    let a = start_node(
+        ls.into_iter().next().unwrap(),
+        &[],
+        &[("LATTICE_NODE_NAME", "Branch A")],
+        43,
+    )
+    .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let text = http
+        .get(format!("{}api/lattice/state", a.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["node"], a.node.peer_id());
+    assert_eq!(body["name"], "Branch A");
+    let s = serde_json::to_value(a.status()).unwrap();
+    assert_eq!(s["node"]["name"], "Branch A");
+    a.stop().await;
+}
