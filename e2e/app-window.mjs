@@ -1,9 +1,12 @@
 // The real desktop app in a real window: started under Xvfb through WebDriver
 // (tauri-driver + WebKitWebDriver), it must show its own node's live status, follow a
-// change made through the node's API, and close cleanly. Screenshots are taken with
+// change made through the node's API, hand a second launch over to the first window, and
+// quit cleanly on SIGTERM, removing the demo cluster's data. Screenshots are taken with
 // ImageMagick (WebDriver's own screenshot hangs under Xvfb) into artifacts/e2e/.
+// Run it under `dbus-run-session` (the single-instance plugin finds the first instance
+// over the D-Bus session bus).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
@@ -16,6 +19,8 @@ const home = mkdtempSync(join(tmpdir(), 'lattice-app-home-'));
 const runtime = mkdtempSync(join(tmpdir(), 'lattice-app-run-'));
 chmodSync(runtime, 0o700);
 const work = mkdtempSync(join(tmpdir(), 'lattice-app-cwd-'));
+// The app's own temporary directory, so a demo cluster's leftovers would show here.
+const appTmp = mkdtempSync(join(tmpdir(), 'lattice-app-tmp-'));
 const httpPort = await freePort();
 writeFileSync(join(work, '.env'), [
   'LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0',
@@ -24,7 +29,25 @@ writeFileSync(join(work, '.env'), [
 ].join('\n'));
 const api = `http://127.0.0.1:${httpPort}/api/lattice`;
 const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
-  WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: 'info' };
+  WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: 'info', TMPDIR: appTmp };
+if (!process.env.DBUS_SESSION_BUS_ADDRESS) throw new Error('run this under dbus-run-session');
+
+/** The pid of the app this check started (its binary, and this run's HOME). */
+function appPid() {
+  const exe = realpathSync(APP);
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/exe`) !== exe) continue;
+      if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`HOME=${home}`)) return Number(pid);
+    } catch { /* gone, or not ours */ }
+  }
+  return null;
+}
+const exited = (child, ms) => until('the process to exit', () => child.exitCode !== null || child.signalCode !== null, ms)
+  .then(() => child.exitCode ?? child.signalCode);
+const apiDown = () => until('the app to close', async () => {
+  try { await fetch(`${api}/p2p/status`); return false; } catch { return true; }
+}, 20_000);
 
 const children = [];
 const start = (cmd, args, opts = {}) => {
@@ -32,7 +55,7 @@ const start = (cmd, args, opts = {}) => {
   children.push(c);
   return c;
 };
-start('Xvfb', [display, '-screen', '0', '1280x800x24', '-nolisten', 'tcp']);
+start('Xvfb', [display, '-screen', '0', '1280x720x24', '-nolisten', 'tcp']);
 // The display is up once its socket exists.
 await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
 const driverPort = await freePort();
@@ -85,12 +108,44 @@ try {
   shot('app-02-live-http');
   console.log('ok: the window follows the node live (mode http, HTTP lung carrying)');
 
-  await call('DELETE', `/session/${session}`);
+  // One instance only: a second launch hands over to the first window and exits 0,
+  // instead of failing on the locked store.
+  const second = spawn(APP, [], { env, cwd: work, stdio: 'ignore' });
+  const secondCode = await exited(second, 20_000);
+  if (secondCode !== 0) throw new Error(`a second launch exited with ${secondCode}, not 0`);
+  if (!(await fetch(`${api}/p2p/status`)).ok) throw new Error('the first instance stopped answering');
+  console.log('ok: a second launch hands over to the first window and exits 0');
+
+  // SIGTERM with a demo cluster running: the node stops and the demo's data is removed.
+  const demo = await call('POST', `/session/${session}/execute/async`, {
+    script: `const done = arguments[arguments.length - 1];
+      window.__TAURI_INTERNALS__.invoke('demo_start', { nodes: 2 })
+        .then((d) => done(d.data_dir), (e) => done('error: ' + JSON.stringify(e)));`,
+    args: [],
+  });
+  if (typeof demo !== 'string' || !existsSync(demo)) throw new Error(`the demo did not start: ${demo}`);
+  await until('the window to watch a demo node', async () => (await text(await find('[data-field="peer-id"]'))) !== '' );
+  shot('app-03-demo');
+  const pid = appPid();
+  if (!pid) throw new Error('cannot find the app process');
+  process.kill(pid, 'SIGTERM');
+  await apiDown();
+  await until('the app process to end', () => !existsSync(`/proc/${pid}`), 20_000);
+  if (existsSync(demo)) throw new Error(`SIGTERM left the demo's data behind: ${demo}`);
+  const left = readdirSync(appTmp).filter((f) => f.startsWith('lattice-app-demo-'));
+  if (left.length) throw new Error(`leftover demo directories: ${left}`);
+  console.log('ok: SIGTERM stops the app and removes the demo cluster\'s data');
+  await call('DELETE', `/session/${session}`).catch(() => {});
   session = undefined;
-  await until('the app to close', async () => {
-    try { await fetch(`${api}/p2p/status`); return false; } catch { return true; }
-  }, 15_000);
-  console.log('ok: the app closed cleanly');
+
+  // The exit status of a SIGTERM, seen by the process that started the app.
+  const direct = spawn(APP, [], { env, cwd: work, stdio: 'ignore' });
+  children.push(direct);
+  await until('the relaunched app API', async () => (await fetch(`${api}/p2p/status`)).ok, 30_000);
+  direct.kill('SIGTERM');
+  const code = await exited(direct, 20_000);
+  if (code !== 0) throw new Error(`SIGTERM: the app exited with ${code}, not 0`);
+  console.log('ok: SIGTERM quits the app with status 0');
 } catch (e) {
   failed = true;
   console.error(`FAILED: ${e.message}`);

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tauri::State;
 
-use crate::demo::{AppState, DemoStatus};
+use crate::demo::{AppState, DemoError, DemoStatus};
 
 #[derive(Debug, Serialize)]
 pub struct CommandError {
@@ -37,8 +37,10 @@ impl From<lattice_node::ledger::StoreError> for CommandError {
     }
 }
 
-fn demo_error(message: String) -> CommandError {
-    CommandError::new("demo", message)
+impl From<DemoError> for CommandError {
+    fn from(e: DemoError) -> Self {
+        Self::new(e.kind(), e.to_string())
+    }
 }
 
 type Answer<T> = Result<T, CommandError>;
@@ -112,23 +114,23 @@ pub async fn set_p2p_blocked(state: State<'_, AppState>, blocked: bool) -> Answe
 /// Which node the window watches: a demo node by index, or `null` for this app's node.
 #[tauri::command]
 pub async fn focus_node(state: State<'_, AppState>, index: Option<usize>) -> Answer<Status> {
-    state.set_focus(index).await.map_err(demo_error)?;
+    state.set_focus(index).await?;
     Ok(state.focused().status())
 }
 
 #[tauri::command]
 pub async fn demo_start(state: State<'_, AppState>, nodes: usize) -> Answer<DemoStatus> {
-    state.demo_start(nodes).await.map_err(demo_error)
+    Ok(state.demo_start(nodes).await?)
 }
 
 #[tauri::command]
 pub async fn demo_cut(state: State<'_, AppState>) -> Answer<DemoStatus> {
-    state.demo_cut(true).await.map_err(demo_error)
+    Ok(state.demo_cut(true).await?)
 }
 
 #[tauri::command]
 pub async fn demo_restore(state: State<'_, AppState>) -> Answer<DemoStatus> {
-    state.demo_cut(false).await.map_err(demo_error)
+    Ok(state.demo_cut(false).await?)
 }
 
 #[tauri::command]

@@ -1,14 +1,53 @@
 //! The app's state: its own node, the optional demo cluster, and which node the window
 //! is watching.
 
+use std::ops::RangeInclusive;
+
 use lattice_node::demo::{DemoCluster, DemoOptions};
 use lattice_node::node::NodeHandle;
 use serde::Serialize;
 use tokio::sync::{Mutex, watch};
 
+/// How many nodes a demo cluster may have: two make a failover, more than twelve
+/// in-process nodes crowd the graph and the machine.
+pub const DEMO_NODES: RangeInclusive<usize> = 2..=12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "a demo cluster has {min} to {max} nodes, not {got}",
+        min = DEMO_NODES.start(),
+        max = DEMO_NODES.end()
+    )]
+    InvalidNodes { got: usize },
+    #[error("no demo cluster is running")]
+    NotRunning,
+    #[error("there is no demo node {0}")]
+    NoSuchNode(usize),
+    #[error("the demo cluster's data directory: {0}")]
+    DataDir(std::io::Error),
+    #[error("{0}")]
+    Cluster(String),
+}
+
+impl DemoError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidNodes { .. } => "invalid_demo_nodes",
+            Self::NotRunning | Self::NoSuchNode(_) | Self::DataDir(_) | Self::Cluster(_) => "demo",
+        }
+    }
+}
+
+/// A running cluster and the temporary directory holding its ledgers, removed with it.
+struct Demo {
+    cluster: DemoCluster,
+    data_dir: tempfile::TempDir,
+}
+
 pub struct AppState {
     own: NodeHandle,
-    demo: Mutex<Option<DemoCluster>>,
+    demo: Mutex<Option<Demo>>,
     /// The node the window shows; commands act on it.
     focus: watch::Sender<NodeHandle>,
     focus_index: std::sync::Mutex<Option<usize>>,
@@ -28,6 +67,8 @@ pub struct DemoStatus {
     /// Which demo node the window watches (`None`: this app's own node).
     pub focus: Option<usize>,
     pub nodes: Vec<DemoNodeInfo>,
+    /// Where the cluster keeps its ledgers while it runs (removed when it stops).
+    pub data_dir: Option<String>,
 }
 
 impl AppState {
@@ -50,38 +91,45 @@ impl AppState {
     }
 
     /// Watch a demo node (`Some(i)`) or this app's own node (`None`).
-    pub async fn set_focus(&self, index: Option<usize>) -> Result<(), String> {
+    pub async fn set_focus(&self, index: Option<usize>) -> Result<(), DemoError> {
         let demo = self.demo.lock().await;
         let node = match (index, demo.as_ref()) {
             (None, _) => self.own.clone(),
-            (Some(i), Some(cluster)) => cluster
+            (Some(i), Some(demo)) => demo
+                .cluster
                 .nodes
                 .get(i)
                 .map(|n| n.handle.clone())
-                .ok_or_else(|| format!("there is no demo node {}", i + 1))?,
-            (Some(_), None) => return Err("no demo cluster is running".into()),
+                .ok_or(DemoError::NoSuchNode(i + 1))?,
+            (Some(_), None) => return Err(DemoError::NotRunning),
         };
         *self.focus_index.lock().expect("not poisoned") = index;
         self.focus.send_replace(node);
         Ok(())
     }
 
-    pub async fn demo_start(&self, nodes: usize) -> Result<DemoStatus, String> {
+    /// Starts a cluster of `nodes` (refused outside [`DEMO_NODES`]) in a fresh temporary
+    /// directory, or keeps the one already running, and watches its first node.
+    pub async fn demo_start(&self, nodes: usize) -> Result<DemoStatus, DemoError> {
+        if !DEMO_NODES.contains(&nodes) {
+            return Err(DemoError::InvalidNodes { got: nodes });
+        }
         {
             let mut demo = self.demo.lock().await;
             if demo.is_none() {
-                let data_dir =
-                    std::env::temp_dir().join(format!("lattice-app-demo-{}", std::process::id()));
+                let data_dir = tempfile::Builder::new()
+                    .prefix("lattice-app-demo-")
+                    .tempdir()
+                    .map_err(DemoError::DataDir)?;
                 let options = DemoOptions {
-                    nodes: nodes.clamp(2, 12),
+                    nodes,
                     fast: true,
-                    data_dir,
+                    data_dir: data_dir.path().to_owned(),
                 };
-                *demo = Some(
-                    DemoCluster::start(&options)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                );
+                let cluster = DemoCluster::start(&options)
+                    .await
+                    .map_err(|e| DemoError::Cluster(e.to_string()))?;
+                *demo = Some(Demo { cluster, data_dir });
             }
         }
         // Watch the first demo node: its timers are compressed for the audience.
@@ -89,28 +137,30 @@ impl AppState {
         Ok(self.demo_status().await)
     }
 
-    pub async fn demo_cut(&self, cut: bool) -> Result<DemoStatus, String> {
+    pub async fn demo_cut(&self, cut: bool) -> Result<DemoStatus, DemoError> {
         {
             let demo = self.demo.lock().await;
-            let cluster = demo.as_ref().ok_or("no demo cluster is running")?;
+            let cluster = &demo.as_ref().ok_or(DemoError::NotRunning)?.cluster;
             let result = if cut {
                 cluster.cut_p2p().await
             } else {
                 cluster.restore_p2p().await
             };
-            result.map_err(|e| e.to_string())?;
+            result.map_err(|e| DemoError::Cluster(e.to_string()))?;
         }
         Ok(self.demo_status().await)
     }
 
+    /// Stops the cluster's nodes (their commits finish first), then removes their ledgers.
     pub async fn demo_stop(&self) -> DemoStatus {
         let _ = self.set_focus(None).await;
-        let cluster = self.demo.lock().await.take();
-        if let Some(cluster) = cluster {
+        let demo = self.demo.lock().await.take();
+        if let Some(Demo { cluster, data_dir }) = demo {
             cluster.shutdown().await;
-            let _ = std::fs::remove_dir_all(
-                std::env::temp_dir().join(format!("lattice-app-demo-{}", std::process::id())),
-            );
+            let path = data_dir.path().to_owned();
+            if let Err(e) = data_dir.close() {
+                log::warn!("could not remove the demo's data {}: {e}", path.display());
+            }
         }
         self.demo_status().await
     }
@@ -120,10 +170,14 @@ impl AppState {
         DemoStatus {
             running: demo.is_some(),
             focus: *self.focus_index.lock().expect("not poisoned"),
+            data_dir: demo
+                .as_ref()
+                .map(|d| d.data_dir.path().display().to_string()),
             nodes: demo
                 .as_ref()
-                .map(|c| {
-                    c.nodes
+                .map(|d| {
+                    d.cluster
+                        .nodes
                         .iter()
                         .map(|n| DemoNodeInfo {
                             name: n.name.clone(),

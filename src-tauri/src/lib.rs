@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use lattice_node::config::{self, Config, Overrides};
 use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::node::{NodeError, NodeHandle, NodeOptions};
-use tauri::{App, Builder, Context, Manager, RunEvent, Runtime};
+use tauri::{App, AppHandle, Builder, Context, Manager, RunEvent, Runtime};
 
 pub use demo::AppState;
 
@@ -93,7 +93,7 @@ async fn start_node(config: Config) -> Result<NodeHandle, NodeError> {
     }
 }
 
-/// The app as shipped: Tauri's default runtime, the log plugin, the real config.
+/// The app as shipped: Tauri's default runtime, its plugins, the real config.
 pub fn run() {
     let config = match load_config() {
         Ok(c) => c,
@@ -111,12 +111,29 @@ pub fn run() {
         ])
         .level(log::LevelFilter::Info)
         .build();
-    let app = build_app(
-        Builder::default().plugin(log),
-        config,
-        tauri::generate_context!(),
-    )
-    .expect("the Lattice window could not be created");
+    // First among the plugins: a second launch must hand over before anything opens the
+    // store (the node starts in `setup`, after every plugin).
+    let single = tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        log::info!("a second launch: showing this window instead");
+        if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+            let _ = window.unminimize();
+            let _ = window.show();
+            let _ = window.set_focus();
+        }
+    });
+    let builder = Builder::default()
+        .plugin(single)
+        .plugin(log)
+        .plugin(tauri_plugin_window_state::Builder::default().build());
+    let app = match build_app(builder, config, tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("lattice: the app could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    // Only here, not in `build_app`: tests must keep their own signal handling.
+    quit_on_signals(app.handle().clone());
     app.run(|handle, event| {
         if let RunEvent::Exit = event {
             let state = handle.state::<AppState>();
@@ -125,34 +142,19 @@ pub fn run() {
     });
 }
 
+/// The window's label in tauri.conf.json.
+const MAIN_WINDOW: &str = "main";
+
 /// Builds the app on any runtime, so tests can use Tauri's mock runtime. The node starts
-/// here, before the window, so commands work as soon as the app exists.
+/// after the plugins initialise (so a second launch hands over before it touches the
+/// store) and before the window opens (Tauri opens it when the event loop starts), so
+/// commands work as soon as the window exists.
 pub fn build_app<R: Runtime>(
     builder: Builder<R>,
     config: Config,
     context: Context<R>,
 ) -> Result<App<R>, Box<dyn std::error::Error>> {
-    // The HTTP lung's API runs in the app too, so other nodes can use this desktop as
-    // their HTTP neighbour (and a browser can watch it). It is bound before the node
-    // starts, so a neighbour started at the same moment finds the port open.
-    let listener = tauri::async_runtime::block_on(server::bind(&config));
-    let node = tauri::async_runtime::block_on(start_node(config))?;
-    let options = ServerOptions {
-        ui_dir: server::find_ui_dir(),
-        ..ServerOptions::default()
-    };
-    // Inside the runtime, because the server task is spawned on it.
-    let served = listener.and_then(|listener| {
-        tauri::async_runtime::block_on(async { server::spawn_on(listener, node.clone(), options) })
-    });
-    match served {
-        Ok((addr, _task)) => log::info!("node API on http://{addr}/"),
-        Err(e) => log::warn!("the node's HTTP API is not available: {e}"),
-    }
-    let state = AppState::new(node);
-    let focus = state.focus_receiver();
     let app = builder
-        .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::switch_mode,
@@ -167,12 +169,98 @@ pub fn build_app<R: Runtime>(
             commands::demo_stop,
             commands::demo_status,
         ])
-        .setup(move |app| {
-            bridge::spawn(app.handle().clone(), focus);
+        .setup(|app| {
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW)
+                && let Err(e) = fit_to_monitor(&window)
+            {
+                log::warn!("could not fit the window to its screen: {e}");
+            }
             Ok(())
         })
         .build(context)?;
+    let node = start_node_and_api(config)?;
+    let state = AppState::new(node);
+    let focus = state.focus_receiver();
+    app.manage(state);
+    bridge::spawn(app.handle().clone(), focus);
     Ok(app)
+}
+
+/// Starts the node and its HTTP API (so other nodes can use this desktop as their HTTP
+/// neighbour, and a browser can watch it). The API is bound before the node starts, so a
+/// neighbour started at the same moment finds the port open.
+fn start_node_and_api(config: Config) -> Result<NodeHandle, NodeError> {
+    let listener = tauri::async_runtime::block_on(server::bind(&config));
+    let node = tauri::async_runtime::block_on(start_node(config))?;
+    let options = ServerOptions {
+        ui_dir: server::find_ui_dir(),
+        ..ServerOptions::default()
+    };
+    // Inside the runtime, because the server task is spawned on it.
+    let served = listener.and_then(|listener| {
+        tauri::async_runtime::block_on(async { server::spawn_on(listener, node.clone(), options) })
+    });
+    match served {
+        Ok((addr, _task)) => log::info!("node API on http://{addr}/"),
+        Err(e) => log::warn!("the node's HTTP API is not available: {e}"),
+    }
+    Ok(node)
+}
+
+/// window-state restores the window's last size and place as it opens; a size remembered
+/// from a large monitor must still not hang off a 1280x720 projector.
+fn fit_to_monitor<R: Runtime>(window: &tauri::WebviewWindow<R>) -> tauri::Result<()> {
+    let Some(monitor) = window.current_monitor()? else {
+        return Ok(());
+    };
+    let area = *monitor.work_area();
+    let (outer, inner) = (window.outer_size()?, window.inner_size()?);
+    let frame_w = outer.width.saturating_sub(inner.width);
+    let frame_h = outer.height.saturating_sub(inner.height);
+    if outer.width <= area.size.width && outer.height <= area.size.height {
+        return Ok(());
+    }
+    let width = inner.width.min(area.size.width.saturating_sub(frame_w));
+    let height = inner.height.min(area.size.height.saturating_sub(frame_h));
+    log::info!(
+        "the window ({}x{}) is larger than its screen ({}x{}): {width}x{height}",
+        outer.width,
+        outer.height,
+        area.size.width,
+        area.size.height
+    );
+    window.set_size(tauri::PhysicalSize::new(width, height))?;
+    window.set_position(area.position)?;
+    Ok(())
+}
+
+/// SIGTERM, SIGINT and SIGHUP quit the app as closing its window does: `RunEvent::Exit`
+/// stops the demo cluster (removing its data) and the node, and the process exits 0.
+fn quit_on_signals<R: Runtime>(app: AppHandle<R>) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            _ => {
+                log::warn!("cannot listen for SIGTERM: a signal ends the app without cleanup");
+                return;
+            }
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+        };
+        log::info!("{name}: stopping the node and quitting");
+        app.exit(0);
+    });
+    #[cfg(not(unix))]
+    let _ = app;
 }
 
 #[cfg(test)]
@@ -196,7 +284,7 @@ mod tests {
         };
         let config = Config::from_pairs(&vars, &overrides).unwrap();
         let app = build_app(mock_builder(), config, tauri::generate_context!()).unwrap();
-        let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        let window = tauri::WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default())
             .build()
             .unwrap();
         (app, window)
@@ -290,6 +378,40 @@ mod tests {
     }
 
     #[test]
+    fn a_demo_cluster_outside_2_to_12_nodes_is_refused_with_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, window) = app(dir.path());
+        for nodes in [0, 1, 13, 16] {
+            let refused = call(&window, "demo_start", json!({ "nodes": nodes })).unwrap_err();
+            assert_eq!(refused["kind"], "invalid_demo_nodes", "{refused}");
+            let message = refused["message"].as_str().unwrap();
+            assert!(message.contains("2") && message.contains("12"), "{message}");
+            assert!(message.contains(&nodes.to_string()), "{message}");
+        }
+        let demo = call(&window, "demo_status", json!({})).unwrap();
+        assert_eq!(demo["running"], false, "a refused start changes nothing");
+        let state = app.state::<AppState>();
+        tauri::async_runtime::block_on(state.shutdown());
+    }
+
+    #[test]
+    fn quitting_the_app_stops_the_demo_cluster_and_removes_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, window) = app(dir.path());
+        let demo = call(&window, "demo_start", json!({ "nodes": 2 })).unwrap();
+        let data = std::path::PathBuf::from(demo["data_dir"].as_str().unwrap());
+        assert!(data.join("node-1").is_dir(), "{}", data.display());
+        let node = app.state::<AppState>().focused();
+        tauri::async_runtime::block_on(app.state::<AppState>().shutdown());
+        assert!(!data.exists(), "{} was left behind", data.display());
+        let late = tauri::async_runtime::block_on(node.put(&json!({ "late": true })));
+        assert!(
+            late.is_err(),
+            "the demo node was stopped, not just forgotten"
+        );
+    }
+
+    #[test]
     fn the_demo_cluster_starts_is_watched_cut_and_stopped() {
         let dir = tempfile::tempdir().unwrap();
         let (app, window) = app(dir.path());
@@ -319,8 +441,11 @@ mod tests {
 
         let own = call(&window, "focus_node", json!({ "index": null })).unwrap();
         assert_ne!(own["node"]["peer_id"], demo["nodes"][0]["peer_id"]);
+        let data = std::path::PathBuf::from(demo["data_dir"].as_str().unwrap());
+        assert!(data.is_dir());
         let stopped = call(&window, "demo_stop", json!({})).unwrap();
         assert_eq!(stopped["running"], false);
+        assert!(!data.exists(), "stopping the demo removes its ledgers");
         let state = app.state::<AppState>();
         tauri::async_runtime::block_on(state.shutdown());
     }
