@@ -1,7 +1,7 @@
 import type { DemoControls, DemoStatus } from '../backend/types';
 import { errorMessage } from '../backend/errors';
 import { h, setText } from '../dom';
-import { shortHash, shortId } from '../format';
+import { counted, shortHash, shortId } from '../format';
 import type { Toast } from './toast';
 
 /**
@@ -40,7 +40,7 @@ export function createDemoPanel(demo: DemoControls, toast: Toast) {
   }
 
   function render(d: DemoStatus): void {
-    setText(state, d.running ? `${d.nodes.length} node${d.nodes.length === 1 ? '' : 's'} running` : 'stopped');
+    setText(state, d.running ? `${counted(d.nodes.length, 'node')} running` : 'stopped');
     startBtn.disabled = d.running;
     cutBtn.disabled = restoreBtn.disabled = stopBtn.disabled = !d.running;
     ownBtn.disabled = d.focus === null;
