@@ -52,7 +52,7 @@ export function createApp(root: HTMLElement, backend: Backend) {
     }
     waiting.remove();
     grid.removeAttribute('hidden');
-    header.update(status);
+    header.update(status, store.current!.skew);
     lungs.update(status);
     timer.update(store.current!);
     graph.update(status);

@@ -105,7 +105,7 @@ const PAIRS: Pair[] = [
   { where: 'Restore button, verified proof', fg: 'ok', bg: 'surface' },
   { where: '"in sync" badge', fg: 'ok', bg: 'ok-soft' },
   { where: 'countdown line, reconnecting label', fg: 'warn', bg: 'surface' },
-  { where: '"diverged" badge', fg: 'warn', bg: 'warn-soft' },
+  { where: '"diverged" badge, "P2P lost — HTTP in N s" pill', fg: 'warn', bg: 'warn-soft' },
   // Text on solid accents: --on-accent is the text colour made for them.
   { where: 'primary buttons, active P2P mode, "CARRYING SYNC" on P2P', fg: 'on-accent', bg: 'p2p' },
   { where: 'active HTTP mode, "CARRYING SYNC" on HTTP', fg: 'on-accent', bg: 'http' },

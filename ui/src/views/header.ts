@@ -1,13 +1,14 @@
 import type { Backend, Status } from '../backend/types';
 import { setStoredToken, storedToken } from '../backend/http';
 import { copyText, h, setText } from '../dom';
+import { remainingMs } from '../countdown';
 import { shortId } from '../format';
 import { applyPresentation, applyTheme, currentTheme, isPresentation } from '../prefs';
 import { createCutButton, createModeControl } from './mode';
 import type { Toast } from './toast';
 
 /** Identity, mode control, the lung carrying sync, connection, theme and presentation. */
-export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Status) => void) {
+export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Status) => void, now: () => number = () => Date.now()) {
   const mode = createModeControl(backend, toast, onStatus);
   const cut = createCutButton(backend, toast, onStatus);
   const idBtn = h('button', { class: 'identity__id mono', title: 'Copy the full PeerId', attrs: { type: 'button', 'data-field': 'peer-id' } });
@@ -39,6 +40,34 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   );
 
   let everConnected = false;
+  let last: { s: Status; skew: number } | null = null;
+  let tick: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * What carries sync, as status says it: during the fallback countdown P2P has no live
+   * sync peer even though `sync_mode` still reads P2P, so the pill says so and counts down.
+   */
+  function renderCarrier(): void {
+    if (!last) return;
+    const { s, skew } = last;
+    if (tick) clearTimeout(tick);
+    tick = null;
+    const counting = s.sync_mode === 'P2P' && s.mode === 'auto' && s.fallback_deadline_ms != null && s.fallback_active_since_ms == null;
+    if (counting) {
+      const left = remainingMs(s.fallback_deadline_ms!, now(), skew, Number.MAX_SAFE_INTEGER);
+      const secs = Math.ceil(left / 1000);
+      carrier.className = 'carrier carrier--lost';
+      setText(carrier, secs > 0 ? `P2P lost — HTTP in ${secs} s` : 'P2P lost — HTTP now');
+      if (secs > 0) tick = setTimeout(renderCarrier, left - (secs - 1) * 1000 + 5);
+    } else if (s.sync_mode === 'P2P' && s.p2p_blocked) {
+      carrier.className = 'carrier carrier--lost';
+      setText(carrier, 'P2P cut — HTTP soon');
+    } else {
+      carrier.className = `carrier carrier--${s.sync_mode.toLowerCase()}`;
+      setText(carrier, `Sync via ${s.sync_mode}`);
+    }
+  }
+
   return {
     el,
     setConnected(c: boolean) {
@@ -48,14 +77,15 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
       setText(conn, backend.kind === 'tauri' ? 'App' : c ? 'Live' : everConnected ? 'Reconnecting' : 'Connecting');
       conn.title = c ? 'Receiving pushed status from the node' : 'Event stream lost: reconnecting';
     },
-    update(s: Status) {
+    /** `skew`: node clock minus ours when the snapshot arrived (see countdown.ts). */
+    update(s: Status, skew = 0) {
       el.classList.remove('is-loading');
       peerId = s.node.peer_id;
       setText(idBtn, shortId(s.node.peer_id, 10, 6));
       idBtn.title = `${s.node.peer_id} (click to copy)`;
       setText(version, `v${s.node.version} · ${s.node.http_listen}`);
-      carrier.className = `carrier carrier--${s.sync_mode.toLowerCase()}`;
-      setText(carrier, `Sync via ${s.sync_mode}`);
+      last = { s, skew };
+      renderCarrier();
       mode.update(s);
       cut.update(s);
     },
