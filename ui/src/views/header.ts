@@ -1,9 +1,9 @@
 import type { Backend, Status } from '../backend/types';
 import { setStoredToken, storedToken } from '../backend/http';
 import { copyText, h, setText } from '../dom';
-import { remainingMs } from '../countdown';
 import { shortId } from '../format';
 import { applyPresentation, applyTheme, currentTheme, isPresentation } from '../prefs';
+import { createCarrier } from './carrier';
 import { createCutButton, createModeControl } from './mode';
 import type { Toast } from './toast';
 
@@ -17,7 +17,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   idBtn.addEventListener('click', async () => {
     if (peerId) toast((await copyText(peerId)) ? 'PeerId copied' : peerId, 'success');
   });
-  const carrier = h('span', { class: 'carrier', attrs: { 'data-field': 'carrier' } });
+  const carrier = createCarrier(now, { 'data-field': 'carrier' });
   const conn = h('span', { class: 'conn', attrs: { 'data-field': 'connection' } });
   const theme = h('button', { class: 'icon-btn icon-btn--theme', title: 'Light / dark theme', attrs: { type: 'button', 'aria-label': 'Toggle theme' } });
   const present = h('button', { class: 'icon-btn icon-btn--present', title: 'Presentation mode (P)', attrs: { type: 'button', 'aria-label': 'Toggle presentation mode' } });
@@ -35,39 +35,11 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   const el = h('header', { class: 'header is-loading' },
     h('div', { class: 'brand' }, h('span', { class: 'brand__mark', attrs: { 'aria-hidden': 'true' } }), h('span', { class: 'brand__name', text: 'Lattice' })),
     h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'This node' }), idBtn, version),
-    h('div', { class: 'header__controls' }, mode.el, carrier, cut.el),
+    h('div', { class: 'header__controls' }, mode.el, carrier.el, cut.el),
     tools,
   );
 
   let everConnected = false;
-  let last: { s: Status; skew: number } | null = null;
-  let tick: ReturnType<typeof setTimeout> | null = null;
-
-  /**
-   * What carries sync, as status says it: during the fallback countdown P2P has no live
-   * sync peer even though `sync_mode` still reads P2P, so the pill says so and counts down.
-   */
-  function renderCarrier(): void {
-    if (!last) return;
-    const { s, skew } = last;
-    if (tick) clearTimeout(tick);
-    tick = null;
-    const counting = s.sync_mode === 'P2P' && s.mode === 'auto' && s.fallback_deadline_ms != null && s.fallback_active_since_ms == null;
-    if (counting) {
-      const left = remainingMs(s.fallback_deadline_ms!, now(), skew, Number.MAX_SAFE_INTEGER);
-      const secs = Math.ceil(left / 1000);
-      carrier.className = 'carrier carrier--lost';
-      setText(carrier, secs > 0 ? `P2P lost — HTTP in ${secs} s` : 'P2P lost — HTTP now');
-      if (secs > 0) tick = setTimeout(renderCarrier, left - (secs - 1) * 1000 + 5);
-    } else if (s.sync_mode === 'P2P' && s.p2p_blocked) {
-      carrier.className = 'carrier carrier--lost';
-      setText(carrier, 'P2P cut — HTTP soon');
-    } else {
-      carrier.className = `carrier carrier--${s.sync_mode.toLowerCase()}`;
-      setText(carrier, `Sync via ${s.sync_mode}`);
-    }
-  }
-
   return {
     el,
     setConnected(c: boolean) {
@@ -84,8 +56,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
       setText(idBtn, shortId(s.node.peer_id, 10, 6));
       idBtn.title = `${s.node.peer_id} (click to copy)`;
       setText(version, `v${s.node.version} · ${s.node.http_listen}`);
-      last = { s, skew };
-      renderCarrier();
+      carrier.update(s, skew);
       mode.update(s);
       cut.update(s);
     },
