@@ -25,7 +25,7 @@ export function createApp(root: HTMLElement, backend: Backend) {
   const merkle = createMerklePanel(backend, toast, () => store.current?.status ?? null);
   const entries = createEntries(backend, toast, { onIds: (ids) => merkle.setKnownIds(ids), onPick: (id) => merkle.choose(id) });
   const log = createEventLog(500);
-  const demo = backend.demo ? createDemoPanel(backend.demo, toast) : null;
+  const demo = backend.demo ? createDemoPanel(backend.demo, toast, setStatus, () => backend.getStatus()) : null;
 
   const banner = h('div', { class: 'banner', attrs: { hidden: '', role: 'alert' } });
   const waiting = h('div', { class: 'waiting', text: 'Connecting to the node…' });
@@ -37,7 +37,7 @@ export function createApp(root: HTMLElement, backend: Backend) {
     h('div', { class: 'area area--log detail' }, log.el),
     demo ? h('div', { class: 'area area--demo detail' }, demo.el) : null,
   );
-  const app = h('div', { class: `app ${demo ? 'has-demo' : ''}` }, header.el, banner, waiting, grid);
+  const app = h('div', { class: `app ${demo ? 'has-demo' : ''}` }, header.el, demo?.bar ?? null, banner, waiting, grid);
   root.replaceChildren(app);
 
   let selfId = '';
@@ -52,11 +52,12 @@ export function createApp(root: HTMLElement, backend: Backend) {
     }
     waiting.remove();
     grid.removeAttribute('hidden');
-    header.update(status);
+    header.update(status, store.current!.skew);
     lungs.update(status);
     timer.update(store.current!);
     graph.update(status);
     merkle.update(status);
+    demo?.update(status, store.current!.skew);
     demo?.refresh();
     if (status.store_failure) {
       setText(banner, `The ledger store failed and refuses writes: ${status.store_failure}`);

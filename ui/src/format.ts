@@ -16,6 +16,19 @@ export function shortUrl(url: string): string {
   return url.replace(/^https?:\/\//, '').replace(/\/$/, '');
 }
 
+/**
+ * The noun that goes with a count: English has exactly one singular, `1`; 0 and 2 take the
+ * plural ("0 entries", "1 entry"). Irregular plurals are passed in.
+ */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return n === 1 ? one : many;
+}
+
+/** "1 entry", "12 entries", "1,204 entries": a count with its noun. */
+export function counted(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${plural(n, one, many)}`;
+}
+
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** Local wall-clock time HH:MM:SS of a unix-ms instant. */

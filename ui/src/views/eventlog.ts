@@ -1,6 +1,6 @@
 import type { NodeEvent } from '../backend/types';
 import { h } from '../dom';
-import { bytes, clock, duration, shortHash, shortId, shortUrl } from '../format';
+import { bytes, clock, counted, duration, shortHash, shortId, shortUrl } from '../format';
 
 export type EventCategory = 'transitions' | 'syncs' | 'errors' | 'entries' | 'log';
 export type EventFilter = 'all' | EventCategory;
@@ -23,9 +23,9 @@ export function describeEvent(e: NodeEvent): Omit<LogItem, 'seq' | 'at_ms'> {
       const l = e.event;
       switch (l.kind) {
         case 'started': return { category: 'transitions', level: 'info', text: 'Heartbeat monitor started' };
-        case 'peers_stable': return { category: 'transitions', level: 'ok', text: `P2P stable with ${l.peers} sync peer${l.peers === 1 ? '' : 's'}` };
+        case 'peers_stable': return { category: 'transitions', level: 'ok', text: `P2P stable with ${counted(l.peers, 'sync peer')}` };
         case 'peerless_timer_started': return { category: 'transitions', level: 'warn', text: `No P2P peers: fallback countdown started (HTTP at ${clock(l.deadline_ms)})` };
-        case 'peerless_timer_reset': return { category: 'transitions', level: 'ok', text: `Peers found (${l.peers}): countdown reset` };
+        case 'peerless_timer_reset': return { category: 'transitions', level: 'ok', text: `${l.peers === 1 ? 'Peer' : 'Peers'} found (${l.peers}): countdown reset` };
         case 'fallback_activated': return { category: 'transitions', level: 'warn', text: `HTTP fallback activated after ${duration(l.after_ms)} without peers` };
         case 'mode_changed': return { category: 'transitions', level: 'info', text: `Mode changed from ${l.from} to ${l.to}` };
         case 'transition': return { category: 'transitions', level: l.to === 'HTTP' ? 'warn' : 'ok', text: `Sync moved from ${l.from} to ${l.to}: ${l.reason}` };

@@ -1,7 +1,7 @@
 import type { Status } from '../backend/types';
 import { formatCountdown, remainingFraction, remainingMs } from '../countdown';
 import { h, s, setText } from '../dom';
-import { clock, duration } from '../format';
+import { clock, duration, plural } from '../format';
 import type { Snapshot } from '../store';
 
 export type FallbackPhase = 'countdown' | 'fallback' | 'forced' | 'healthy' | 'waiting' | 'inactive';
@@ -100,7 +100,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
       case 'healthy':
         setArc(1);
         setText(big, String(st.peer_count));
-        setText(unit, st.peer_count === 1 ? 'peer' : 'peers');
+        setText(unit, plural(st.peer_count, 'peer'));
         setText(title, 'P2P healthy');
         setText(line, `Heartbeat every ${st.heartbeat_ms < 1000 ? `${st.heartbeat_ms} ms` : duration(st.heartbeat_ms)}`);
         setText(detail, `HTTP takes over after ${duration(st.fallback_after_ms)} without sync peers`);

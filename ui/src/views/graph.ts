@@ -1,7 +1,7 @@
 import { forceCollide, forceLink, forceManyBody, forceRadial, forceSimulation, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum } from 'd3-force';
 import type { NeighborStatus, PeerStatus, Status } from '../backend/types';
 import { h, s, setText } from '../dom';
-import { clock, duration, rtt, shortId, shortUrl } from '../format';
+import { clock, counted, duration, rtt, shortId, shortUrl } from '../format';
 
 type Kind = 'self' | 'p2p' | 'http';
 
@@ -194,7 +194,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
   function update(st: Status): void {
     status = st;
     const want = new Map<string, { kind: Kind; label: string; sub: string; cls: string[] }>();
-    want.set('self', { kind: 'self', label: shortId(st.node.peer_id, 6, 4), sub: `${st.entry_count} entries`, cls: ['is-self'] });
+    want.set('self', { kind: 'self', label: shortId(st.node.peer_id, 6, 4), sub: counted(st.entry_count, 'entry', 'entries'), cls: ['is-self'] });
     for (const p of st.peers) {
       want.set(peerKey(p), { kind: 'p2p', label: shortId(p.peer_id, 6, 4), sub: rtt(p.rtt_ms), cls: [rootClass(p.root_matches), p.sync_capable ? '' : 'is-nosync'] });
     }

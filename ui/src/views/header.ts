@@ -3,11 +3,12 @@ import { setStoredToken, storedToken } from '../backend/http';
 import { copyText, h, setText } from '../dom';
 import { shortId } from '../format';
 import { applyPresentation, applyTheme, currentTheme, isPresentation } from '../prefs';
+import { createCarrier } from './carrier';
 import { createCutButton, createModeControl } from './mode';
 import type { Toast } from './toast';
 
 /** Identity, mode control, the lung carrying sync, connection, theme and presentation. */
-export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Status) => void) {
+export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Status) => void, now: () => number = () => Date.now()) {
   const mode = createModeControl(backend, toast, onStatus);
   const cut = createCutButton(backend, toast, onStatus);
   const idBtn = h('button', { class: 'identity__id mono', title: 'Copy the full PeerId', attrs: { type: 'button', 'data-field': 'peer-id' } });
@@ -16,7 +17,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   idBtn.addEventListener('click', async () => {
     if (peerId) toast((await copyText(peerId)) ? 'PeerId copied' : peerId, 'success');
   });
-  const carrier = h('span', { class: 'carrier', attrs: { 'data-field': 'carrier' } });
+  const carrier = createCarrier(now, { 'data-field': 'carrier' });
   const conn = h('span', { class: 'conn', attrs: { 'data-field': 'connection' } });
   const theme = h('button', { class: 'icon-btn icon-btn--theme', title: 'Light / dark theme', attrs: { type: 'button', 'aria-label': 'Toggle theme' } });
   const present = h('button', { class: 'icon-btn icon-btn--present', title: 'Presentation mode (P)', attrs: { type: 'button', 'aria-label': 'Toggle presentation mode' } });
@@ -34,7 +35,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   const el = h('header', { class: 'header is-loading' },
     h('div', { class: 'brand' }, h('span', { class: 'brand__mark', attrs: { 'aria-hidden': 'true' } }), h('span', { class: 'brand__name', text: 'Lattice' })),
     h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'This node' }), idBtn, version),
-    h('div', { class: 'header__controls' }, mode.el, carrier, cut.el),
+    h('div', { class: 'header__controls' }, mode.el, carrier.el, cut.el),
     tools,
   );
 
@@ -48,14 +49,14 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
       setText(conn, backend.kind === 'tauri' ? 'App' : c ? 'Live' : everConnected ? 'Reconnecting' : 'Connecting');
       conn.title = c ? 'Receiving pushed status from the node' : 'Event stream lost: reconnecting';
     },
-    update(s: Status) {
+    /** `skew`: node clock minus ours when the snapshot arrived (see countdown.ts). */
+    update(s: Status, skew = 0) {
       el.classList.remove('is-loading');
       peerId = s.node.peer_id;
       setText(idBtn, shortId(s.node.peer_id, 10, 6));
       idBtn.title = `${s.node.peer_id} (click to copy)`;
       setText(version, `v${s.node.version} · ${s.node.http_listen}`);
-      carrier.className = `carrier carrier--${s.sync_mode.toLowerCase()}`;
-      setText(carrier, `Sync via ${s.sync_mode}`);
+      carrier.update(s, skew);
       mode.update(s);
       cut.update(s);
     },

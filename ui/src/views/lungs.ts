@@ -1,6 +1,11 @@
-import type { Status } from '../backend/types';
+import type { Status, SyncSummary } from '../backend/types';
 import { h, setText } from '../dom';
-import { bytes, clock, duration, median, rtt } from '../format';
+import { bytes, clock, counted, duration, median, plural, rtt } from '../format';
+
+/** "1↓ 0↑ entry", "3↓ 2↑ entries": the noun agrees with what moved in all. */
+function movedEntries(l: SyncSummary): string {
+  return `${l.pulled}↓ ${l.pushed}↑ ${plural(l.pulled + l.pushed, 'entry', 'entries')}`;
+}
 
 export type LungState = 'breathing' | 'standby' | 'off' | 'failed';
 
@@ -43,7 +48,7 @@ export function p2pLung(s: Status): LungView {
     note = s.fallback_deadline_ms != null ? 'No sync-capable peers: fallback countdown running' : 'No sync-capable peers';
   } else if (carrying) {
     state = 'breathing';
-    note = `Carrying sync with ${sync} peer${sync === 1 ? '' : 's'}: gossip and reconciliation`;
+    note = `Carrying sync with ${counted(sync, 'peer')}: gossip and reconciliation`;
   } else if (s.mode === 'http') {
     state = 'off';
     note = 'Forced HTTP mode: no gossip, no P2P reconciliation';
@@ -61,7 +66,7 @@ export function p2pLung(s: Status): LungView {
       { key: 'peers', label: 'Peers', value: String(s.peers.length), sub: `${sync} sync-capable` },
       { key: 'mesh', label: 'In mesh', value: String(mesh), sub: 'gossipsub' },
       { key: 'rtt', label: 'RTT median', value: rtt(median(rtts)), sub: rtts.length ? `${rtts.length} measured` : 'no pings yet' },
-      { key: 'last', label: 'Last P2P sync', value: clock(lastP2p), sub: lastP2p != null && s.last_sync?.lung === 'P2P' ? `${s.last_sync.pulled}↓ ${s.last_sync.pushed}↑ entries` : ' ' },
+      { key: 'last', label: 'Last P2P sync', value: clock(lastP2p), sub: lastP2p != null && s.last_sync?.lung === 'P2P' ? movedEntries(s.last_sync) : ' ' },
     ],
   };
 }
@@ -90,10 +95,10 @@ export function httpLung(s: Status): LungView {
     note = 'HTTP carries sync but no neighbours are configured';
   } else if (carrying && unhealthy === total) {
     state = 'failed';
-    note = `All ${total} neighbour${total === 1 ? '' : 's'} unhealthy`;
+    note = total === 1 ? 'The neighbour is unhealthy' : `All ${total} neighbours unhealthy`;
   } else if (carrying) {
     state = 'breathing';
-    note = `Polling ${total} neighbour${total === 1 ? '' : 's'} every ${span(s.http_poll_ms)}`;
+    note = `Polling ${counted(total, 'neighbour')} every ${span(s.http_poll_ms)}`;
   } else if (s.mode === 'p2p') {
     state = 'off';
     note = 'Forced P2P mode: HTTP sync off';
@@ -109,7 +114,7 @@ export function httpLung(s: Status): LungView {
     note,
     metrics: [
       { key: 'healthy', label: 'Neighbours', value: `${healthy} / ${total}`, sub: unhealthy ? `healthy · ${unhealthy} unhealthy` : total - healthy ? `healthy · ${total - healthy} not contacted` : 'healthy' },
-      { key: 'last', label: 'Last HTTP sync', value: clock(lastHttp), sub: s.last_sync?.lung === 'HTTP' ? `${s.last_sync.pulled}↓ ${s.last_sync.pushed}↑ entries` : ' ' },
+      { key: 'last', label: 'Last HTTP sync', value: clock(lastHttp), sub: s.last_sync?.lung === 'HTTP' ? movedEntries(s.last_sync) : ' ' },
       { key: 'bytes', label: 'Bytes moved', value: bytes(moved), sub: 'last reconciliation' },
       { key: 'streams', label: 'Event streams', value: `${streams} / ${total}`, sub: 'connected' },
     ],

@@ -1,7 +1,7 @@
 import type { Backend, Status } from '../backend/types';
 import { errorMessage } from '../backend/errors';
 import { copyText, h, setText } from '../dom';
-import { bytes, clock, shortHash, shortId, shortUrl } from '../format';
+import { bytes, clock, counted, plural, shortHash, shortId, shortUrl } from '../format';
 import { verifyProof } from '../merkle';
 import type { Toast } from './toast';
 
@@ -55,7 +55,7 @@ export function createMerklePanel(backend: Backend, toast: Toast, getStatus: () 
       const current = getStatus()?.merkle_root ?? '';
       const v = await verifyProof(id, res.proof, current);
       const steps = res.proof.steps.length;
-      if (v.ok) showVerdict(true, `Verified: ${steps} hash step${steps === 1 ? '' : 's'} reproduce the current root ${shortHash(v.currentRoot)}`);
+      if (v.ok) showVerdict(true, `Verified: ${counted(steps, 'hash step')} ${steps === 1 ? 'reproduces' : 'reproduce'} the current root ${shortHash(v.currentRoot)}`);
       else showVerdict(false, v.reason);
     } catch (err) {
       showVerdict(false, errorMessage(err));
@@ -68,10 +68,11 @@ export function createMerklePanel(backend: Backend, toast: Toast, getStatus: () 
     setText(verdict, `${ok ? '✓' : '✗'} ${text}`);
   }
 
+  const countNoun = h('span', { class: 'card__eyebrow', text: 'entries', attrs: { 'data-field': 'entry-noun' } });
   const el = h('section', { class: 'card merkle', attrs: { 'aria-label': 'Merkle state' } },
     h('header', { class: 'card__head merkle__head' },
       h('h2', { class: 'card__title', text: 'Merkle state' }),
-      h('div', { class: 'merkle__countbox' }, count, h('span', { class: 'card__eyebrow', text: 'entries' })),
+      h('div', { class: 'merkle__countbox' }, count, countNoun),
     ),
     h('div', { class: 'merkle__rootbox' }, h('span', { class: 'card__eyebrow', text: 'Our root' }), rootBtn),
     h('div', { class: 'merkle__section' }, h('span', { class: 'card__eyebrow', text: 'Peers and neighbours' }), list),
@@ -95,6 +96,7 @@ export function createMerklePanel(backend: Backend, toast: Toast, getStatus: () 
       setText(rootBtn, shortHash(st.merkle_root, 8));
       rootBtn.title = `${st.merkle_root} (click to copy)`;
       setText(count, st.entry_count.toLocaleString('en-US'));
+      setText(countNoun, plural(st.entry_count, 'entry', 'entries'));
       const rows: HTMLElement[] = [];
       for (const p of st.peers) {
         rows.push(h('li', { class: 'roots__row' }, h('span', { class: 'roots__kind roots__kind--p2p', text: 'P2P' }), h('span', { class: 'roots__who mono', text: shortId(p.peer_id, 6, 4), title: p.peer_id }), h('span', { class: 'roots__root mono', text: p.root ? shortHash(p.root, 6) : '—', title: p.root ?? 'unknown' }), badge(p.root_matches, p.last_sync_ms)));
