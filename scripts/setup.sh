@@ -10,7 +10,7 @@ LATTICE_APT_PACKAGES=(build-essential pkg-config ca-certificates curl wget file
 # What running and testing the window headless needs (Xvfb, screenshots, WebDriver) and
 # the browser for the dashboard's end-to-end tests; `ip` and `nft` for the fault-injection
 # suite's network namespaces and partitions (crates/lattice-node/tests/faults.rs).
-LATTICE_APT_TEST_PACKAGES=(xvfb xauth imagemagick webkit2gtk-driver dbus-x11 at-spi2-core chromium
+LATTICE_APT_TEST_PACKAGES=(xvfb xauth imagemagick webkit2gtk-driver dbus-x11 dbus-daemon at-spi2-core chromium
   iproute2 nftables)
 
 lattice_as_root() {

@@ -33,6 +33,7 @@ cargo build --locked -q -p lattice-app --features custom-protocol
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   cargo install tauri-driver --version ^2 --locked -q
 fi
-node e2e/app-window.mjs
+# The single-instance plugin needs a D-Bus session bus on Linux.
+dbus-run-session node e2e/app-window.mjs
 
 step "all checks passed"
