@@ -23,6 +23,8 @@ pub(super) struct P2pSyncDone {
 
 pub(super) struct P2pLung {
     pub(super) handle: P2pHandle,
+    /// A peer gossiping forgeries can send thousands a second: a few lines say so.
+    gossip_warnings: crate::throttle::LogThrottle,
     pub(super) blocked: bool,
     pub(super) listen: Vec<String>,
     peers: Vec<PeerInfo>,
@@ -41,6 +43,7 @@ impl P2pLung {
     pub(super) fn new(handle: P2pHandle) -> Self {
         Self {
             handle,
+            gossip_warnings: crate::throttle::LogThrottle::default(),
             blocked: false,
             listen: Vec::new(),
             peers: Vec::new(),
@@ -110,7 +113,12 @@ impl Actor {
             P2pEvent::GossipStored => self.entries_by_lung.p2p.received += 1,
             P2pEvent::GossipPublished => self.entries_by_lung.p2p.sent += 1,
             P2pEvent::GossipRejected { peer, reason } => {
-                tracing::warn!("[P2P_GOSSIP] rejected an entry from {peer}: {reason}");
+                if let Some(held) = self.p2p.gossip_warnings.allow(std::time::Instant::now()) {
+                    tracing::warn!(
+                        "[P2P_GOSSIP] rejected an entry from {peer}: {reason}{}",
+                        crate::throttle::suppressed_note(held)
+                    );
+                }
                 self.emit(EventKind::SyncFailed {
                     lung: Lung::P2p,
                     with: peer.to_string(),

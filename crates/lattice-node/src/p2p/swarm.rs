@@ -533,7 +533,8 @@ impl EventLoop {
                             MessageAcceptance::Accept
                         }
                         Err(reason) => {
-                            warn!(peer = %propagation_source, %reason, "rejected a gossiped entry");
+                            // The node logs it, rate-limited; here it would repeat per forgery.
+                            debug!(peer = %propagation_source, %reason, "rejected a gossiped entry");
                             self.emit(P2pEvent::GossipRejected {
                                 peer: propagation_source,
                                 reason,
