@@ -8,7 +8,7 @@ use crate::sync::lungs::{LungEvent, Transition};
 use crate::sync::reconcile::ReconcileReport;
 
 pub use crate::sync::lungs::Lung;
-pub use crate::sync::states::{FallbackPhase, HttpState, P2pState, SyncState};
+pub use crate::sync::states::{FallbackPhase, HttpState, LungStates, P2pState, SyncState};
 
 /// A snapshot of the node. The first five fields keep the names and types the earlier
 /// version's clients read.
@@ -52,16 +52,11 @@ pub struct Status {
     /// for its own clock when counting down.
     pub now_ms: u64,
 
-    /// Each lung's state and why, decided in the core (`sync::states`): faces show
-    /// these and derive nothing.
-    pub p2p_state: P2pState,
-    pub p2p_reason: String,
-    pub http_state: HttpState,
-    pub http_reason: String,
-    /// Which lung carries sync now, or `isolated` when neither has a live partner.
-    pub sync_state: SyncState,
-    pub sync_reason: String,
-    pub fallback_phase: FallbackPhase,
+    /// Each lung's state and why, which lung carries sync (or `isolated`) and the
+    /// fallback phase, decided in the core (`sync::states`): faces show these and derive
+    /// nothing. Flattened, so the JSON has `p2p_state`, `p2p_reason`, ... at the top.
+    #[serde(flatten)]
+    pub states: LungStates,
     /// Entries each lung carried since the node started, so a face can chart which
     /// lung carried what.
     pub entries_by_lung: EntriesByLung,

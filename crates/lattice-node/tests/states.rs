@@ -8,7 +8,7 @@ use lattice_node::status::{FallbackPhase, HttpState, P2pState, Status, SyncState
 use support::*;
 
 fn states(s: &Status) -> (P2pState, HttpState, SyncState) {
-    (s.p2p_state, s.http_state, s.sync_state)
+    (s.states.p2p_state, s.states.http_state, s.states.sync_state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,7 +45,7 @@ async fn snapshot_states_follow_the_node_through_cut_forced_modes_and_a_peer_lea
         states(&a.status()) == (P2pState::Carrying, HttpState::Standby, SyncState::P2p)
     })
     .await;
-    assert_eq!(a.status().fallback_phase, FallbackPhase::Watching);
+    assert_eq!(a.status().states.fallback_phase, FallbackPhase::Watching);
     eventually("A knows B's PeerId and name", WAIT, || {
         let s = a.status();
         s.neighbors[0].peer_id.as_deref() == Some(b.node.peer_id())
@@ -67,11 +67,11 @@ async fn snapshot_states_follow_the_node_through_cut_forced_modes_and_a_peer_lea
 
     // Cut: P2P says so at once; after the fallback HTTP carries with the healthy B.
     let cut = a.node.set_p2p_blocked(true).await.unwrap();
-    assert_eq!(cut.p2p_state, P2pState::Cut);
+    assert_eq!(cut.states.p2p_state, P2pState::Cut);
     eventually("A carries over HTTP after the fallback", WAIT, || {
         let s = a.status();
         states(&s) == (P2pState::Cut, HttpState::Carrying, SyncState::Http)
-            && s.fallback_phase == FallbackPhase::Active
+            && s.states.fallback_phase == FallbackPhase::Active
     })
     .await;
     b.node.put(&serde_json::json!({"n": 2})).await.unwrap();
@@ -84,27 +84,28 @@ async fn snapshot_states_follow_the_node_through_cut_forced_modes_and_a_peer_lea
     a.node.set_p2p_blocked(false).await.unwrap();
     eventually("A carries over P2P again", WAIT, || {
         let s = a.status();
-        s.p2p_state == P2pState::Carrying && s.sync_state == SyncState::P2p
+        s.states.p2p_state == P2pState::Carrying && s.states.sync_state == SyncState::P2p
     })
     .await;
 
     // Forced modes turn the other lung off.
     let http = a.node.switch_mode(Mode::Http).await.unwrap();
-    assert_eq!(http.p2p_state, P2pState::Off);
-    assert_eq!(http.fallback_phase, FallbackPhase::Forced);
+    assert_eq!(http.states.p2p_state, P2pState::Off);
+    assert_eq!(http.states.fallback_phase, FallbackPhase::Forced);
     eventually("forced http carries over HTTP", WAIT, || {
         states(&a.status()) == (P2pState::Off, HttpState::Carrying, SyncState::Http)
     })
     .await;
     let p2p = a.node.switch_mode(Mode::P2p).await.unwrap();
-    assert_eq!(p2p.http_state, HttpState::Off);
+    assert_eq!(p2p.states.http_state, HttpState::Off);
     eventually("forced p2p carries over P2P", WAIT, || {
         states(&a.status()) == (P2pState::Carrying, HttpState::Off, SyncState::P2p)
     })
     .await;
     a.node.switch_mode(Mode::Auto).await.unwrap();
     eventually("auto on P2P again", WAIT, || {
-        states(&a.status()).0 == P2pState::Carrying && a.status().sync_state == SyncState::P2p
+        states(&a.status()).0 == P2pState::Carrying
+            && a.status().states.sync_state == SyncState::P2p
     })
     .await;
 
@@ -113,9 +114,9 @@ async fn snapshot_states_follow_the_node_through_cut_forced_modes_and_a_peer_lea
     b.stop().await;
     eventually("A counts down after the peer left", WAIT, || {
         let s = a.status();
-        s.p2p_state == P2pState::Countdown
-            && s.fallback_phase == FallbackPhase::Countdown
-            && s.sync_state == SyncState::Isolated
+        s.states.p2p_state == P2pState::Countdown
+            && s.states.fallback_phase == FallbackPhase::Countdown
+            && s.states.sync_state == SyncState::Isolated
             && s.fallback_deadline_ms.is_some()
     })
     .await;
