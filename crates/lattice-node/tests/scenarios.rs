@@ -172,10 +172,20 @@ async fn peer_count_agrees_until(
                 return;
             }
         }
-        tokio::time::timeout_at(deadline, rx.changed())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for: {what}"))
-            .unwrap();
+        let Ok(changed) = tokio::time::timeout_at(deadline, rx.changed()).await else {
+            // What the node showed last, so a failure says where it stood.
+            let s = rx.borrow();
+            panic!(
+                "timed out waiting for: {what}; last snapshot: peer_count {}, peers {:?}, states {:?}",
+                s.peer_count,
+                s.peers
+                    .iter()
+                    .map(|p| (&p.info.peer_id, p.info.sync_capable, p.info.in_mesh))
+                    .collect::<Vec<_>>(),
+                s.states,
+            );
+        };
+        changed.expect("the node stopped publishing");
     }
 }
 
