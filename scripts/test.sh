@@ -11,6 +11,13 @@ lattice_setup test
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The dashboard first: the `lattice` binary embeds ui/dist when it is built, and a test
+# checks the embedded copy is served.
+step "dashboard: unit tests and build"
+npm --prefix ui test
+npm --prefix ui run build
+export LATTICE_REQUIRE_EMBEDDED_UI=1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -19,10 +26,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace --locked
-
-step "dashboard: unit tests and build"
-npm --prefix ui test
-npm --prefix ui run build
 
 step "dashboard in Chromium against real nodes (playwright-core)"
 cargo build --locked -q -p lattice-node --bin lattice

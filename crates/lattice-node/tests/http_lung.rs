@@ -396,3 +396,100 @@ async fn the_node_serves_the_dashboard_with_a_strict_csp_and_keeps_api_errors_js
     }
     let _ = server.await;
 }
+
+/// Without a folder, the node serves the dashboard built into the binary (the test command
+/// builds `ui/` first and sets `LATTICE_REQUIRE_EMBEDDED_UI=1`, so there this cannot pass
+/// vacuously); a binary built without one says so instead of serving nothing silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_built_into_the_binary_is_served_with_types_etags_and_clear_errors() {
+    use lattice_node::http::server::dashboard;
+    let required = std::env::var("LATTICE_REQUIRE_EMBEDDED_UI").is_ok_and(|v| v == "1");
+    assert!(
+        dashboard::embedded() || !required,
+        "this build has no dashboard in it: build ui/ (npm --prefix ui run build) before cargo"
+    );
+    let nodes = cluster(1, &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = lattice_node::http::server::ServerOptions {
+        ui_dir: None,
+        ..server_options()
+    };
+    let app = lattice_node::http::server::router(nodes[0].node.clone(), &options);
+    let server = tokio::spawn(lattice_node::http::server::serve(
+        listener,
+        app,
+        options,
+        nodes[0].node.shutdown_token(),
+    ));
+    let http = reqwest_client();
+    let page = http.get(format!("http://{addr}/")).send().await.unwrap();
+    if dashboard::embedded() {
+        assert_eq!(page.status().as_u16(), 200);
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(page.headers()["cache-control"], "no-cache");
+        assert!(page.headers().contains_key("content-security-policy"));
+        let etag = page.headers()["etag"].clone();
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<title>"), "{html}");
+        // Every script and stylesheet the page names is there, with a type a browser runs.
+        let assets: Vec<&str> = html
+            .split('"')
+            .filter(|s| s.starts_with("/assets/") || s.starts_with("./assets/"))
+            .collect();
+        assert!(!assets.is_empty(), "{html}");
+        for a in assets {
+            let a = a.trim_start_matches('.');
+            let r = http.get(format!("http://{addr}{a}")).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{a}");
+            let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(
+                ct.starts_with("text/javascript") || ct.starts_with("text/css"),
+                "{a}: {ct}"
+            );
+            assert!(
+                r.headers()["cache-control"]
+                    .to_str()
+                    .unwrap()
+                    .contains("immutable")
+            );
+        }
+        let again = http
+            .get(format!("http://{addr}/index.html"))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 304);
+        let missing = http
+            .get(format!("http://{addr}/nope.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status().as_u16(), 404);
+        assert_eq!(missing.json_value().await["error"], "not_found");
+        let post = http.post(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(post.status().as_u16(), 405);
+    } else {
+        assert_eq!(page.status().as_u16(), 404);
+        let body = page.json_value().await;
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("without the dashboard"),
+            "{body}"
+        );
+    }
+    // The API is never shadowed by the dashboard.
+    let status = http
+        .get(format!("http://{addr}/api/lattice/p2p/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status().as_u16(), 200);
+    for n in nodes {
+        n.stop().await;
+    }
+    let _ = server.await;
+}

@@ -38,9 +38,12 @@ pub fn run_node(config: Config) -> Result<(), Failure> {
             tokio::spawn(server::serve(listener, app, options, node.shutdown_token()));
         match &ui_dir {
             Some(dir) => tracing::info!("dashboard: http://{addr}/ (from {})", dir.display()),
-            None => {
-                tracing::info!("no dashboard build found (ui/dist or LATTICE_UI_DIR); API only")
+            None if server::dashboard::embedded() => {
+                tracing::info!("dashboard: http://{addr}/ (built into this binary)")
             }
+            None => tracing::info!(
+                "this binary was built without the dashboard and no LATTICE_UI_DIR is set; API only"
+            ),
         }
         let status = node.status();
         tracing::info!(

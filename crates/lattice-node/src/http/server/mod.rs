@@ -13,6 +13,7 @@
 //! `Authorization: Bearer <token>`; status, state and metrics stay open for monitoring.
 
 mod conn;
+pub mod dashboard;
 mod io;
 mod routes;
 mod table;
@@ -222,11 +223,12 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
         Some(dir) => router.fallback_service(
             tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true),
         ),
+        None if dashboard::embedded() => router.fallback(dashboard::serve),
         None => router.fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                "no such endpoint (this node serves no dashboard: build ui/ or set LATTICE_UI_DIR)",
+                "no such endpoint (this binary was built without the dashboard and no LATTICE_UI_DIR is set)",
             )
         }),
     };
@@ -273,14 +275,24 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Where a built dashboard is, if anywhere: `LATTICE_UI_DIR`, else next to the binary
-/// (`../share/lattice/ui` as packaged, or the repository's `ui/dist` for a local build),
-/// else `./ui/dist`.
+/// A dashboard folder to serve instead of the one built into the binary: `LATTICE_UI_DIR`
+/// (for development: the folder is read on every request). Without it, a binary built
+/// with the dashboard serves its own copy; one built without looks beside itself
+/// (`../share/lattice/ui` as packaged, or the repository's `ui/dist`), then `./ui/dist`.
 pub fn find_ui_dir() -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
     let has_index = |p: &PathBuf| p.join("index.html").is_file();
     if let Some(dir) = std::env::var_os("LATTICE_UI_DIR").map(PathBuf::from) {
-        return has_index(&dir).then_some(dir);
+        if has_index(&dir) {
+            return Some(dir);
+        }
+        tracing::warn!(
+            "LATTICE_UI_DIR={} holds no index.html; ignoring it",
+            dir.display()
+        );
+    }
+    if dashboard::embedded() {
+        return None;
     }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe()
