@@ -23,6 +23,8 @@
 //! `LATTICE_FAULT_SCHEDULES=20` runs twenty random schedules instead of three;
 //! `LATTICE_FAULT_SEED=<n>` replays the one schedule a failure printed;
 //! `LATTICE_FAULT_KINDS=reject,latency` draws only from those kinds (see `schedule::KINDS`).
+// Linux only: network namespaces, nftables.
+#![cfg(target_os = "linux")]
 
 #[path = "faults/agent.rs"]
 mod agent;

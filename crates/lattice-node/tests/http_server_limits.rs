@@ -3,6 +3,8 @@
 //! (the oldest idle ones make room), oversized bodies and malformed requests get clear
 //! JSON errors at once, reads that reveal payloads need the token, and the state answer
 //! is cheap to re-check with an `ETag`.
+// Linux only: source addresses across 127.0.0.0/8 and /proc/self/limits.
+#![cfg(target_os = "linux")]
 
 mod support;
 
