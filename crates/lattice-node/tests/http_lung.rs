@@ -345,6 +345,27 @@ impl JsonValue for reqwest::Response {
     }
 }
 
+/// Serves `node`'s API with the dashboard from `ui_dir` (None: the one built in).
+async fn serve_dashboard(
+    node: &TestNode,
+    ui_dir: Option<std::path::PathBuf>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = lattice_node::http::server::ServerOptions {
+        ui_dir,
+        ..server_options()
+    };
+    let app = lattice_node::http::server::router(node.node.clone(), &options);
+    let server = tokio::spawn(lattice_node::http::server::serve(
+        listener,
+        app,
+        options,
+        node.node.shutdown_token(),
+    ));
+    (addr, server)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_serves_the_dashboard_with_a_strict_csp_and_keeps_api_errors_json() {
     let ui = tempfile::tempdir().unwrap();
@@ -354,19 +375,7 @@ async fn the_node_serves_the_dashboard_with_a_strict_csp_and_keeps_api_errors_js
     )
     .unwrap();
     let nodes = cluster(1, &[]).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = lattice_node::http::server::ServerOptions {
-        ui_dir: Some(ui.path().to_owned()),
-        ..server_options()
-    };
-    let app = lattice_node::http::server::router(nodes[0].node.clone(), &options);
-    let server = tokio::spawn(lattice_node::http::server::serve(
-        listener,
-        app,
-        options,
-        nodes[0].node.shutdown_token(),
-    ));
+    let (addr, server) = serve_dashboard(&nodes[0], Some(ui.path().to_owned())).await;
     let http = reqwest_client();
     let page = http.get(format!("http://{addr}/")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
@@ -409,19 +418,7 @@ async fn the_dashboard_built_into_the_binary_is_served_with_types_etags_and_clea
         "this build has no dashboard in it: build ui/ (npm --prefix ui run build) before cargo"
     );
     let nodes = cluster(1, &[]).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = lattice_node::http::server::ServerOptions {
-        ui_dir: None,
-        ..server_options()
-    };
-    let app = lattice_node::http::server::router(nodes[0].node.clone(), &options);
-    let server = tokio::spawn(lattice_node::http::server::serve(
-        listener,
-        app,
-        options,
-        nodes[0].node.shutdown_token(),
-    ));
+    let (addr, server) = serve_dashboard(&nodes[0], None).await;
     let http = reqwest_client();
     let page = http.get(format!("http://{addr}/")).send().await.unwrap();
     if dashboard::embedded() {
