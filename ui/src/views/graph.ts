@@ -1,4 +1,4 @@
-import { forceCollide, forceLink, forceManyBody, forceRadial, forceSimulation, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum } from 'd3-force';
+import { forceCollide, forceLink, forceManyBody, forceRadial, forceSimulation, forceX, forceY, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum } from 'd3-force';
 import { h, s, setText } from '../dom';
 import { ago, clock, counted, duration, rtt } from '../format';
 import type { Frame } from '../frame';
@@ -65,8 +65,8 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     CX = w / 2;
     CY = hh / 2;
     const r = Math.min(w * 0.9, hh) / 2;
-    RING.p2p = Math.max(70, r * 0.58);
-    RING.http = Math.max(110, r * 0.84);
+    RING.p2p = Math.max(70, r * 0.5);
+    RING.http = Math.max(110, r * 0.74);
     K = Math.min(1.7, Math.max(0.8, Math.min(w, hh) / 480));
   }
 
@@ -103,11 +103,30 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
   const pulses: Pulse[] = [];
   let pulseRaf = 0;
 
+  /**
+   * Where each machine settles: spread evenly around its ring in key order, so three
+   * machines make a triangle rather than a clump wherever their hashes happen to fall.
+   */
+  const targets = new Map<string, { x: number; y: number }>();
+  function placeTargets(): void {
+    targets.clear();
+    for (const ring of ['p2p', 'http'] as const) {
+      const keys = [...nodes.values()].filter((n) => n.ring === ring).map((n) => n.key).sort();
+      const start = ring === 'p2p' ? -Math.PI / 2 : -Math.PI / 2 + Math.PI / Math.max(keys.length, 1);
+      keys.forEach((k, i) => {
+        const a = start + (i * 2 * Math.PI) / keys.length;
+        targets.set(k, { x: CX + Math.cos(a) * RING[ring], y: CY + Math.sin(a) * RING[ring] });
+      });
+    }
+  }
+
   const sim: Simulation<GNode, GLink> = forceSimulation<GNode, GLink>([])
     .force('link', forceLink<GNode, GLink>([]).id((d) => d.key).distance((l) => RING[l.target.ring]).strength(0.15))
     .force('charge', forceManyBody<GNode>().strength(-700))
     .force('collide', forceCollide<GNode>(() => 58 * K))
     .force('radial', forceRadial<GNode>((d) => RING[d.ring], CX, CY).strength(0.9))
+    .force('x', forceX<GNode>((d) => targets.get(d.key)?.x ?? CX).strength(0.3))
+    .force('y', forceY<GNode>((d) => targets.get(d.key)?.y ?? CY).strength(0.3))
     .alphaDecay(0.05)
     .on('tick', draw);
   sim.stop();
@@ -121,7 +140,8 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
       s('circle', { class: 'gnode__dot', r: self ? 28 : 18 }),
       label, sub);
     const a = hashAngle(key);
-    const n: GNode = { key, ring, g, label, sub, x: CX + Math.cos(a) * RING[ring], y: CY + Math.sin(a) * RING[ring] };
+    const at = targets.get(key);
+    const n: GNode = { key, ring, g, label, sub, x: at?.x ?? CX + Math.cos(a) * RING[ring], y: at?.y ?? CY + Math.sin(a) * RING[ring] };
     if (self) {
       n.fx = CX;
       n.fy = CY;
@@ -282,6 +302,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     svg.classList.toggle('is-http', st.sync_state === 'http');
     setText(empty, nodes.size === 1 ? (st.p2p_state === 'cut' ? 'P2P cut: no other machine linked' : 'No other machine linked yet') : '');
     setLost(f.lost);
+    if (changed) placeTargets();
     if (changed && !lost) {
       sim.nodes([...nodes.values()]);
       sim.force<ReturnType<typeof forceLink<GNode, GLink>>>('link')?.links([...links.values()]);
@@ -388,6 +409,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     }
     sim.force('radial', forceRadial<GNode>((d) => RING[d.ring], CX, CY).strength(0.9));
     sim.force('collide', forceCollide<GNode>(() => 58 * K));
+    placeTargets();
     if (!lost) sim.alpha(0.2).restart();
     draw();
   }

@@ -87,8 +87,8 @@ export function p2pLung(s: Status): LungView {
     reason: s.p2p_reason,
     metrics: [
       { key: 'peers', label: 'Peers', value: String(s.peer_count), sub: `${ready} ready to sync`, field: { name: 'peer-count', value: s.peer_count } },
-      { key: 'entries', label: 'Entries received', ...moved },
-      { key: 'last', label: 'Last P2P sync', value: clock(last), sub: ' ' },
+      { key: 'entries', label: 'Received', ...moved },
+      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ' },
       { key: 'rtt', label: 'Round trip', value: rtt(median(rtts)), sub: rtts.length ? `median of ${rtts.length}` : 'no pings yet', jargon: true },
     ],
   };
@@ -110,8 +110,8 @@ export function httpLung(s: Status): LungView {
     reason: s.http_reason,
     metrics: [
       { key: 'healthy', label: 'Neighbours', value: `${healthy} / ${total}`, sub: total === 0 ? 'none configured' : unhealthy ? `healthy · ${unhealthy} unreachable` : total - healthy ? `healthy · ${total - healthy} not checked` : 'healthy' },
-      { key: 'entries', label: 'Entries received', ...moved },
-      { key: 'last', label: 'Last HTTP sync', value: clock(last), sub: ' ' },
+      { key: 'entries', label: 'Received', ...moved },
+      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ' },
       { key: 'checked', label: 'Last check', value: clock(checked), sub: `every ${poll}` },
     ],
   };
