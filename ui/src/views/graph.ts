@@ -103,6 +103,15 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
   const pulses: Pulse[] = [];
   let pulseRaf = 0;
 
+  const sim: Simulation<GNode, GLink> = forceSimulation<GNode, GLink>([])
+    .force('link', forceLink<GNode, GLink>([]).id((d) => d.key).distance((l) => RING[l.target.ring]).strength(0.15))
+    .force('charge', forceManyBody<GNode>().strength(-250))
+    .force('collide', forceCollide<GNode>(() => 58 * K))
+    .force('radial', forceRadial<GNode>((d) => RING[d.ring], CX, CY).strength(0.9))
+    .alphaDecay(0.05)
+    .on('tick', draw);
+  sim.stop();
+
   /**
    * Where each machine settles: spread evenly around its ring in key order, so three
    * machines make a triangle rather than a clump wherever their hashes happen to fall.
@@ -118,18 +127,11 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
         targets.set(k, { x: CX + Math.cos(a) * RING[ring], y: CY + Math.sin(a) * RING[ring] });
       });
     }
+    // d3 reads a force's targets once, when it is set: set them again.
+    sim.force('x', forceX<GNode>((d) => targets.get(d.key)?.x ?? CX).strength(0.6));
+    sim.force('y', forceY<GNode>((d) => targets.get(d.key)?.y ?? CY).strength(0.6));
   }
 
-  const sim: Simulation<GNode, GLink> = forceSimulation<GNode, GLink>([])
-    .force('link', forceLink<GNode, GLink>([]).id((d) => d.key).distance((l) => RING[l.target.ring]).strength(0.15))
-    .force('charge', forceManyBody<GNode>().strength(-700))
-    .force('collide', forceCollide<GNode>(() => 58 * K))
-    .force('radial', forceRadial<GNode>((d) => RING[d.ring], CX, CY).strength(0.9))
-    .force('x', forceX<GNode>((d) => targets.get(d.key)?.x ?? CX).strength(0.3))
-    .force('y', forceY<GNode>((d) => targets.get(d.key)?.y ?? CY).strength(0.3))
-    .alphaDecay(0.05)
-    .on('tick', draw);
-  sim.stop();
 
   function makeNode(key: string, ring: Ring): GNode {
     const self = ring === 'self';
@@ -264,11 +266,13 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     setText(self.sub, counted(st.entry_count, 'entry', 'entries'));
     self.g.setAttribute('class', `gnode gnode--self${selected === 'self' ? ' is-selected' : ''}`);
     self.g.setAttribute('aria-label', `This node ${nodeLabel(st)}`);
+    const fresh: GNode[] = [];
     for (const m of current) {
       let n = nodes.get(m.key);
       if (!n) {
         n = makeNode(m.key, m.peer ? 'p2p' : 'http');
         nodes.set(m.key, n);
+        fresh.push(n);
         changed = true;
       }
       const fr = freshness(m, st, f.nodeNow);
@@ -302,11 +306,16 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     svg.classList.toggle('is-http', st.sync_state === 'http');
     setText(empty, nodes.size === 1 ? (st.p2p_state === 'cut' ? 'P2P cut: no other machine linked' : 'No other machine linked yet') : '');
     setLost(f.lost);
-    if (changed) placeTargets();
-    if (changed && !lost) {
+    if (changed) {
       sim.nodes([...nodes.values()]);
+      placeTargets();
+      // A machine that just appeared starts where it belongs; the others glide there.
+      for (const n of fresh) {
+        const at = targets.get(n.key);
+        if (at) [n.x, n.y] = [at.x, at.y];
+      }
       sim.force<ReturnType<typeof forceLink<GNode, GLink>>>('link')?.links([...links.values()]);
-      sim.alpha(0.5).restart();
+      if (!lost) sim.alpha(0.5).restart();
     }
     draw();
     if (selected) renderDetails();
@@ -319,7 +328,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     if (on) {
       sim.stop();
       for (const p of pulses.splice(0)) p.dot.remove();
-    }
+    } else sim.alpha(0.3).restart();
   }
 
   function animatePulses(): void {
