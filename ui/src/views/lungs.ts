@@ -20,6 +20,8 @@ export interface Metric {
 
 export interface LungView {
   state: P2pState | HttpState;
+  /** Whether the node routes sync through this lung now (`sync_mode`). */
+  routed: boolean;
   tone: Tone;
   badge: string;
   reason: string;
@@ -82,6 +84,7 @@ export function p2pLung(s: Status): LungView {
   const moved = flow(s.entries_by_lung.p2p.received, s.entries_by_lung.p2p.sent);
   return {
     state: s.p2p_state,
+    routed: s.sync_mode === 'P2P',
     tone: p2pTone(s),
     badge: P2P_WORDS[s.p2p_state],
     reason: s.p2p_reason,
@@ -105,6 +108,7 @@ export function httpLung(s: Status): LungView {
   const poll = s.http_poll_ms < 1000 ? `${s.http_poll_ms} ms` : `${Math.round(s.http_poll_ms / 100) / 10} s`;
   return {
     state: s.http_state,
+    routed: s.sync_mode === 'HTTP',
     tone: httpTone(s),
     badge: HTTP_WORDS[s.http_state],
     reason: s.http_reason,
@@ -156,8 +160,10 @@ const TONES: readonly Tone[] = ['breathing', 'standby', 'off', 'warn', 'failed',
 
 function apply(p: Panel, kind: 'p2p' | 'http', v: LungView): void {
   for (const t of TONES) p.root.classList.toggle(`is-${t}`, v.tone === t);
-  // `is-carrying` is what e2e/browser.mjs and app-window.mjs wait for.
-  p.root.classList.toggle('is-carrying', v.state === 'carrying');
+  // `is-carrying`: the lung the node routes sync through (the core's `sync_mode`), which
+  // e2e/browser.mjs and app-window.mjs wait for; forced HTTP with no neighbour routes
+  // through HTTP although its state is `failing`.
+  p.root.classList.toggle('is-carrying', v.routed);
   field(p.badge, `${kind}-state`, v.state);
   setText(p.badge, v.badge);
   field(p.reason, `${kind}-reason`, v.reason);
