@@ -117,8 +117,8 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
         setText(big, String(st.peer_count));
         setText(unit, plural(st.peer_count, 'peer'));
         setText(title, 'P2P healthy');
-        setText(line, `Heartbeat every ${st.heartbeat_ms < 1000 ? `${st.heartbeat_ms} ms` : duration(st.heartbeat_ms)}`);
-        setText(detail, `HTTP takes over after ${duration(st.fallback_after_ms)} without sync peers`);
+        setText(line, `HTTP takes over after ${duration(st.fallback_after_ms)} without sync peers`);
+        setText(detail, `Checked every ${st.heartbeat_ms < 1000 ? `${st.heartbeat_ms} ms` : duration(st.heartbeat_ms)}`);
         break;
       case 'waiting':
         setArc(0);

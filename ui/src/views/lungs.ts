@@ -14,6 +14,8 @@ export interface Metric {
   sub?: string;
   /** Words for engineers (RTT and the like): hidden in presentation mode. */
   jargon?: boolean;
+  /** Detail a short screen can spare (hidden when the window is not tall enough). */
+  minor?: boolean;
   /** CONTRACT.md field this metric shows, with its raw value. */
   field?: { name: string; value: string | number };
 }
@@ -91,8 +93,8 @@ export function p2pLung(s: Status): LungView {
     metrics: [
       { key: 'peers', label: 'Peers', value: String(s.peer_count), sub: `${ready} ready to sync`, field: { name: 'peer-count', value: s.peer_count } },
       { key: 'entries', label: 'Received', ...moved },
-      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ' },
-      { key: 'rtt', label: 'Round trip', value: rtt(median(rtts)), sub: rtts.length ? `median of ${rtts.length}` : 'no pings yet', jargon: true },
+      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ', minor: true },
+      { key: 'rtt', label: 'Round trip', value: rtt(median(rtts)), sub: rtts.length ? `median of ${rtts.length}` : 'no pings yet', jargon: true, minor: true },
     ],
   };
 }
@@ -115,8 +117,8 @@ export function httpLung(s: Status): LungView {
     metrics: [
       { key: 'healthy', label: 'Neighbours', value: `${healthy} / ${total}`, sub: total === 0 ? 'none configured' : unhealthy ? `healthy · ${unhealthy} unreachable` : total - healthy ? `healthy · ${total - healthy} not checked` : 'healthy' },
       { key: 'entries', label: 'Received', ...moved },
-      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ' },
-      { key: 'checked', label: 'Last check', value: clock(checked), sub: `every ${poll}` },
+      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ', minor: true },
+      { key: 'checked', label: 'Last check', value: clock(checked), sub: `every ${poll}`, minor: true },
     ],
   };
 }
@@ -136,7 +138,7 @@ function panel(kind: 'p2p' | 'http', title: string, subtitle: string, keys: Metr
   for (const m of keys) {
     const value = h('dd', { class: 'metric__value num', attrs: { 'data-metric': m.key } });
     const sub = h('span', { class: 'metric__sub' });
-    const box = h('div', { class: `metric metric--${m.key}${m.jargon ? ' jargon' : ''}` }, h('dt', { class: 'metric__label', text: m.label }), value, sub);
+    const box = h('div', { class: `metric metric--${m.key}${m.jargon ? ' jargon' : ''}${m.minor ? ' minor' : ''}` }, h('dt', { class: 'metric__label', text: m.label }), value, sub);
     values.set(m.key, { box, value, sub });
     grid.append(box);
   }
