@@ -338,3 +338,19 @@ describe('presenter bar', () => {
     }
   });
 });
+
+describe('watching another node', () => {
+  it('starts the event log afresh: the previous node’s lines are not the new one’s history', () => {
+    const { backend, push, emit } = drivenBackend();
+    const root = document.createElement('div');
+    createApp(root, backend, { clock: false });
+    push(fixture());
+    emit({ at_ms: 1, type: 'lung', event: { kind: 'fallback_activated', after_ms: 6000 } });
+    expect(root.querySelectorAll('.log__item')).toHaveLength(1);
+    const other = fixture({ seq: 1 });
+    other.node = { ...other.node, peer_id: '12D3KooWFWHh9Q64ZA3phDJULkFJf49Tmeh1iRa2rtUqFfP54W2e', name: 'Branch B' };
+    push(other);
+    expect(root.querySelectorAll('.log__item')).toHaveLength(0);
+    expect(shown(root, 'watched-node').text).toBe('Branch B');
+  });
+});
