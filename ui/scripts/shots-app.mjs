@@ -3,6 +3,7 @@
 // nodes' HTTP APIs (status, switch, block/unblock, entries; demo_status lists the nodes;
 // demo_cut/restore block and unblock all of them). Only for screenshots and looking.
 // Usage: node scripts/shots-app.mjs <page url> <outdir> <node url>...   (first node = watched)
+// DEMO_OFF=1: the demo is not running (a first launch shows the welcome card); NAME=prefix of the files.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
@@ -13,7 +14,7 @@ const browser = await chromium.launch({
   args: ['--disable-web-security', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
-function fakeTauri(apis) {
+function fakeTauri({ apis, demoOff }) {
   const cbs = new Map();
   let next = 1;
   let focus = 0;
@@ -32,6 +33,7 @@ function fakeTauri(apis) {
         case 'set_p2p_blocked': return post(`${base()}/api/lattice/p2p/${args.blocked ? 'block' : 'unblock'}`);
         case 'list_entries': return get(`${base()}/api/lattice/entries?limit=${args.limit}`);
         case 'demo_status': {
+          if (demoOff) return { running: false, focus: null, nodes: [] };
           const nodes = await Promise.all(apis.map(async (url) => { const status = await get(`${url.replace(/\/$/, '')}/api/lattice/p2p/status`); return { name: status.node.name ?? url, url, peer_id: status.node.peer_id, status }; }));
           return { running: true, focus, nodes };
         }
@@ -53,11 +55,11 @@ for (const [w, h] of [[1280, 720], [1920, 1080]]) {
   for (const theme of ['light', 'dark']) {
     for (const present of [false, true]) {
       const page = await browser.newPage({ viewport: { width: w, height: h } });
-      await page.addInitScript(fakeTauri, apis);
+      await page.addInitScript(fakeTauri, { apis, demoOff: process.env.DEMO_OFF === '1' });
       await page.goto(`${page0}?theme=${theme}&present=${present ? 1 : 0}`);
       await page.waitForSelector('.grid:not([hidden])', { timeout: 10000 });
       await page.waitForTimeout(1800);
-      const file = `${out}/app-${w}x${h}-${theme}${present ? '-present' : ''}.png`;
+      const file = `${out}/${process.env.NAME ?? 'app'}-${w}x${h}-${theme}${present ? '-present' : ''}.png`;
       await page.screenshot({ path: file });
       shots.push(file);
       if (process.env.CUT && w === 1280 && !present) {

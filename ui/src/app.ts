@@ -67,6 +67,8 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
 
   let connected = backend.kind === 'tauri';
   let everConnected = connected;
+  /** When the face last stopped receiving the node (our clock). */
+  let lostAt = now();
   let demoRunning = false;
   let demoAsked = 0;
 
@@ -98,7 +100,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
         ? 'Connecting to the node’s live status…'
         : !snap
         ? 'Lost the node. Reconnecting…'
-        : `Lost the node: what is shown is its last state, from ${clock(snap.status.now_ms)} (${ago(now() + snap.skew - snap.status.now_ms)}). Reconnecting…`);
+        : `Lost the node at ${clock(lostAt)} (${ago(now() - lostAt)}): what is shown is frozen as of then. Reconnecting…`);
     } else lostBanner.setAttribute('hidden', '');
     if (!snap) return;
     const f = frameOf(snap, now(), lost);
@@ -162,6 +164,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     // Events missed while the stream was down: catch up on the entry list once.
     if (c && !connected && everConnected) entries.entryAdded();
     everConnected ||= c;
+    if (!c && connected) lostAt = now();
     connected = c;
     render();
   }

@@ -144,7 +144,7 @@ describe('staleness', () => {
       expect(shown(root, 'connection').value).toBe('lost');
       const banner = root.querySelector('[data-field="lost-banner"]')!;
       expect(banner.hasAttribute('hidden')).toBe(false);
-      expect(banner.textContent).toContain('12 s ago');
+      expect(banner.textContent).toContain('(12 s ago)');
       for (const name of ['p2p-state', 'http-state', 'sync-state', 'fallback-phase', 'mode', 'entry-count', 'root', 'peer-count', 'watched-node']) {
         expect(root.querySelector(`[data-field="${name}"]`)!.getAttribute('data-stale'), name).toBe('true');
       }
@@ -311,7 +311,6 @@ describe('presenter bar', () => {
     document.documentElement.classList.add('presentation');
     try {
       let push: (s: Status) => void = () => {};
-      const st = fixture();
       const backend = fakeBackend({
         kind: 'tauri',
         onStatus: vi.fn((cb) => ((push = cb), () => {})),
@@ -323,7 +322,9 @@ describe('presenter bar', () => {
       });
       const root = document.createElement('div');
       createApp(root, backend);
-      push(withStates('cut', 'standby', 'isolated', 'countdown', { p2p_blocked: true, peers: [], peer_count: 0, has_peers: false, fallback_deadline_ms: st.now_ms + 4000, fallback_active_since_ms: null }));
+      // A fresh snapshot (pushed as the countdown starts): its clock is ours.
+      const at = Date.now();
+      push(withStates('cut', 'standby', 'isolated', 'countdown', { now_ms: at, p2p_blocked: true, peers: [], peer_count: 0, has_peers: false, fallback_deadline_ms: at + 4000, fallback_active_since_ms: null }));
       const bar = root.querySelector('[data-field="presenter"]')!;
       expect(bar).not.toBeNull();
       // responsive.css hides `.presentation .detail`: nothing of the bar may sit in one.

@@ -278,7 +278,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
       const fr = freshness(m, st, f.nodeNow);
       const stale = fr.stale || f.lost;
       setText(n.label, m.label);
-      setText(n.sub, machineSub(m, stale, f.lost ? f.nodeNow - f.status.now_ms : fr.ageMs));
+      setText(n.sub, machineSub(m, stale, fr.ageMs ?? (f.lost ? f.nodeNow - f.status.now_ms : null)));
       const kind = m.links.length === 2 ? 'both' : m.links[0]!;
       const cls = ['gnode', `gnode--${kind}`, AGREEMENT_CLASS[m.agreement], m.neighbor ? `is-${m.neighbor.health}` : '', m.peer && !m.peer.sync_capable ? 'is-nosync' : '', m.key === selected ? 'is-selected' : ''];
       n.g.setAttribute('class', cls.filter(Boolean).join(' '));
