@@ -83,7 +83,7 @@ describe('fallback timer', () => {
     t.update(store.current!);
     expect(t.el.getAttribute('data-value')).toBe('active');
     expect(t.el.classList.contains('is-isolated')).toBe(true);
-    expect(t.el.querySelector('.ring__unit')!.textContent).toBe('no partner');
+    expect(t.el.querySelector('.ring__unit')!.textContent).toBe('nobody');
     store.set(withStates('down', 'carrying', 'http', 'active', { seq: 1000, fallback_active_since_ms: fixture().now_ms - 1000 }));
     t.update(store.current!);
     expect(t.el.classList.contains('is-isolated')).toBe(false);

@@ -99,7 +99,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
       case 'fallback':
         setArc(1);
         setText(big, 'HTTP');
-        setText(unit, st.sync_state === 'isolated' ? 'no partner' : 'active');
+        setText(unit, st.sync_state === 'isolated' ? 'nobody' : 'active');
         setText(title, PHASE_WORDS.active);
         setText(detail, st.sync_reason);
         break;
