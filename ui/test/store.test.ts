@@ -7,7 +7,8 @@ import { fixture } from './helpers';
 function snap(peer: string, now: number, seq?: number, started = 1_000): Status {
   const s = fixture({ now_ms: now });
   s.node = { ...s.node, peer_id: peer, started_at_ms: started };
-  if (seq !== undefined) (s as Status & { seq?: number }).seq = seq;
+  if (seq !== undefined) s.seq = seq;
+  else delete (s as Partial<Status>).seq;
   return s;
 }
 
@@ -66,6 +67,26 @@ describe('StatusStore', () => {
     expect(store.current!.skew).toBe(2_000);
     local = 11_000;
     store.set(snap('b', 11_500, 1));
+    expect(store.current!.skew).toBe(500);
+  });
+});
+
+describe('the clock skew of an idle node', () => {
+  it('does not take an old snapshot for a slow clock: a node idle for 20 minutes is not 20 minutes behind', () => {
+    const local = 10_000_000;
+    const store = new StatusStore(() => local);
+    store.set(snap('idle', local - 20 * 60_000, 5));
+    expect(store.current!.skew).toBe(0);
+  });
+
+  it('keeps the largest skew seen over the node’s run, since a later snapshot may have been published earlier', () => {
+    let local = 10_000_000;
+    const store = new StatusStore(() => local);
+    store.set(snap('a', local + 3_000, 1)); // the node's clock is at least 3 s ahead
+    local += 5_000;
+    store.set(snap('a', local + 1_000, 2)); // published 2 s before it arrived
+    expect(store.current!.skew).toBe(3_000);
+    store.set(snap('b', local + 500, 1)); // another node: measured afresh
     expect(store.current!.skew).toBe(500);
   });
 });
