@@ -19,11 +19,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Mode};
 use crate::http::client::{ClientError, ClientLimits, NeighborClient};
 use crate::identity::NodeKey;
-use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
+use crate::ledger::{
+    Appended, Entry, EntryError, Genesis, GenesisError, Ledger, LedgerId, Store, StoreError,
+    StoreOptions,
+};
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{
-    EntriesByLung, EventKind, Lung, NeighborHealth, NodeEvent, NodeInfo, Status, SyncSummary,
+    EntriesByLung, EventKind, LedgerInfo, Lung, NeighborHealth, NodeEvent, NodeInfo, Status,
+    SyncSummary,
 };
 use crate::sync::lungs::{LungEvent, Lungs};
 use crate::sync::states::{self, Situation};
@@ -106,6 +110,20 @@ pub enum NodeError {
     P2p(#[from] P2pError),
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Genesis(#[from] GenesisError),
+    #[error(
+        "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS a node of that ledger ({tried})"
+    )]
+    NoGenesis { ledger: LedgerId, tried: String },
+    #[error(
+        "this node's key {peer} is not an author of ledger {name:?} ({ledger}), so it cannot write; its genesis record names who may"
+    )]
+    NotAnAuthor {
+        peer: String,
+        name: String,
+        ledger: LedgerId,
+    },
 }
 
 impl NodeError {
@@ -116,6 +134,9 @@ impl NodeError {
             NodeError::Neighbor { .. } => "neighbor",
             NodeError::P2p(e) => e.kind(),
             NodeError::ShuttingDown => "shutting_down",
+            NodeError::Genesis(e) => e.kind(),
+            NodeError::NoGenesis { .. } => "no_genesis",
+            NodeError::NotAnAuthor { .. } => crate::ledger::UnauthorizedAuthor::KIND,
         }
     }
 }
@@ -202,8 +223,13 @@ impl NodeHandle {
                 k
             }
         };
+        let genesis = resolve_genesis(&config, options.client_limits).await?;
+        let ledger = Arc::new(Ledger::new(genesis));
+        let can_write = ledger.genesis().is_author(&key.public_bytes());
+        announce_ledger(&ledger, &key, can_write);
         let store_options = StoreOptions {
             max_payload: config.max_payload,
+            ledger,
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
@@ -276,6 +302,7 @@ impl NodeHandle {
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
+            can_write,
         };
         actor.register_neighbor_metrics();
         for e in actor.lungs.start(actor.clock.now_ms()) {
@@ -333,6 +360,14 @@ impl NodeHandle {
 
     /// Signs `payload` with the node key and appends it; returns once committed.
     pub async fn put(&self, payload: &serde_json::Value) -> Result<Appended, NodeError> {
+        let ledger = self.shared.store.ledger();
+        if !ledger.genesis().is_author(&self.shared.key.public_bytes()) {
+            return Err(NodeError::NotAnAuthor {
+                peer: self.shared.peer_id.clone(),
+                name: ledger.genesis().name().to_string(),
+                ledger: ledger.id(),
+            });
+        }
         let entry = Entry::sign(
             &self.shared.key,
             now_ms(),
@@ -424,6 +459,8 @@ struct Actor {
     /// The `seq` of the snapshot last published.
     seq: u64,
     entries_by_lung: EntriesByLung,
+    /// Whether our own key is an author of the ledger.
+    can_write: bool,
 }
 
 impl Actor {
@@ -577,6 +614,7 @@ impl Actor {
             merkle_root: root,
             entry_count: self.store.len(),
             node: self.info.clone(),
+            ledger: self.ledger_info(),
             neighbors,
             last_sync: self.last_sync.clone(),
             peers,
@@ -587,6 +625,19 @@ impl Actor {
             states: derived,
             entries_by_lung: self.entries_by_lung,
             seq: self.seq,
+        }
+    }
+
+    fn ledger_info(&self) -> LedgerInfo {
+        let ledger = self.store.ledger();
+        let genesis = ledger.genesis();
+        LedgerInfo {
+            id: ledger.id().to_hex(),
+            name: genesis.name().to_string(),
+            open: genesis.is_open(),
+            authors: genesis.authors().count(),
+            can_write: self.can_write,
+            refused: ledger.refused_count(),
         }
     }
 
@@ -622,6 +673,95 @@ impl Actor {
             true
         });
     }
+}
+
+/// Tells the log which ledger this node holds; plainly, when it is open to anyone.
+fn announce_ledger(ledger: &Ledger, key: &NodeKey, can_write: bool) {
+    let g = ledger.genesis();
+    if g.is_open() {
+        tracing::warn!(
+            "[LEDGER] open development ledger {}: anyone who can reach this node can write into it and sync with it; run `lattice init` for a ledger of your own",
+            ledger.id()
+        );
+    } else {
+        tracing::info!(
+            "[LEDGER] ledger {:?} ({}): {} authors; this node ({}) {}",
+            g.name(),
+            ledger.id(),
+            g.authors().count(),
+            key.peer_id(),
+            if can_write {
+                "is one of them"
+            } else {
+                "is not one of them and cannot write"
+            }
+        );
+    }
+}
+
+/// Rounds of asking the neighbours for a missing genesis record (they may be starting).
+const GENESIS_ROUNDS: usize = 5;
+
+/// The genesis record of the configured ledger: the development ledger when none is
+/// configured; else `LATTICE_GENESIS`, the data directory's, or a neighbour's, each
+/// checked against `LATTICE_LEDGER` (a record is never trusted for its id).
+async fn resolve_genesis(config: &Config, limits: ClientLimits) -> Result<Genesis, NodeError> {
+    let Some(id) = config.ledger else {
+        return Ok(Genesis::development());
+    };
+    if let Some(g) = &config.genesis {
+        return Ok(g.clone());
+    }
+    let dir = config.data_dir.clone();
+    let recorded =
+        tokio::task::spawn_blocking(move || crate::ledger::store::recorded_genesis(&dir))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
+    if let Some(text) = recorded {
+        return match Genesis::from_base64_for(&text, id) {
+            Ok(g) => Ok(g),
+            Err(GenesisError::WrongLedger { actual, .. }) => Err(StoreError::OtherLedger {
+                dir: config.data_dir.clone(),
+                dir_ledger: actual,
+                ours: id,
+            }
+            .into()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let mut limits = limits;
+    limits.max_body = limits.max_body.max(1024 * 1024);
+    for round in 0..GENESIS_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(config.http_poll).await;
+        }
+        for url in &config.http_neighbors {
+            let client = NeighborClient::new(url.clone(), config.api_token.clone(), limits)
+                .map_err(|source| NodeError::Neighbor {
+                    url: url.to_string(),
+                    source,
+                })?;
+            let answer = client
+                .get_json::<crate::http::remote::GenesisAnswer>(
+                    crate::http::remote::paths::GENESIS,
+                    &[],
+                )
+                .await;
+            match answer.map(|a| Genesis::from_base64_for(&a.genesis, id)) {
+                Ok(Ok(g)) => {
+                    tracing::info!("[LEDGER] fetched the genesis record of {id} from {url}");
+                    return Ok(g);
+                }
+                Ok(Err(e)) => tracing::warn!("[LEDGER] {url}: {e}"),
+                Err(e) => tracing::debug!("[LEDGER] asking {url} for the genesis record: {e}"),
+            }
+        }
+    }
+    let tried = match config.http_neighbors.len() {
+        0 => "none is set".to_string(),
+        n => format!("{n} asked {GENESIS_ROUNDS} times, none had it"),
+    };
+    Err(NodeError::NoGenesis { ledger: id, tried })
 }
 
 fn short(h: &[u8; 32]) -> String {

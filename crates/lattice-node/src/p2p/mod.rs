@@ -106,6 +106,10 @@ pub struct PeerInfo {
     pub sync_capable: bool,
     /// Unix milliseconds of the last proof of life: a ping answered, or any traffic.
     pub last_heard_ms: u64,
+    /// The ledger this peer holds, when it is not ours: it is refused (never a sync
+    /// peer, no gossip) and shown so a person sees two deployments met.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_ledger: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
