@@ -11,6 +11,8 @@
 
 mod behaviour;
 #[cfg(test)]
+mod ledger_tests;
+#[cfg(test)]
 mod liveness_tests;
 pub mod protocol;
 mod redial;
