@@ -377,6 +377,27 @@ impl Genesis {
     }
 }
 
+/// A fresh demo ledger: `nodes` new node keys and a closed genesis naming exactly them,
+/// signed by a throwaway founder, so a demo never writes into a real ledger (or into
+/// the development one) and each demo run is a ledger of its own.
+pub fn demo_ledger(nodes: usize) -> Result<(Genesis, Vec<NodeKey>), crate::identity::KeyError> {
+    let keys = (0..nodes.max(1))
+        .map(|_| NodeKey::generate())
+        .collect::<Result<Vec<_>, _>>()?;
+    let founder = NodeKey::generate()?;
+    let authors: Vec<[u8; 32]> = keys.iter().map(NodeKey::public_bytes).collect();
+    let genesis = Genesis::sign(
+        &founder,
+        "demo",
+        false,
+        &authors,
+        &[],
+        crate::time::now_ms(),
+    )
+    .expect("fresh keys and a fixed name make a well-formed genesis");
+    Ok((genesis, keys))
+}
+
 /// An entry refused because its author is not a member of the ledger.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("author {author} is not an author of ledger {name:?} ({ledger}); entry {entry} refused")]
@@ -539,6 +560,17 @@ mod tests {
             Genesis::sign(&key(1), "", false, &[key(1).public_bytes()], &[], 0),
             Err(GenesisError::BadName(_))
         ));
+    }
+
+    #[test]
+    fn each_demo_ledger_is_new_and_admits_exactly_its_nodes() {
+        let (g1, keys) = demo_ledger(3).unwrap();
+        let (g2, _) = demo_ledger(3).unwrap();
+        assert_ne!(g1.id(), g2.id());
+        assert!(!g1.is_open());
+        assert_eq!(g1.authors().count(), 3);
+        assert!(keys.iter().all(|k| g1.is_author(&k.public_bytes())));
+        assert!(!g1.is_author(&key(1).public_bytes()));
     }
 
     #[test]
