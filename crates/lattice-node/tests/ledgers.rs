@@ -353,3 +353,47 @@ async fn without_a_configured_ledger_status_says_the_open_development_ledger() {
     n.node.put(&json!({"anyone": true})).await.unwrap();
     n.stop().await;
 }
+
+fn lattice(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(LATTICE)
+        .args(args)
+        .env_remove("LATTICE_ENV_FILE")
+        .env_remove("LATTICE_LEDGER")
+        .env_remove("LATTICE_GENESIS")
+        .env_remove("LATTICE_P2P_KEY")
+        .env_remove("LATTICE_DATA_DIR")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn import_refuses_a_non_members_entries_and_init_refuses_to_replace_a_ledger() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // An outsider writes on the open development ledger and exports.
+    let dev = ["--env-file", "dev.env", "--data-dir", "dev-data"];
+    assert!(lattice(dir, &[&dev[..], &["keygen"]].concat()).status.success());
+    let put = lattice(dir, &[&dev[..], &["put", r#"{"n":1}"#]].concat());
+    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    let export = lattice(dir, &[&dev[..], &["export"]].concat());
+    std::fs::write(dir.join("foreign.jsonl"), &export.stdout).unwrap();
+
+    let vars = lattice_init(dir, "closed");
+    let mine = ["--env-file", "node.env", "--data-dir", "closed-data"];
+    let import = lattice(dir, &[&mine[..], &["import", "foreign.jsonl"]].concat());
+    assert_eq!(import.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&import.stderr);
+    assert!(err.contains("is not an author of ledger"), "{err}");
+    assert!(err.contains(&vars["LATTICE_LEDGER"]), "{err}");
+    let put = lattice(dir, &[&mine[..], &["put", r#"{"n":2}"#]].concat());
+    assert!(put.status.success(), "the founder may write: {}", String::from_utf8_lossy(&put.stderr));
+    let root = lattice(dir, &[&mine[..], &["list", "--json"]].concat());
+    assert_eq!(String::from_utf8_lossy(&root.stdout).lines().count(), 1);
+
+    let again = lattice(dir, &["--env-file", "node.env", "init", "--name", "other"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    let text = std::fs::read_to_string(dir.join("node.env")).unwrap();
+    assert!(text.contains(&vars["LATTICE_LEDGER"]), "nothing changed");
+}
