@@ -373,9 +373,17 @@ fn import_refuses_a_non_members_entries_and_init_refuses_to_replace_a_ledger() {
     let dir = tmp.path();
     // An outsider writes on the open development ledger and exports.
     let dev = ["--env-file", "dev.env", "--data-dir", "dev-data"];
-    assert!(lattice(dir, &[&dev[..], &["keygen"]].concat()).status.success());
+    assert!(
+        lattice(dir, &[&dev[..], &["keygen"]].concat())
+            .status
+            .success()
+    );
     let put = lattice(dir, &[&dev[..], &["put", r#"{"n":1}"#]].concat());
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     let export = lattice(dir, &[&dev[..], &["export"]].concat());
     std::fs::write(dir.join("foreign.jsonl"), &export.stdout).unwrap();
 
@@ -387,7 +395,11 @@ fn import_refuses_a_non_members_entries_and_init_refuses_to_replace_a_ledger() {
     assert!(err.contains("is not an author of ledger"), "{err}");
     assert!(err.contains(&vars["LATTICE_LEDGER"]), "{err}");
     let put = lattice(dir, &[&mine[..], &["put", r#"{"n":2}"#]].concat());
-    assert!(put.status.success(), "the founder may write: {}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "the founder may write: {}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     let root = lattice(dir, &[&mine[..], &["list", "--json"]].concat());
     assert_eq!(String::from_utf8_lossy(&root.stdout).lines().count(), 1);
 
@@ -396,4 +408,48 @@ fn import_refuses_a_non_members_entries_and_init_refuses_to_replace_a_ledger() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
     let text = std::fs::read_to_string(dir.join("node.env")).unwrap();
     assert!(text.contains(&vars["LATTICE_LEDGER"]), "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_node_never_takes_entries_from_a_closed_ledgers_event_stream() {
+    let g = members_genesis();
+    let (id, text) = (g.id().to_hex(), g.to_base64());
+    let ls = listeners(3).await;
+    let urls = urls_of(&ls);
+    let mut ls = ls.into_iter();
+    // A (open, forced onto HTTP) follows B (closed ledger) and C (open, like A).
+    let http = [("LATTICE_MODE", "http")];
+    let a = start_node(ls.next().unwrap(), &others(&urls, 0), &http, 5).await;
+    let closed = [
+        ("LATTICE_LEDGER", id.as_str()),
+        ("LATTICE_GENESIS", text.as_str()),
+    ];
+    let b = start_node(ls.next().unwrap(), &[], &closed, 1).await;
+    let c = start_node(ls.next().unwrap(), &[], &[], 6).await;
+    eventually("A has refused B as another ledger's node", WAIT, || {
+        a.status().neighbors[0].last_error_kind.as_deref() == Some("other_ledger")
+    })
+    .await;
+    for n in 0..5 {
+        b.node.put(&json!({"b": n})).await.unwrap();
+    }
+    // C's entry, written after B's, reaches A by the same lung: B's never do.
+    let from_c = c.node.put(&json!({"c": 1})).await.unwrap();
+    eventually("A has C's entry", WAIT, || {
+        a.node.store().contains(&from_c.id)
+    })
+    .await;
+    eventually("A follows C's event stream", WAIT, || {
+        a.status().neighbors[1].events_connected
+    })
+    .await;
+    let last = c.node.put(&json!({"c": 2})).await.unwrap();
+    eventually("A has C's second entry", WAIT, || {
+        a.node.store().contains(&last.id)
+    })
+    .await;
+    assert_eq!(a.status().entry_count, 2, "nothing of B's ledger reached A");
+    for n in [a, b, c] {
+        n.stop().await;
+    }
 }
