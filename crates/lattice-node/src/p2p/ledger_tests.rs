@@ -90,11 +90,15 @@ async fn a_non_members_gossiped_entry_is_rejected_before_forwarding_and_a_member
     let foreign = entry(&outsider(), 1);
     a.handle.publish_raw(foreign.to_json().into_bytes()).await;
     let event = next_event(&mut b, |e| matches!(e, P2pEvent::GossipRejected { .. })).await;
-    let P2pEvent::GossipRejected { peer, reason } = event else {
+    let P2pEvent::GossipRejected { peer, kind, reason } = event else {
         unreachable!()
     };
     assert_eq!(peer, a.handle.peer_id());
-    assert!(reason.contains("unauthorized_author"), "{reason}");
+    assert_eq!(kind, "unauthorized_author", "{reason}");
+    assert!(
+        reason.contains(&outsider().peer_id().to_string()),
+        "{reason}"
+    );
     assert!(!b.store.contains(&foreign.id()));
     assert!(b.store.ledger().was_refused(&foreign.id()));
     let score = b.handle.gossip_score(a.handle.peer_id()).await.unwrap();

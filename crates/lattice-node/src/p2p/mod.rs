@@ -123,7 +123,13 @@ pub enum P2pEvent {
     /// Something worth re-rendering changed (connect, disconnect, rtt, mesh).
     PeersChanged,
     /// A forged or invalid entry arrived by gossip; its sender was penalised.
-    GossipRejected { peer: PeerId, reason: String },
+    GossipRejected {
+        peer: PeerId,
+        /// The refusal's kind: an entry error's (`bad_signature`, ...) or
+        /// `unauthorized_author`.
+        kind: &'static str,
+        reason: String,
+    },
     /// An entry that arrived by gossip was new and is stored (for the P2P lung's count).
     GossipStored,
     /// An entry was handed to at least one gossip peer.

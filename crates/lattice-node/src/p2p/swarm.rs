@@ -529,16 +529,19 @@ impl EventLoop {
                     MessageAcceptance::Ignore
                 } else {
                     let parsed = std::str::from_utf8(&message.data)
-                        .map_err(|e| format!("not UTF-8: {e}"))
+                        .map_err(|e| ("malformed_entry", format!("not UTF-8: {e}")))
                         .and_then(|text| {
-                            Entry::from_json(text, self.max_payload).map_err(|e| e.to_string())
+                            Entry::from_json(text, self.max_payload)
+                                .map_err(|e| (e.kind(), e.to_string()))
                         });
+                    // A non-member's entry is rejected like a forgery: not forwarded, and
+                    // its sender's score falls.
                     let parsed = parsed.and_then(|entry| {
                         self.store
                             .ledger()
                             .check(&entry)
                             .map(|()| entry)
-                            .map_err(|e| format!("{}: {e}", UnauthorizedAuthor::KIND))
+                            .map_err(|e| (UnauthorizedAuthor::KIND, e.to_string()))
                     });
                     match parsed {
                         Ok(entry) => {
@@ -560,11 +563,12 @@ impl EventLoop {
                             });
                             MessageAcceptance::Accept
                         }
-                        Err(reason) => {
+                        Err((kind, reason)) => {
                             // The node logs it, rate-limited; here it would repeat per forgery.
                             debug!(peer = %propagation_source, %reason, "rejected a gossiped entry");
                             self.emit(P2pEvent::GossipRejected {
                                 peer: propagation_source,
+                                kind,
                                 reason,
                             });
                             MessageAcceptance::Reject
