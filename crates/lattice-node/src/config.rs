@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::identity::NodeKey;
-use crate::ledger::DEFAULT_MAX_PAYLOAD;
+use crate::ledger::{DEFAULT_MAX_PAYLOAD, Genesis, LedgerId};
 
 pub const ENV_FILE_VAR: &str = "LATTICE_ENV_FILE";
 pub const DEFAULT_ENV_FILE: &str = ".env";
@@ -107,6 +107,12 @@ pub struct Config {
     /// A name people can follow (`LATTICE_NODE_NAME`, at most 64 printable characters),
     /// shown beside the PeerId wherever a face names this node.
     pub node_name: Option<String>,
+    /// The ledger this node belongs to (`LATTICE_LEDGER`, the id `lattice init` printed);
+    /// `None`: the open development ledger.
+    pub ledger: Option<LedgerId>,
+    /// Its genesis record (`LATTICE_GENESIS`), already checked against `ledger`. A node
+    /// without it finds it in its data directory or fetches it from a neighbour.
+    pub genesis: Option<Genesis>,
 }
 
 /// A configuration problem, displayed as the one line the user sees.
@@ -452,7 +458,34 @@ impl Config {
             .transpose()?
             .flatten();
 
+        let ledger = get("LATTICE_LEDGER")
+            .map(|v| {
+                v.trim().parse::<LedgerId>().map_err(|_| {
+                    ConfigError::new(
+                        "LATTICE_LEDGER",
+                        &v,
+                        "is not a ledger id (64 lowercase hex characters, as `lattice init` prints)",
+                    )
+                })
+            })
+            .transpose()?;
+        let genesis = match (get("LATTICE_GENESIS"), ledger) {
+            (None, _) => None,
+            (Some(v), None) => {
+                return Err(ConfigError::new(
+                    "LATTICE_GENESIS",
+                    &v,
+                    "is set without LATTICE_LEDGER, the ledger id it must match; set both, as `lattice init` writes them",
+                ));
+            }
+            (Some(v), Some(id)) => Some(Genesis::from_base64_for(&v, id).map_err(|e| {
+                ConfigError::new("LATTICE_GENESIS", &v, format!("is refused: {e}"))
+            })?),
+        };
+
         Ok(Config {
+            ledger,
+            genesis,
             node_name,
             p2p_allow,
             p2p_psk,
@@ -668,6 +701,80 @@ pub fn write_key_to_env_file(
         source: e,
     })?;
     Ok(old_peer)
+}
+
+/// Sets each `(variable, value)` in the env file at `path` (mode 0600), keeping every
+/// other line: an existing line of the variable is replaced, later repeats commented out.
+/// Refuses (changing nothing) when `guard` already has a value there, unless `force`.
+pub fn set_env_vars(
+    path: &Path,
+    vars: &[(&str, String)],
+    guard: &str,
+    force: bool,
+) -> Result<(), InitError> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(InitError::Io {
+                path: path.to_owned(),
+                source: e,
+            });
+        }
+    };
+    let var_of = |line: &str| -> Option<String> {
+        let l = line.trim_start();
+        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+        let (name, value) = l.split_once('=')?;
+        let value = value.trim().trim_matches(['"', '\'']);
+        (!value.is_empty() || name.trim() != guard).then(|| name.trim().to_string())
+    };
+    if !force
+        && existing
+            .lines()
+            .any(|l| var_of(l).as_deref() == Some(guard))
+    {
+        return Err(InitError::Exists {
+            path: path.to_owned(),
+            var: guard.to_string(),
+        });
+    }
+    let mut done = vec![false; vars.len()];
+    let mut lines: Vec<String> = existing
+        .lines()
+        .map(
+            |l| match var_of(l).and_then(|n| vars.iter().position(|(v, _)| *v == n)) {
+                Some(i) if !done[i] => {
+                    done[i] = true;
+                    format!("{}={}", vars[i].0, vars[i].1)
+                }
+                Some(_) => format!("# {l}"),
+                None => l.to_string(),
+            },
+        )
+        .collect();
+    for (i, (var, value)) in vars.iter().enumerate() {
+        if !done[i] {
+            lines.push(format!("{var}={value}"));
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    write_private(path, &text).map_err(|e| InitError::Io {
+        path: path.to_owned(),
+        source: e,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{path} already sets {var}; pass --force to replace it", path = .path.display())]
+    Exists { path: PathBuf, var: String },
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Writes `text` to `path` atomically with owner-only permissions.

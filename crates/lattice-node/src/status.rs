@@ -38,6 +38,8 @@ pub struct Status {
     pub entry_count: usize,
 
     pub node: NodeInfo,
+    /// Which ledger this node holds, and whether it is open to anyone.
+    pub ledger: LedgerInfo,
     pub neighbors: Vec<NeighborStatus>,
     pub last_sync: Option<SyncSummary>,
     /// Connected P2P peers.
@@ -94,6 +96,22 @@ pub struct NodeInfo {
     pub started_at_ms: u64,
 }
 
+/// The ledger a node holds, as faces show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerInfo {
+    /// The ledger id (hex): `LATTICE_LEDGER`, or the development ledger's.
+    pub id: String,
+    pub name: String,
+    /// True on the development ledger: any key may write and any peer may sync.
+    pub open: bool,
+    /// How many keys may author (0 on an open ledger: anyone).
+    pub authors: usize,
+    /// Whether this node's own key may write here.
+    pub can_write: bool,
+    /// Entries refused so far because their authors are not members (remembered, bounded).
+    pub refused: usize,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NeighborHealth {
@@ -129,6 +147,9 @@ pub struct NeighborStatus {
     /// stream (unix ms); none while connected or on standby.
     pub events_next_attempt_ms: Option<u64>,
     pub last_report: Option<ReconcileReport>,
+    /// The ledger its last state answer named (hex). When it is not ours the neighbour
+    /// is refused: unhealthy with `last_error_kind` `other_ledger`, never synced with.
+    pub ledger: Option<String>,
 }
 
 /// A connected P2P peer (as the swarm sees it) and how our ledgers compare.

@@ -14,6 +14,15 @@ pub mod paths {
     pub const FETCH: &str = "api/lattice/reconcile/fetch";
     pub const PUSH: &str = "api/lattice/reconcile/push";
     pub const EVENTS: &str = "api/lattice/events";
+    pub const GENESIS: &str = "api/lattice/genesis";
+}
+
+/// `GET /api/lattice/genesis`: the record a node without it fetches and checks against
+/// its `LATTICE_LEDGER` (the id here is informational; the record's own hash decides).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct GenesisAnswer {
+    pub ledger: crate::ledger::LedgerId,
+    pub genesis: String,
 }
 
 impl From<ClientError> for TransportError {

@@ -2,10 +2,12 @@
 
 mod canonical;
 pub mod entry;
+pub mod genesis;
 pub mod merkle;
 pub mod store;
 
 pub use canonical::{PayloadError, parse_payload, to_canonical_json};
 pub use entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryError, EntryId, WireEntry};
+pub use genesis::{Genesis, GenesisError, Ledger, LedgerId, UnauthorizedAuthor};
 pub use merkle::{Hash, InclusionProof, Merkle, Prefix, ProofStep, Subtree, verify_inclusion};
 pub use store::{Appended, OpenReport, Store, StoreError, StoreOptions, StoreStats, VerifyReport};

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
+use super::genesis::{Genesis, Ledger, LedgerId, UnauthorizedAuthor};
 use super::merkle::{Hash, InclusionProof, Merkle, Prefix, Subtree};
 
 pub const DB_FILE: &str = "ledger.db";
@@ -43,6 +44,15 @@ CREATE TABLE IF NOT EXISTS entries (
 PRAGMA user_version = 1;
 ";
 
+/// Which ledger the directory holds (`ledger` = its id, `genesis` = the record, base64),
+/// so a node never mixes two ledgers in one directory.
+const META_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot use data directory {path}: {source}")]
@@ -63,6 +73,16 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("writing to the ledger failed and the store stopped accepting entries: {0}")]
     WriterFailed(String),
+    #[error(
+        "data directory {dir} holds ledger {dir_ledger}, not the configured ledger {ours}; use another LATTICE_DATA_DIR or the ledger that directory was made for"
+    )]
+    OtherLedger {
+        dir: PathBuf,
+        dir_ledger: LedgerId,
+        ours: LedgerId,
+    },
+    #[error("{0}")]
+    Unauthorized(#[from] UnauthorizedAuthor),
     #[error("this store was opened read-only")]
     ReadOnly,
     #[error("the store is closed")]
@@ -77,6 +97,8 @@ impl StoreError {
             StoreError::Sqlite { .. } => "database",
             StoreError::Corrupt { .. } => "database_corrupt",
             StoreError::WriterFailed(_) => "store_failed",
+            StoreError::OtherLedger { .. } => "other_ledger",
+            StoreError::Unauthorized(_) => UnauthorizedAuthor::KIND,
             StoreError::ReadOnly => "read_only",
             StoreError::Closed => "store_closed",
         }
@@ -90,6 +112,8 @@ pub struct StoreOptions {
     /// Caps the database at this many pages (SQLite `max_page_count`). Writes beyond it
     /// fail as a full disk would; used to prove that a failed write stops the store.
     pub max_db_pages: Option<u32>,
+    /// The ledger this store holds: only its authors' entries are stored.
+    pub ledger: Arc<Ledger>,
 }
 
 impl Default for StoreOptions {
@@ -97,6 +121,7 @@ impl Default for StoreOptions {
         Self {
             max_payload: DEFAULT_MAX_PAYLOAD,
             max_db_pages: None,
+            ledger: Arc::new(Ledger::default()),
         }
     }
 }
@@ -222,6 +247,7 @@ impl Store {
                 .map_err(&err)?;
         }
         conn.execute_batch(SCHEMA).map_err(&err)?;
+        check_ledger(&conn, dir, &path, options.ledger.genesis())?;
 
         let reader = Connection::open_with_flags(
             &path,
@@ -301,10 +327,19 @@ impl Store {
         Ok(out.pop().expect("one result per entry"))
     }
 
-    /// Appends several entries in one transaction; returns once they are committed.
+    /// The ledger this store holds.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.inner.options.ledger
+    }
+
+    /// Appends several entries in one transaction; returns once they are committed. An
+    /// entry whose author is not a member refuses the whole batch: nothing changes.
     pub async fn append_batch(&self, entries: Vec<Entry>) -> Result<Vec<Appended>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
+        }
+        for e in &entries {
+            self.ledger().check(e)?;
         }
         if let Some(reason) = self.write_failure() {
             return Err(StoreError::WriterFailed(reason));
@@ -521,6 +556,84 @@ impl Store {
             let _ = handle.join();
         }
     }
+}
+
+/// Records the ledger in a directory that has none yet, or refuses a directory of another
+/// ledger. A directory with entries but no record predates ledger identities: it holds
+/// the development ledger.
+fn check_ledger(
+    conn: &Connection,
+    dir: &Path,
+    path: &Path,
+    genesis: &Genesis,
+) -> Result<(), StoreError> {
+    let err = sqlite(path);
+    conn.execute_batch(META_SCHEMA).map_err(&err)?;
+    let recorded: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'ledger'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(&err)?;
+    let dir_ledger = match recorded {
+        Some(text) => text.parse::<LedgerId>().map_err(|e| StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("the recorded ledger: {e}"),
+        })?,
+        None => {
+            let entries: i64 = conn
+                .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+                .map_err(&err)?;
+            let dev = Genesis::development().id();
+            if entries > 0 && genesis.id() != dev {
+                dev
+            } else {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('ledger', ?1), ('genesis', ?2)",
+                    params![genesis.id().to_hex(), genesis.to_base64()],
+                )
+                .map_err(&err)?;
+                genesis.id()
+            }
+        }
+    };
+    if dir_ledger != genesis.id() {
+        return Err(StoreError::OtherLedger {
+            dir: dir.to_owned(),
+            dir_ledger,
+            ours: genesis.id(),
+        });
+    }
+    Ok(())
+}
+
+/// The genesis record a data directory keeps (base64), if it has one: a node configured
+/// with only `LATTICE_LEDGER` uses it after its first start. Reads without the lock.
+pub fn recorded_genesis(dir: &Path) -> Result<Option<String>, StoreError> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let err = sqlite(&path);
+    let conn =
+        Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(&err)?
+        > 0;
+    if !has_meta {
+        return Ok(None);
+    }
+    conn.query_row("SELECT value FROM meta WHERE key = 'genesis'", [], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(&err)
 }
 
 fn row_to_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {

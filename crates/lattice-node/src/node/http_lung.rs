@@ -72,6 +72,7 @@ impl Neighbor {
             events_connected: false,
             events_next_attempt_ms: None,
             last_report: None,
+            ledger: None,
         };
         Self {
             client,
@@ -114,6 +115,7 @@ impl Neighbor {
             .as_deref()
             .filter(|n| crate::config::node_name_problem(n).is_none())
             .map(str::to_string);
+        self.status.ledger = Some(state.ledger_id().to_hex());
     }
 
     fn answered(&mut self, root: [u8; 32]) {
@@ -290,8 +292,18 @@ impl Actor {
                 match result {
                     Ok(state) => {
                         n.identified(&state);
-                        n.answered(state.root);
-                        return;
+                        match reconcile::check_ledger(&self.store, &state) {
+                            Ok(()) => {
+                                n.answered(state.root);
+                                return;
+                            }
+                            // Another ledger's node counts for nothing: unhealthy, with why.
+                            Err(e) => {
+                                n.failed(&e.kind(), e.to_string());
+                                n.retry_in(poll, now);
+                                (e.kind(), e.to_string(), false)
+                            }
+                        }
                     }
                     // A check failing on standby is tried again every poll: it is cheap,
                     // and the reserve must be seen to come back.
@@ -318,8 +330,18 @@ impl Actor {
                 self.synced(url, ours_before, report, now);
                 return;
             }
-            Outcome::Synced { result: Err(e), .. } => {
+            Outcome::Synced {
+                result: Err(e),
+                identity,
+                ..
+            } => {
                 n.status.checked_at_ms = Some(now);
+                if let Some(state) = &identity {
+                    n.identified(state);
+                }
+                if let reconcile::ReconcileError::OtherLedger { theirs, .. } = &e {
+                    n.status.ledger = Some(theirs.to_hex());
+                }
                 n.failed(&e.kind(), e.to_string());
                 let wait = n.strike(poll);
                 n.retry_in(wait, now);

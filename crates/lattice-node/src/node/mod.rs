@@ -19,17 +19,22 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Mode};
 use crate::http::client::{ClientError, ClientLimits, NeighborClient};
 use crate::identity::NodeKey;
-use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions};
+use crate::ledger::{
+    Appended, Entry, EntryError, GenesisError, Ledger, LedgerId, Store, StoreError, StoreOptions,
+};
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{
-    EntriesByLung, EventKind, Lung, NeighborHealth, NodeEvent, NodeInfo, Status, SyncSummary,
+    EntriesByLung, EventKind, LedgerInfo, Lung, NeighborHealth, NodeEvent, NodeInfo, Status,
+    SyncSummary,
 };
 use crate::sync::lungs::{LungEvent, Lungs};
 use crate::sync::states::{self, Situation};
 
+mod genesis;
 mod http_lung;
 mod p2p_lung;
+use genesis::{announce_ledger, resolve_genesis};
 use http_lung::{Neighbor, SyncDone, sleep_until_due};
 use p2p_lung::P2pSyncDone;
 
@@ -106,6 +111,20 @@ pub enum NodeError {
     P2p(#[from] P2pError),
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Genesis(#[from] GenesisError),
+    #[error(
+        "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS a node of that ledger ({tried})"
+    )]
+    NoGenesis { ledger: LedgerId, tried: String },
+    #[error(
+        "this node's key {peer} is not an author of ledger {name:?} ({ledger}), so it cannot write; its genesis record names who may"
+    )]
+    NotAnAuthor {
+        peer: String,
+        name: String,
+        ledger: LedgerId,
+    },
 }
 
 impl NodeError {
@@ -116,6 +135,9 @@ impl NodeError {
             NodeError::Neighbor { .. } => "neighbor",
             NodeError::P2p(e) => e.kind(),
             NodeError::ShuttingDown => "shutting_down",
+            NodeError::Genesis(e) => e.kind(),
+            NodeError::NoGenesis { .. } => "no_genesis",
+            NodeError::NotAnAuthor { .. } => crate::ledger::UnauthorizedAuthor::KIND,
         }
     }
 }
@@ -202,8 +224,13 @@ impl NodeHandle {
                 k
             }
         };
+        let genesis = resolve_genesis(&config, options.client_limits).await?;
+        let ledger = Arc::new(Ledger::new(genesis));
+        let can_write = ledger.genesis().is_author(&key.public_bytes());
+        announce_ledger(&ledger, &key, can_write);
         let store_options = StoreOptions {
             max_payload: config.max_payload,
+            ledger,
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
@@ -276,6 +303,7 @@ impl NodeHandle {
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
+            can_write,
         };
         actor.register_neighbor_metrics();
         for e in actor.lungs.start(actor.clock.now_ms()) {
@@ -333,6 +361,14 @@ impl NodeHandle {
 
     /// Signs `payload` with the node key and appends it; returns once committed.
     pub async fn put(&self, payload: &serde_json::Value) -> Result<Appended, NodeError> {
+        let ledger = self.shared.store.ledger();
+        if !ledger.genesis().is_author(&self.shared.key.public_bytes()) {
+            return Err(NodeError::NotAnAuthor {
+                peer: self.shared.peer_id.clone(),
+                name: ledger.genesis().name().to_string(),
+                ledger: ledger.id(),
+            });
+        }
         let entry = Entry::sign(
             &self.shared.key,
             now_ms(),
@@ -424,6 +460,8 @@ struct Actor {
     /// The `seq` of the snapshot last published.
     seq: u64,
     entries_by_lung: EntriesByLung,
+    /// Whether our own key is an author of the ledger.
+    can_write: bool,
 }
 
 impl Actor {
@@ -577,6 +615,7 @@ impl Actor {
             merkle_root: root,
             entry_count: self.store.len(),
             node: self.info.clone(),
+            ledger: self.ledger_info(),
             neighbors,
             last_sync: self.last_sync.clone(),
             peers,
@@ -587,6 +626,19 @@ impl Actor {
             states: derived,
             entries_by_lung: self.entries_by_lung,
             seq: self.seq,
+        }
+    }
+
+    fn ledger_info(&self) -> LedgerInfo {
+        let ledger = self.store.ledger();
+        let genesis = ledger.genesis();
+        LedgerInfo {
+            id: ledger.id().to_hex(),
+            name: genesis.name().to_string(),
+            open: genesis.is_open(),
+            authors: genesis.authors().count(),
+            can_write: self.can_write,
+            refused: ledger.refused_count(),
         }
     }
 

@@ -112,7 +112,7 @@ impl Actor {
             P2pEvent::PeersChanged => self.refresh_peers().await,
             P2pEvent::GossipStored => self.entries_by_lung.p2p.received += 1,
             P2pEvent::GossipPublished => self.entries_by_lung.p2p.sent += 1,
-            P2pEvent::GossipRejected { peer, reason } => {
+            P2pEvent::GossipRejected { peer, kind, reason } => {
                 if let Some(held) = self.p2p.gossip_warnings.allow(std::time::Instant::now()) {
                     tracing::warn!(
                         "[P2P_GOSSIP] rejected an entry from {peer}: {reason}{}",
@@ -122,7 +122,11 @@ impl Actor {
                 self.emit(EventKind::SyncFailed {
                     lung: Lung::P2p,
                     with: peer.to_string(),
-                    kind: "forged_entry".into(),
+                    kind: if kind == crate::ledger::UnauthorizedAuthor::KIND {
+                        kind.into()
+                    } else {
+                        "forged_entry".into()
+                    },
                     message: reason,
                 });
             }

@@ -21,10 +21,10 @@ use sha2::{Digest, Sha256};
 
 use super::P2pConfig;
 use super::protocol::{
-    GOSSIP_ENVELOPE, GOSSIP_TOPIC, IDENTIFY_PROTOCOL, MAX_SYNC_MESSAGE, SYNC_PROTOCOL, SyncRequest,
-    SyncResponse,
+    GOSSIP_ENVELOPE, IDENTIFY_PROTOCOL, MAX_SYNC_MESSAGE, SyncRequest, SyncResponse, gossip_topic,
+    sync_protocol,
 };
-use crate::ledger::Entry;
+use crate::ledger::{Entry, LedgerId};
 
 /// Most established connections in total, and per peer (a simultaneous dial from both
 /// sides may briefly make two).
@@ -57,8 +57,8 @@ fn message_id(max_payload: usize) -> impl Fn(&gossipsub::Message) -> gossipsub::
     }
 }
 
-pub(super) fn topic() -> IdentTopic {
-    IdentTopic::new(GOSSIP_TOPIC)
+pub(super) fn topic(ledger: &LedgerId) -> IdentTopic {
+    IdentTopic::new(gossip_topic(ledger))
 }
 
 /// Peer scoring whose one job is to make forgers pay: each rejected message costs its
@@ -66,7 +66,7 @@ pub(super) fn topic() -> IdentTopic {
 /// The defaults are tuned for busy networks and would hurt this one: the mesh-delivery
 /// deficit (P3) punishes honest peers in a quiet ledger, time in mesh (P1) earns up to
 /// +1800 that hides forgeries, and IP colocation penalises loopback demos and LANs.
-fn score_params() -> gossipsub::PeerScoreParams {
+fn score_params(ledger: &LedgerId) -> gossipsub::PeerScoreParams {
     let topic_params = gossipsub::TopicScoreParams {
         topic_weight: 1.0,
         time_in_mesh_weight: 0.1,
@@ -84,14 +84,18 @@ fn score_params() -> gossipsub::PeerScoreParams {
         ip_colocation_factor_weight: 0.0,
         ..Default::default()
     };
-    params.topics.insert(topic().hash(), topic_params);
+    params.topics.insert(topic(ledger).hash(), topic_params);
     params
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Behaviour {
-    pub(super) fn new(key: &Keypair, config: &P2pConfig) -> Result<Self, BoxError> {
+    pub(super) fn new(
+        key: &Keypair,
+        config: &P2pConfig,
+        ledger: &LedgerId,
+    ) -> Result<Self, BoxError> {
         let peer_id = key.public().to_peer_id();
 
         let gossip_config = gossipsub::ConfigBuilder::default()
@@ -103,15 +107,21 @@ impl Behaviour {
             .build()?;
         let mut gossipsub =
             gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_config)?;
-        gossipsub.with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())?;
-        gossipsub.subscribe(&topic())?;
+        gossipsub.with_peer_score(
+            score_params(ledger),
+            gossipsub::PeerScoreThresholds::default(),
+        )?;
+        gossipsub.subscribe(&topic(ledger))?;
 
         let codec = request_response::json::codec::Codec::default()
             .set_request_size_maximum(MAX_SYNC_MESSAGE)
             .set_response_size_maximum(MAX_SYNC_MESSAGE);
         let sync = request_response::Behaviour::with_codec(
             codec,
-            [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+            [(
+                StreamProtocol::try_from_owned(sync_protocol(ledger))?,
+                ProtocolSupport::Full,
+            )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
 

@@ -12,13 +12,14 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{StreamProtocol, gossipsub, identify, noise, tcp, yamux};
 use tokio::time::Instant;
 
-use super::protocol::{GOSSIP_TOPIC, SYNC_PROTOCOL};
+use super::protocol::{gossip_topic, sync_protocol};
 use super::test_relay::{Mode, Relay};
 use super::tests::{
     DEADLINE, TestPeer, dial_addr, entry, eventually, in_mesh, next_event, start_custom,
 };
 use super::*;
 use crate::ledger::DEFAULT_MAX_PAYLOAD;
+use crate::ledger::Genesis;
 use crate::sync::reconcile::reconcile;
 
 const PING: Duration = Duration::from_millis(100);
@@ -214,8 +215,10 @@ fn foreign_gossip(key: &libp2p::identity::Keypair) -> gossipsub::Behaviour {
     let mut g =
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
             .unwrap();
-    g.subscribe(&gossipsub::IdentTopic::new(GOSSIP_TOPIC))
-        .unwrap();
+    g.subscribe(&gossipsub::IdentTopic::new(gossip_topic(
+        &Genesis::development().id(),
+    )))
+    .unwrap();
     g
 }
 
@@ -283,7 +286,11 @@ async fn a_peer_that_claims_the_sync_protocol_but_never_answers_does_not_count()
         identify: foreign_identify(key),
         gossipsub: foreign_gossip(key),
         sync: request_response::json::Behaviour::new(
-            [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+            [(
+                StreamProtocol::try_from_owned(sync_protocol(&Genesis::development().id()))
+                    .unwrap(),
+                ProtocolSupport::Full,
+            )],
             request_response::Config::default(),
         ),
     });

@@ -11,6 +11,8 @@
 
 mod behaviour;
 #[cfg(test)]
+mod ledger_tests;
+#[cfg(test)]
 mod liveness_tests;
 pub mod protocol;
 mod redial;
@@ -106,6 +108,10 @@ pub struct PeerInfo {
     pub sync_capable: bool,
     /// Unix milliseconds of the last proof of life: a ping answered, or any traffic.
     pub last_heard_ms: u64,
+    /// The ledger this peer holds, when it is not ours: it is refused (never a sync
+    /// peer, no gossip) and shown so a person sees two deployments met.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_ledger: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +123,13 @@ pub enum P2pEvent {
     /// Something worth re-rendering changed (connect, disconnect, rtt, mesh).
     PeersChanged,
     /// A forged or invalid entry arrived by gossip; its sender was penalised.
-    GossipRejected { peer: PeerId, reason: String },
+    GossipRejected {
+        peer: PeerId,
+        /// The refusal's kind: an entry error's (`bad_signature`, ...) or
+        /// `unauthorized_author`.
+        kind: &'static str,
+        reason: String,
+    },
     /// An entry that arrived by gossip was new and is stored (for the P2P lung's count).
     GossipStored,
     /// An entry was handed to at least one gossip peer.

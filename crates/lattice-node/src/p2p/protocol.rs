@@ -8,18 +8,39 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::Store;
+use crate::ledger::{LedgerId, Store};
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, answer,
 };
 
-/// The request-response protocol that carries reconciliation.
+/// The request-response protocol that carries reconciliation, before the ledger id: a
+/// node speaks `/lattice/sync/1.0.0/<ledger id>` only, so nodes of two ledgers never
+/// reconcile, and identify tells each which ledger the other holds.
 pub const SYNC_PROTOCOL: &str = "/lattice/sync/1.0.0";
 /// Identify's protocol version string: peers of another network are told apart by it.
 pub const IDENTIFY_PROTOCOL: &str = "/lattice/id/1.0.0";
-/// The gossipsub topic new entries are published on.
+/// The gossipsub topic new entries are published on, before the ledger id.
 pub const GOSSIP_TOPIC: &str = "lattice/entries/1";
+
+/// The sync protocol of `ledger`.
+pub fn sync_protocol(ledger: &LedgerId) -> String {
+    format!("{SYNC_PROTOCOL}/{ledger}")
+}
+
+/// The gossip topic of `ledger`.
+pub fn gossip_topic(ledger: &LedgerId) -> String {
+    format!("{GOSSIP_TOPIC}/{ledger}")
+}
+
+/// The ledger a peer's advertised sync protocol names, if it is a Lattice sync protocol.
+pub fn ledger_of_protocol(protocol: &str) -> Option<LedgerId> {
+    protocol
+        .strip_prefix(SYNC_PROTOCOL)?
+        .strip_prefix('/')?
+        .parse()
+        .ok()
+}
 /// Largest sync request or response read from a stream. A fetch answer is bounded by
 /// `reconcile::MAX_MESSAGE_BYTES`; this leaves room for the envelope.
 pub const MAX_SYNC_MESSAGE: u64 = 32 * 1024 * 1024;

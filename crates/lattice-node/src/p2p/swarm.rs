@@ -17,7 +17,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,10 +25,10 @@ use tracing::{debug, info, warn};
 
 use self::liveness::PeerState;
 use super::behaviour::{Behaviour, BehaviourEvent, topic};
-use super::protocol::{SYNC_PROTOCOL, SyncRequest, SyncResponse, answer};
+use super::protocol::{SyncRequest, SyncResponse, answer, ledger_of_protocol, sync_protocol};
 use super::redial::Redial;
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
-use crate::ledger::{Entry, Store};
+use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
 use crate::sync::reconcile::TransportError;
 
 mod liveness;
@@ -63,6 +63,8 @@ pub(super) struct EventLoop {
     answers_tx: mpsc::UnboundedSender<(ResponseChannel<SyncResponse>, SyncResponse)>,
     answers: mpsc::UnboundedReceiver<(ResponseChannel<SyncResponse>, SyncResponse)>,
     topic: IdentTopic,
+    /// The ledger we hold: peers of another are refused, entries of non-members too.
+    ledger: LedgerId,
     node_id: String,
     max_payload: usize,
     mesh_check: Duration,
@@ -113,7 +115,8 @@ impl EventLoop {
             u64::from_le_bytes(seed) ^ id_hash,
         )?;
 
-        let mut swarm = transport::build(&config)?;
+        let ledger = store.ledger().id();
+        let mut swarm = transport::build(&config, &ledger)?;
         for addr in &config.announce {
             swarm.add_external_address(addr.clone());
         }
@@ -138,7 +141,8 @@ impl EventLoop {
             events,
             answers_tx,
             answers,
-            topic: topic(),
+            topic: topic(&ledger),
+            ledger,
             node_id: config.key.peer_id().to_string(),
             max_payload: config.max_payload,
             mesh_check: config.gossip_heartbeat.max(Duration::from_millis(50)),
@@ -440,11 +444,20 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(event) => self.handle_gossip(event),
             BehaviourEvent::Sync(event) => self.handle_sync(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                let speaks = info.protocols.contains(&StreamProtocol::new(SYNC_PROTOCOL));
+                let ours = sync_protocol(&self.ledger);
+                let speaks = info.protocols.iter().any(|p| p.as_ref() == ours);
+                let other = info
+                    .protocols
+                    .iter()
+                    .filter_map(|p| ledger_of_protocol(p.as_ref()))
+                    .find(|l| *l != self.ledger)
+                    .filter(|_| !speaks);
                 let Some(p) = self.peers.get_mut(&peer_id) else {
                     return;
                 };
                 p.heard();
+                let newly_other = other.filter(|_| p.other_ledger != other);
+                p.other_ledger = other;
                 p.speaks_sync = speaks;
                 p.listen_addrs = info.listen_addrs;
                 if !speaks {
@@ -454,6 +467,14 @@ impl EventLoop {
                 if capable {
                     let addrs = p.dialable();
                     self.redial.learn(peer_id, addrs);
+                }
+                if let Some(theirs) = newly_other {
+                    // Once per peer and ledger: the refusal stands while it is connected.
+                    warn!(
+                        "[P2P] peer {peer_id} holds ledger {theirs}, this node ledger {}: refused (other_ledger); it is never a sync peer",
+                        self.ledger
+                    );
+                    self.emit(P2pEvent::PeersChanged);
                 }
                 self.probe_if_due(peer_id);
                 self.refresh_sync(peer_id);
@@ -508,10 +529,20 @@ impl EventLoop {
                     MessageAcceptance::Ignore
                 } else {
                     let parsed = std::str::from_utf8(&message.data)
-                        .map_err(|e| format!("not UTF-8: {e}"))
+                        .map_err(|e| ("malformed_entry", format!("not UTF-8: {e}")))
                         .and_then(|text| {
-                            Entry::from_json(text, self.max_payload).map_err(|e| e.to_string())
+                            Entry::from_json(text, self.max_payload)
+                                .map_err(|e| (e.kind(), e.to_string()))
                         });
+                    // A non-member's entry is rejected like a forgery: not forwarded, and
+                    // its sender's score falls.
+                    let parsed = parsed.and_then(|entry| {
+                        self.store
+                            .ledger()
+                            .check(&entry)
+                            .map(|()| entry)
+                            .map_err(|e| (UnauthorizedAuthor::KIND, e.to_string()))
+                    });
                     match parsed {
                         Ok(entry) => {
                             let store = self.store.clone();
@@ -532,11 +563,12 @@ impl EventLoop {
                             });
                             MessageAcceptance::Accept
                         }
-                        Err(reason) => {
+                        Err((kind, reason)) => {
                             // The node logs it, rate-limited; here it would repeat per forgery.
                             debug!(peer = %propagation_source, %reason, "rejected a gossiped entry");
                             self.emit(P2pEvent::GossipRejected {
                                 peer: propagation_source,
+                                kind,
                                 reason,
                             });
                             MessageAcceptance::Reject
@@ -635,6 +667,7 @@ impl EventLoop {
                 in_mesh: mesh.contains(id),
                 sync_capable: self.sync_peers.contains(id),
                 last_heard_ms: p.last_heard_ms,
+                other_ledger: p.other_ledger.map(|l| l.to_hex()),
             })
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));

@@ -24,6 +24,26 @@ pub(super) struct TestPeer {
     _dir: tempfile::TempDir,
 }
 
+impl TestPeer {
+    pub(super) fn new(
+        handle: P2pHandle,
+        events: mpsc::Receiver<P2pEvent>,
+        store: Store,
+        key: NodeKey,
+        cancel: CancellationToken,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        Self {
+            handle,
+            events,
+            store,
+            key,
+            cancel,
+            _dir: dir,
+        }
+    }
+}
+
 impl Drop for TestPeer {
     fn drop(&mut self) {
         self.cancel.cancel();

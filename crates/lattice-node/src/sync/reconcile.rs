@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ledger::merkle::{Hash, hex_hash};
-use crate::ledger::{Entry, EntryError, EntryId, Prefix, Store, StoreError};
+use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, Store, StoreError};
 
 /// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
 pub const FANOUT_BITS: u16 = 2;
@@ -51,6 +51,35 @@ pub struct LedgerState {
     pub name: Option<String>,
     pub fanout_bits: u16,
     pub ids_inline: usize,
+    /// The ledger the answering node holds (absent from nodes older than ledger ids,
+    /// which all hold the development ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerId>,
+    /// Its name, and whether it is open to any author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_open: Option<bool>,
+}
+
+impl LedgerState {
+    /// The ledger the other side holds, reading an absent id as the development ledger.
+    pub fn ledger_id(&self) -> LedgerId {
+        self.ledger.unwrap_or_else(|| Genesis::development().id())
+    }
+}
+
+/// Refuses a state answer from a node of another ledger, naming both ids.
+pub fn check_ledger(local: &Store, theirs: &LedgerState) -> Result<(), ReconcileError> {
+    let ours = local.ledger().id();
+    let other = theirs.ledger_id();
+    if other != ours {
+        return Err(ReconcileError::OtherLedger {
+            ours,
+            theirs: other,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +160,9 @@ pub enum ReconcileError {
     Forged(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The other side holds another ledger: nothing is exchanged with it.
+    #[error("the other side holds ledger {theirs}, this node ledger {ours}: refused")]
+    OtherLedger { ours: LedgerId, theirs: LedgerId },
 }
 
 impl ReconcileError {
@@ -140,6 +172,7 @@ impl ReconcileError {
             ReconcileError::Protocol(_) => "protocol".into(),
             ReconcileError::Forged(_) => "forged_entry".into(),
             ReconcileError::Store(s) => s.kind().into(),
+            ReconcileError::OtherLedger { .. } => "other_ledger".into(),
         }
     }
 }
@@ -182,6 +215,10 @@ pub struct ReconcileReport {
     pub requests: usize,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Entries the other side offered whose authors are not members here: not stored,
+    /// and remembered so the next reconciliation does not fetch them again.
+    #[serde(default)]
+    pub refused: usize,
 }
 
 fn protocol(msg: impl Into<String>) -> ReconcileError {
@@ -222,6 +259,9 @@ pub mod answer {
             name: None,
             fanout_bits: FANOUT_BITS,
             ids_inline: IDS_INLINE,
+            ledger: Some(store.ledger().id()),
+            ledger_name: Some(store.ledger().genesis().name().to_string()),
+            ledger_open: Some(store.ledger().is_open()),
         }
     }
 
@@ -355,6 +395,7 @@ pub async fn reconcile<R: Remote>(
     let theirs = remote.state().await?;
     report.requests += 1;
     report.their_root = theirs.root;
+    check_ledger(local, &theirs)?;
     if theirs.root == local.root() {
         report.in_sync_before = true;
         report.our_root = local.root();
@@ -374,7 +415,12 @@ pub async fn reconcile<R: Remote>(
 
     // Pull, verifying everything: an entry must verify and must be one we asked for.
     // An answer may hold fewer entries than asked (size-bounded): ask again for the rest.
-    let mut pending: Vec<EntryId> = need.into_iter().take(MAX_PER_SYNC).collect();
+    let ledger = local.ledger();
+    let mut pending: Vec<EntryId> = need
+        .into_iter()
+        .filter(|id| !ledger.was_refused(id))
+        .take(MAX_PER_SYNC)
+        .collect();
     let mut forged = None;
     while !pending.is_empty() {
         let chunk: Vec<EntryId> = pending.iter().take(MAX_ENTRIES).copied().collect();
@@ -394,6 +440,10 @@ pub async fn reconcile<R: Remote>(
             }
         }
         let got: BTreeSet<EntryId> = good.iter().map(Entry::id).collect();
+        // A non-member's entry is settled too: refused (and remembered), never stored.
+        let before = good.len();
+        good.retain(|e| ledger.check(e).is_ok());
+        report.refused += before - good.len();
         // What came back is settled; the rest (a size-bounded answer) is asked again,
         // as long as each answer makes progress.
         pending.retain(|id| !got.contains(id));

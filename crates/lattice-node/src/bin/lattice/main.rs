@@ -12,7 +12,9 @@ use lattice_node::time::now_ms;
 
 mod online;
 use lattice_node::config::{self, Config, ConfigError, Overrides};
-use lattice_node::ledger::{Entry, EntryId, Store, StoreOptions, verify_inclusion};
+use lattice_node::ledger::{
+    Entry, EntryId, Genesis, Ledger, Store, StoreOptions, verify_inclusion,
+};
 
 /// Lattice keeps a signed, Merkle-rooted ledger identical on many machines.
 ///
@@ -80,6 +82,21 @@ enum Command {
     /// LATTICE_P2P_KEY, and print its PeerId.
     Keygen {
         /// Replace a key the env file already holds.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a ledger of your own: a genesis record naming who may write (this node's
+    /// key and every --author), signed by this node's key (created when the env file has
+    /// none). Prints the ledger id and writes LATTICE_LEDGER and LATTICE_GENESIS to the
+    /// env file: copy those two lines to every node of the ledger.
+    Init {
+        /// The ledger's name (1 to 64 printable characters), e.g. "branch-ledger".
+        #[arg(long)]
+        name: String,
+        /// The PeerId of another node allowed to write (repeat for each).
+        #[arg(long = "author", value_name = "PEER_ID")]
+        authors: Vec<String>,
+        /// Replace a ledger the env file already names.
         #[arg(long)]
         force: bool,
     },
@@ -214,6 +231,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             url.as_deref(),
         )),
         Command::Keygen { force } => keygen(&overrides, force),
+        Command::Init {
+            name,
+            authors,
+            force,
+        } => init(&overrides, &config, &name, &authors, force),
         Command::Put {
             json,
             url: Some(url),
@@ -249,11 +271,97 @@ fn init_logging(node: bool) {
     }
 }
 
-fn store_options(config: &Config) -> StoreOptions {
-    StoreOptions {
+/// The ledger an offline command writes: the configured genesis, the one the data
+/// directory keeps, or the development ledger when none is configured.
+fn store_options(config: &Config) -> anyhow::Result<StoreOptions> {
+    let genesis = match (config.ledger, &config.genesis) {
+        (None, _) => Genesis::development(),
+        (Some(_), Some(g)) => g.clone(),
+        (Some(id), None) => {
+            let recorded = lattice_node::ledger::store::recorded_genesis(&config.data_dir)?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "LATTICE_LEDGER is {id} but neither LATTICE_GENESIS nor the data directory {} holds its genesis record; set LATTICE_GENESIS as `lattice init` wrote it",
+                        config.data_dir.display()
+                    )
+                })?;
+            Genesis::from_base64_for(&recorded, id)?
+        }
+    };
+    Ok(StoreOptions {
         max_payload: config.max_payload,
+        ledger: std::sync::Arc::new(Ledger::new(genesis)),
         ..StoreOptions::default()
+    })
+}
+
+fn init(
+    overrides: &Overrides,
+    config: &Config,
+    name: &str,
+    authors: &[String],
+    force: bool,
+) -> Result<(), Failure> {
+    let path = config::env_file_path(overrides);
+    let mut keys = Vec::with_capacity(authors.len() + 1);
+    for a in authors {
+        let key = a
+            .trim()
+            .parse::<lattice_node::p2p::PeerId>()
+            .ok()
+            .and_then(|p| lattice_node::identity::public_key_of(&p))
+            .ok_or_else(|| {
+                Failure::Config(format!(
+                    "--author {a:?} is not the PeerId of an ed25519 key (`lattice keygen` prints one)"
+                ))
+            })?;
+        keys.push(key);
     }
+    if config.ledger.is_some() && !force {
+        return Err(Failure::Config(format!(
+            "{} already sets LATTICE_LEDGER; pass --force to replace it",
+            path.display()
+        )));
+    }
+    let (key, new_key) = match &config.key {
+        Some(k) => (k.clone(), false),
+        None => (NodeKey::generate().map_err(|e| anyhow!(e))?, true),
+    };
+    keys.push(key.public_bytes());
+    let genesis = Genesis::sign(&key, name, false, &keys, &[], now_ms())
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    if new_key {
+        config::write_key_to_env_file(&path, &key, false).map_err(|e| anyhow!(e))?;
+    }
+    config::set_env_vars(
+        &path,
+        &[
+            ("LATTICE_LEDGER", genesis.id().to_hex()),
+            ("LATTICE_GENESIS", genesis.to_base64()),
+        ],
+        "LATTICE_LEDGER",
+        force,
+    )
+    .map_err(|e| match e {
+        config::InitError::Exists { .. } => Failure::Config(e.to_string()),
+        e => Failure::Other(anyhow!(e)),
+    })?;
+    println!("{}", genesis.id());
+    eprintln!(
+        "ledger {name:?}: {} authors, founded by this node ({}){}",
+        genesis.authors().count(),
+        key.peer_id(),
+        if new_key {
+            "; a new node key was written as LATTICE_P2P_KEY"
+        } else {
+            ""
+        }
+    );
+    eprintln!(
+        "wrote LATTICE_LEDGER and LATTICE_GENESIS to {} (mode 0600); give every node of this ledger those two lines (never LATTICE_P2P_KEY: each node has its own)",
+        path.display()
+    );
+    Ok(())
 }
 
 fn keygen(overrides: &Overrides, force: bool) -> Result<(), Failure> {
@@ -282,7 +390,7 @@ async fn put(config: &Config, json: &str) -> Result<(), Failure> {
     let payload = lattice_node::ledger::parse_payload(json)
         .map_err(|e| anyhow!("the payload is refused: {e}"))?;
     let entry = Entry::sign(key, now_ms(), &payload, config.max_payload).map_err(|e| anyhow!(e))?;
-    let store = Store::open(&config.data_dir, store_options(config)).map_err(|e| anyhow!(e))?;
+    let store = Store::open(&config.data_dir, store_options(config)?).map_err(|e| anyhow!(e))?;
     let result = store.append(entry).await;
     tokio::task::spawn_blocking(move || store.close())
         .await
@@ -300,7 +408,7 @@ async fn put(config: &Config, json: &str) -> Result<(), Failure> {
 }
 
 fn open_read_only(config: &Config) -> anyhow::Result<Store> {
-    Store::open_read_only(&config.data_dir, store_options(config))
+    Store::open_read_only(&config.data_dir, store_options(config)?)
         .with_context(|| format!("reading the ledger in {}", config.data_dir.display()))
 }
 
@@ -380,7 +488,7 @@ async fn import(config: &Config, file: Option<PathBuf>) -> Result<(), Failure> {
         }
     };
     let entries = parse_entries(&text, config.max_payload)?;
-    let store = Store::open(&config.data_dir, store_options(config)).map_err(|e| anyhow!(e))?;
+    let store = Store::open(&config.data_dir, store_options(config)?).map_err(|e| anyhow!(e))?;
     let result = store.append_batch(entries).await;
     let root = store.root();
     tokio::task::spawn_blocking(move || store.close())

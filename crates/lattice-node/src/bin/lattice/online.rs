@@ -144,6 +144,25 @@ fn print_status(s: &serde_json::Value) {
         Some(name) => println!("node      {name} ({})", str_of(&s["node"]["peer_id"])),
         None => println!("node      {}", str_of(&s["node"]["peer_id"])),
     }
+    let ledger = &s["ledger"];
+    if ledger["open"].as_bool() == Some(true) {
+        println!(
+            "ledger    {} (OPEN development ledger: anyone who can reach this node can write into it; `lattice init` makes a ledger of your own)",
+            str_of(&ledger["id"])
+        );
+    } else if ledger.is_object() {
+        println!(
+            "ledger    {} ({}; {} authors; this node {})",
+            str_of(&ledger["id"]),
+            str_of(&ledger["name"]),
+            ledger["authors"],
+            if ledger["can_write"].as_bool() == Some(true) {
+                "may write"
+            } else {
+                "may NOT write"
+            }
+        );
+    }
     // The states are the node's own decision (sync::states): shown, never worked out here.
     println!(
         "sync      {}: {} (snapshot {})",
@@ -208,6 +227,15 @@ fn print_status(s: &serde_json::Value) {
     );
     if let Some(failure) = s["store_failure"].as_str() {
         println!("STORE     {failure}");
+    }
+    if let Some(ps) = s["peers"].as_array() {
+        for p in ps.iter().filter(|p| p["other_ledger"].is_string()) {
+            println!(
+                "REFUSED   peer {}: holds ledger {}, not ours (other_ledger)",
+                str_of(&p["peer_id"]),
+                str_of(&p["other_ledger"])
+            );
+        }
     }
     if let Some(ns) = s["neighbors"].as_array() {
         for n in ns {

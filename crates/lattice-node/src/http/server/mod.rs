@@ -157,8 +157,13 @@ impl From<NodeError> for ApiError {
         let status = match &e {
             NodeError::Entry(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Store(crate::ledger::StoreError::Unauthorized(_))
+            | NodeError::NotAnAuthor { .. } => StatusCode::FORBIDDEN,
             NodeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Neighbor { .. } | NodeError::P2p(_) => StatusCode::BAD_GATEWAY,
+            NodeError::Genesis(_) | NodeError::NoGenesis { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         ApiError::new(status, e.kind(), e.to_string())
     }
@@ -207,6 +212,7 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
     let quick = Router::new()
         .route("/api/lattice/p2p/status", get(status))
         .route(&format!("/{}", paths::STATE), get(state))
+        .route(&format!("/{}", paths::GENESIS), get(genesis))
         .route("/metrics", get(metrics))
         .merge(guarded)
         .layer(TimeoutLayer::with_status_code(

@@ -63,9 +63,18 @@ pub(super) async fn unblock_p2p(State(node): State<NodeHandle>) -> Result<Json, 
     Ok(to_json(&node.set_p2p_blocked(false).await?))
 }
 
+/// The ledger's genesis record, for a node configured with only `LATTICE_LEDGER`.
+pub(super) async fn genesis(State(node): State<NodeHandle>) -> Json {
+    let ledger = node.store().ledger();
+    to_json(&crate::http::remote::GenesisAnswer {
+        ledger: ledger.id(),
+        genesis: ledger.genesis().to_base64(),
+    })
+}
+
 /// Bumped whenever the state answer's shape or meaning changes, so that no client holds
 /// an old answer under a tag that still matches.
-const STATE_ETAG_VERSION: u32 = 2;
+const STATE_ETAG_VERSION: u32 = 3;
 
 /// The state answer, tagged so a neighbour can re-check it cheaply: the tag names the
 /// Merkle root and is bound to the whole answer (the digest covers the other fields), so

@@ -12,6 +12,7 @@ use crate::http::client::{EventStream, NeighborClient};
 use crate::http::remote::paths;
 use crate::ledger::{Entry, Store};
 use crate::node::Command;
+use crate::sync::reconcile::{self, Remote};
 use crate::throttle::{LogThrottle, suppressed_note};
 
 /// A stream that stayed up at least this long ended normally: the next try comes soon.
@@ -66,12 +67,22 @@ impl Follower {
         // Storing errors repeat for every entry while the store is down: a few lines each.
         let mut store_warnings = LogThrottle::default();
         while !self.cancel.is_cancelled() {
-            let opened = tokio::select! {
+            // A neighbour of another ledger is never followed: its entries are not ours,
+            // whoever signed them (on an open ledger anyone's would verify).
+            let same_ledger = tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                s = self.client.events(&path, self.idle) => s,
+                s = Remote::state(&self.client) => s
+                    .is_ok_and(|s| reconcile::check_ledger(&self.store, &s).is_ok()),
+            };
+            let opened = match same_ledger {
+                false => None,
+                true => tokio::select! {
+                    _ = self.cancel.cancelled() => return,
+                    s = self.client.events(&path, self.idle) => s.ok(),
+                },
             };
             let report = match opened {
-                Ok(stream) => {
+                Some(stream) => {
                     self.report(FollowerReport::Connected).await;
                     let since = tokio::time::Instant::now();
                     match self.session(stream, &mut store_warnings).await {
@@ -90,7 +101,7 @@ impl Follower {
                         }
                     }
                 }
-                Err(_) => {
+                None => {
                     // Why is for the poll to tell (it is throttled there); a follower only
                     // retries.
                     failures = failures.saturating_add(1);

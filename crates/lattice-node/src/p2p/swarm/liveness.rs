@@ -31,6 +31,8 @@ pub(super) struct PeerState {
     pub probing: bool,
     /// Where it listens, as identify told us.
     pub listen_addrs: Vec<Multiaddr>,
+    /// Identify named another ledger's sync protocol: it counts for nothing.
+    pub other_ledger: Option<crate::ledger::LedgerId>,
     /// The last proof of life (a ping answered, any traffic), monotonic and as unix ms.
     pub last_heard: Instant,
     pub last_heard_ms: u64,
@@ -69,6 +71,7 @@ impl PeerState {
             answers_sync: false,
             probing: false,
             listen_addrs: Vec::new(),
+            other_ledger: None,
             last_heard: Instant::now(),
             last_heard_ms: now_ms(),
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use libp2p::{Swarm, noise, tcp, yamux};
 
+use crate::ledger::LedgerId;
 use crate::p2p::behaviour::Behaviour;
 use crate::p2p::{P2pConfig, P2pError};
 
@@ -18,7 +19,7 @@ fn build_error(e: impl std::fmt::Display) -> P2pError {
 
 /// `with_connection_timeout` bounds a whole dial (connect plus upgrades) and inbound
 /// upgrades; libp2p's builder defaults it to 10 s.
-pub(super) fn build(config: &P2pConfig) -> Result<Swarm<Behaviour>, P2pError> {
+pub(super) fn build(config: &P2pConfig, ledger: &LedgerId) -> Result<Swarm<Behaviour>, P2pError> {
     let builder = libp2p::SwarmBuilder::with_existing_identity(config.key.to_libp2p()).with_tokio();
     let swarm = match config.psk {
         None => builder
@@ -28,7 +29,7 @@ pub(super) fn build(config: &P2pConfig) -> Result<Swarm<Behaviour>, P2pError> {
                 yamux::Config::default,
             )
             .map_err(build_error)?
-            .with_behaviour(|key| Behaviour::new(key, config))
+            .with_behaviour(|key| Behaviour::new(key, config, ledger))
             .map_err(build_error)?
             .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
             .with_connection_timeout(config.dial_timeout)
@@ -49,7 +50,7 @@ pub(super) fn build(config: &P2pConfig) -> Result<Swarm<Behaviour>, P2pError> {
                 )
             })
             .map_err(build_error)?
-            .with_behaviour(|key| Behaviour::new(key, config))
+            .with_behaviour(|key| Behaviour::new(key, config, ledger))
             .map_err(build_error)?
             .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
             .with_connection_timeout(config.dial_timeout)
