@@ -28,8 +28,8 @@ pub struct Traffic {
     pub entry_requests: u64,
     pub entry_sent: u64,
     pub entry_received: u64,
-    /// CPU the answering side spent (decoding, answering, encoding, storing).
-    pub answering_cpu_ns: u64,
+    /// CPU the answering side spent during the walk (decoding, answering, encoding).
+    pub walk_answering_cpu_ns: u64,
     /// Process CPU reading when the first fetch or push began (the walk's end).
     pub walk_end_cpu_ns: Option<u64>,
 }
@@ -131,6 +131,7 @@ impl HttpLungRemote {
         match phase {
             Phase::Walk => {
                 t.walk_requests += 1;
+                t.walk_answering_cpu_ns += answering;
                 t.walk_sent += sent;
                 t.walk_received += answer.len() as u64;
             }
@@ -140,7 +141,6 @@ impl HttpLungRemote {
                 t.entry_received += answer.len() as u64;
             }
         }
-        t.answering_cpu_ns += answering;
         Ok(decoded)
     }
 }
