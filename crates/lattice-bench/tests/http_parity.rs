@@ -1,0 +1,101 @@
+//! The benchmark prices Lattice v1 in process; this proves the price is the HTTP lung's:
+//! the same reconciliation against a real node over a real loopback socket makes the
+//! same requests and moves the same body bytes each way.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lattice_bench::corpus;
+use lattice_bench::reconcile::{ANSWERING_SEED, answering_peer};
+use lattice_bench::wire::HttpLungRemote;
+use lattice_node::NodeKey;
+use lattice_node::config::{Config, Overrides};
+use lattice_node::http::client::{ClientLimits, NeighborClient};
+use lattice_node::http::server::{self, ServerOptions};
+use lattice_node::ledger::{DEFAULT_MAX_PAYLOAD, Entry, Store, StoreOptions};
+use lattice_node::node::{NodeHandle, NodeOptions};
+use lattice_node::sync::reconcile::reconcile;
+
+async fn filled(dir: &Path, entries: &[Entry]) -> Store {
+    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    store.append_batch(entries.to_vec()).await.unwrap();
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_lung_sends_and_receives_what_a_real_node_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let authors = corpus::authors();
+    let base = corpus::sign_range(&authors, 0..300);
+    let extra = |k: u64| corpus::extra_entry(&authors, 7, k, corpus::T0_MS + k * 37_000 + 1);
+    // The answering side has 8 entries more, the initiating side 5 the other lacks.
+    let answering: Vec<Entry> = base.iter().cloned().chain((0..8).map(extra)).collect();
+    let initiating: Vec<Entry> = base.iter().cloned().chain((8..13).map(extra)).collect();
+
+    // In process, as the benchmark runs it.
+    let a1 = filled(&tmp.path().join("a1"), &answering).await;
+    let b1 = filled(&tmp.path().join("b1"), &initiating).await;
+    let remote = HttpLungRemote::new(a1.clone(), answering_peer(), DEFAULT_MAX_PAYLOAD);
+    let priced = reconcile(&b1, &remote, DEFAULT_MAX_PAYLOAD).await.unwrap();
+
+    // Against a real node serving the same ledger.
+    let a2_dir = tmp.path().join("a2");
+    filled(&a2_dir, &answering).await.close();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let vars = [
+        ("LATTICE_HTTP_LISTEN", addr.to_string()),
+        ("LATTICE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0".to_string()),
+        (
+            "LATTICE_P2P_KEY",
+            NodeKey::from_seed(ANSWERING_SEED).to_base64(),
+        ),
+        (
+            "LATTICE_API_TOKEN",
+            "bench-parity-token-0123456789".to_string(),
+        ),
+    ];
+    let overrides = Overrides {
+        data_dir: Some(a2_dir),
+        ..Overrides::default()
+    };
+    let config = Config::from_pairs(&vars, &overrides).unwrap();
+    let token = config.api_token.clone();
+    let node = NodeHandle::start(config, NodeOptions::fast())
+        .await
+        .unwrap();
+    let options = ServerOptions {
+        request_timeout: Duration::from_secs(10),
+        ..ServerOptions::default()
+    };
+    let app = server::router(node.clone(), &options);
+    let serving = tokio::spawn(server::serve(listener, app, options, node.shutdown_token()));
+    let base_url = url::Url::parse(&format!("http://{addr}/")).unwrap();
+    let client = NeighborClient::new(base_url, token, ClientLimits::default()).unwrap();
+    let b2 = filled(&tmp.path().join("b2"), &initiating).await;
+    let real = reconcile(&b2, &client, DEFAULT_MAX_PAYLOAD).await.unwrap();
+
+    assert_eq!((real.pulled, real.pushed), (8, 5), "{real:?}");
+    assert_eq!(
+        (
+            real.requests,
+            real.rounds,
+            real.bytes_sent,
+            real.bytes_received
+        ),
+        (
+            priced.requests,
+            priced.rounds,
+            priced.bytes_sent,
+            priced.bytes_received
+        ),
+        "a real node: {real:?}; in process: {priced:?}"
+    );
+    assert_eq!((real.pulled, real.pushed), (priced.pulled, priced.pushed));
+    assert_eq!(node.store().root(), b2.root());
+    assert_eq!(a1.root(), b2.root());
+
+    node.shutdown_token().cancel();
+    let _ = serving.await;
+    node.shutdown().await;
+}
