@@ -359,6 +359,12 @@ export async function startCluster(count, extraEnv = {}) {
   const http = [];
   const p2p = [];
   for (let i = 0; i < count; i++) { http.push(await freePort()); p2p.push(await freePort()); }
+  const procs = [];
+  const cleanup = () => {
+    for (const c of procs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
   const ids = [];
   for (let i = 0; i < count; i++) {
     writeFileSync(join(dir, `n${i}.env`), [
@@ -366,17 +372,11 @@ export async function startCluster(count, extraEnv = {}) {
       `LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/${p2p[i]}`,
       `LATTICE_HTTP_LISTEN=127.0.0.1:${http[i]}`,
       `LATTICE_HTTP_NEIGHBORS=${http.filter((_, j) => j !== i).map((p) => `http://127.0.0.1:${p}`).join(',')}`,
-      `LATTICE_NODE_NAME=Branch ${String.fromCharCode(65 + i)}`,
+      `LATTICE_NODE_NAME='Branch ${String.fromCharCode(65 + i)}'`,
       'LATTICE_HEARTBEAT=200ms', 'LATTICE_FALLBACK_AFTER=2s', 'LATTICE_HTTP_POLL=500ms', '',
     ].join('\n'));
-    ids.push(execFileSync(LATTICE, ['keygen', '--env-file', join(dir, `n${i}.env`)], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    ids.push(execFileSync(LATTICE, ['keygen', '--env-file', join(dir, `n${i}.env`)], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim());
   }
-  const procs = [];
-  const cleanup = () => {
-    for (const c of procs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', cleanup);
   for (let i = 0; i < count; i++) {
     const env = { ...process.env, ...extraEnv, RUST_LOG: 'warn' };
     if (i > 0) env.LATTICE_BOOTSTRAP = `/ip4/127.0.0.1/tcp/${p2p[0]}/p2p/${ids[0]}`;
@@ -407,6 +407,13 @@ export async function startCluster(count, extraEnv = {}) {
 export function verdict(name, result) {
   console.log(result.report);
   if (result.failures.length) {
-    throw new Error(`${name}: the window disagreed with the node for longer than ${LIMIT_MS} ms:\n${result.described.map((d) => `  - ${d}`).join('\n')}`);
+    throw new Error(`${name}: the window disagreed with the node for longer than ${LIMIT_MS} ms:\n${listed(result.described)}`);
   }
+}
+
+/** The first dozen disagreements, one a line (the rest counted). */
+export function listed(described, max = 12) {
+  const lines = described.slice(0, max).map((d) => `  - ${d}`);
+  if (described.length > max) lines.push(`  ... and ${described.length - max} more`);
+  return lines.join('\n');
 }
