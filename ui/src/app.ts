@@ -1,6 +1,9 @@
 import type { Backend, NodeEvent, Status } from './backend/types';
 import { errorMessage } from './backend/errors';
+import { startClock } from './clock';
 import { h, setText } from './dom';
+import { ago, clock } from './format';
+import { frameOf, markStale, type Frame } from './frame';
 import { StatusStore } from './store';
 import { createDemoPanel } from './views/demo';
 import { createEntries } from './views/entries';
@@ -11,39 +14,102 @@ import { createHeader } from './views/header';
 import { createLungs } from './views/lungs';
 import { createMerklePanel } from './views/merkle-panel';
 import { mountToasts } from './views/toast';
+import { createWelcome } from './views/welcome';
+
+/** The CONTRACT.md version this page implements (e2e truth checks read it). */
+export const TRUTH_VERSION = '1';
+
+export interface AppOptions {
+  /** Our clock (tests pass a fake one). */
+  now?: () => number;
+  /** Whether to run the 1 s UI clock (tests drive `tick` themselves). */
+  clock?: boolean;
+}
 
 /** Mounts the dashboard into `root` and wires it to `backend`. Returns handles for tests. */
-export function createApp(root: HTMLElement, backend: Backend) {
-  const store = new StatusStore();
+export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions = {}) {
+  const now = opts.now ?? (() => Date.now());
+  const store = new StatusStore(now);
   const toast = mountToasts(document.body);
   const setStatus = (s: Status) => store.set(s);
 
-  const header = createHeader(backend, toast, setStatus);
+  const header = createHeader(backend, toast, setStatus, now);
   const lungs = createLungs();
-  const timer = createFallbackTimer();
+  const timer = createFallbackTimer(now);
   const graph = createPeerGraph();
+  const welcome = createWelcome(backend, toast);
   const merkle = createMerklePanel(backend, toast, () => store.current?.status ?? null);
   const entries = createEntries(backend, toast, { onIds: (ids) => merkle.setKnownIds(ids), onPick: (id) => merkle.choose(id) });
   const log = createEventLog(500);
   const demo = backend.demo ? createDemoPanel(backend.demo, toast, setStatus, () => backend.getStatus()) : null;
 
   const banner = h('div', { class: 'banner', attrs: { hidden: '', role: 'alert' } });
+  const lostBanner = h('div', { class: 'banner banner--lost', attrs: { hidden: '', role: 'alert', 'data-field': 'lost-banner' } });
   const waiting = h('div', { class: 'waiting', text: 'Connecting to the node…' });
   const grid = h('main', { class: 'grid', attrs: { hidden: '' } },
     h('div', { class: 'area area--lungs' }, lungs.el),
-    h('div', { class: 'area area--graph' }, graph.el),
+    h('div', { class: 'area area--graph' }, graph.el, welcome.el),
     h('div', { class: 'area area--side' }, timer.el, merkle.el),
     h('div', { class: 'area area--entries detail' }, entries.el),
     h('div', { class: 'area area--log detail' }, log.el),
     demo ? h('div', { class: 'area area--demo detail' }, demo.el) : null,
   );
-  const app = h('div', { class: `app ${demo ? 'has-demo' : ''}` }, header.el, demo?.bar ?? null, banner, waiting, grid);
+  const app = h('div', { class: `app ${demo ? 'has-demo' : ''}`, attrs: { 'data-truth-version': TRUTH_VERSION } },
+    header.el, demo?.bar ?? null, lostBanner, banner, waiting, grid);
   root.replaceChildren(app);
 
-  let selfId = '';
+  let connected = backend.kind === 'tauri';
+  let everConnected = connected;
+  let demoRunning = false;
+  let demoAsked = 0;
+
+  /** The app's demo cluster runs? Asked only while the welcome card could show, every 2 s at most. */
+  function askDemo(f: Frame): void {
+    if (!backend.demo || f.status.peers.length || f.status.neighbors.length || now() - demoAsked < 2000) return;
+    demoAsked = now();
+    backend.demo.status().then((d) => {
+      if (d.running !== demoRunning) {
+        demoRunning = d.running;
+        render();
+      }
+    }, () => {});
+  }
+
+  /**
+   * Renders everything from the held snapshot as of now. Called for a new snapshot, a
+   * connection change and every UI clock tick, so relative times and staleness move even
+   * when the node publishes nothing new.
+   */
+  function render(): void {
+    const snap = store.current;
+    const lost = !connected;
+    if (lost) document.body.setAttribute('data-lost', 'true');
+    else document.body.removeAttribute('data-lost');
+    if (lost) {
+      lostBanner.removeAttribute('hidden');
+      setText(lostBanner, !everConnected
+        ? 'Connecting to the node’s live status…'
+        : !snap
+        ? 'Lost the node. Reconnecting…'
+        : `Lost the node: what is shown is its last state, from ${clock(snap.status.now_ms)} (${ago(now() + snap.skew - snap.status.now_ms)}). Reconnecting…`);
+    } else lostBanner.setAttribute('hidden', '');
+    if (!snap) return;
+    const f = frameOf(snap, now(), lost);
+    graph.update(f);
+    merkle.update(f);
+    askDemo(f);
+    welcome.update(f, demoRunning);
+    grid.classList.toggle('is-welcome', welcome.shown);
+    // Every value of a lost node is frozen: say so on each of them.
+    for (const el of app.querySelectorAll('[data-field]')) {
+      if (el === lostBanner || el.getAttribute('data-field') === 'connection') continue;
+      if (el.hasAttribute('data-machine')) continue;
+      markStale(el, lost);
+    }
+  }
+
   let seeded = false;
   store.subscribe(({ status }) => {
-    selfId = status.node.peer_id;
     if (!seeded) {
       // The last lung change the node reports is a real past event: start the log with it.
       seeded = true;
@@ -55,40 +121,48 @@ export function createApp(root: HTMLElement, backend: Backend) {
     header.update(status, store.current!.skew);
     lungs.update(status);
     timer.update(store.current!);
-    graph.update(status);
-    merkle.update(status);
     demo?.update(status, store.current!.skew);
     demo?.refresh();
     if (status.store_failure) {
       setText(banner, `The ledger store failed and refuses writes: ${status.store_failure}`);
       banner.removeAttribute('hidden');
     } else banner.setAttribute('hidden', '');
+    render();
   });
 
   function onEvent(e: NodeEvent): void {
     log.add(e);
+    const self = store.current?.status.node.peer_id;
     if (e.type === 'entry_added') {
       entries.entryAdded();
-      if (e.author !== selfId) graph.pulse(e.author);
+      if (e.author === self) graph.pulseOut();
+      else graph.pulse(e.author);
     } else if (e.type === 'sync_completed' && e.report.pulled + e.report.pushed > 0) {
-      graph.pulse(e.with);
+      graph.pulse(e.with, e.lung === 'HTTP' ? 'http' : 'p2p');
     }
+  }
+
+  function setConnected(c: boolean): void {
+    header.setConnected(c);
+    timer.freeze(!c);
+    // Events missed while the stream was down: catch up on the entry list once.
+    if (c && !connected && everConnected) entries.entryAdded();
+    everConnected ||= c;
+    connected = c;
+    render();
   }
 
   backend.onStatus(setStatus);
   backend.onEvent(onEvent);
-  let wasConnected = false;
-  backend.onConnection((c) => {
-    header.setConnected(c);
-    // Events missed while the stream was down: catch up on the entry list once.
-    if (c && !wasConnected) entries.entryAdded();
-    wasConnected = c;
-  });
+  header.setConnected(connected);
+  backend.onConnection(setConnected);
   backend.getStatus().then(setStatus, (e) => {
     if (!store.current) setText(waiting, `Cannot reach the node: ${errorMessage(e)}. Waiting for its event stream…`);
   });
   void entries.refresh();
   void demo?.refreshNow();
+  const stopClock = opts.clock === false ? () => {} : startClock(render);
+  render();
 
-  return { store, log, graph, onEvent };
+  return { store, log, graph, onEvent, tick: render, stop: stopClock };
 }

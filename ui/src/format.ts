@@ -76,3 +76,8 @@ export function preview(payload: unknown, max = 80): string {
   }
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
+
+/** "40 s ago", "3 min 05 s ago": the only relative times, re-rendered by the 1 s UI clock. */
+export function ago(ms: number): string {
+  return `${duration(ms)} ago`;
+}

@@ -7,6 +7,7 @@ import './styles/timer.css';
 import './styles/graph.css';
 import './styles/merkle.css';
 import './styles/panels.css';
+import './styles/state.css';
 import './styles/responsive.css';
 import { createApp } from './app';
 import { selectBackend } from './backend';

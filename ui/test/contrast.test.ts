@@ -116,6 +116,18 @@ const PAIRS: Pair[] = [
   { where: 'standby P2P lung title', fg: 'p2p', bg: 'surface', alpha: STANDBY_OPACITY },
   { where: 'standby HTTP lung title', fg: 'http', bg: 'surface', alpha: STANDBY_OPACITY },
   { where: 'standby lung values', fg: 'text', bg: 'surface', alpha: STANDBY_OPACITY },
+  // What the core decided, made visible (state.css).
+  { where: '"All N ledgers identical" banner', fg: 'ok', bg: 'ok-soft' },
+  { where: '"checked 40 s ago" on a stale machine', fg: 'warn', bg: 'surface' },
+  { where: '"Isolated" pill', fg: 'bad', bg: 'bad-soft' },
+  { where: '"Isolated" pill of a lone node (calm)', fg: 'text-2', bg: 'surface-2' },
+  { where: 'lost-node banner', fg: 'warn', bg: 'warn-soft' },
+  { where: 'countdown / P2P-down lung badge', fg: 'warn', bg: 'warn-soft' },
+  { where: 'welcome card text', fg: 'text-2', bg: 'surface' },
+  { where: 'machine row "linked by P2P + HTTP"', fg: 'muted', bg: 'surface' },
+  // Stale values lose their colour, not their contrast.
+  { where: 'stale badges, pills and a lost node\'s lung badges (greyed)', fg: 'text-2', bg: 'surface-2' },
+  { where: 'stale counts and root chip', fg: 'text-2', bg: 'surface' },
 ];
 
 describe.each([

@@ -7,7 +7,8 @@ import { fixture } from './helpers';
 function snap(peer: string, now: number, seq?: number, started = 1_000): Status {
   const s = fixture({ now_ms: now });
   s.node = { ...s.node, peer_id: peer, started_at_ms: started };
-  if (seq !== undefined) (s as Status & { seq?: number }).seq = seq;
+  if (seq !== undefined) s.seq = seq;
+  else delete (s as Partial<Status>).seq;
   return s;
 }
 

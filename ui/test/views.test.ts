@@ -1,68 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/backend/errors';
-import { createFallbackTimer, fallbackPhase } from '../src/views/fallback';
-import { createLungs } from '../src/views/lungs';
+import { FALLBACK_PHASES } from '../src/backend/types';
+import { createFallbackTimer, PHASE_WORDS, timerStory } from '../src/views/fallback';
 import { createCutButton, createModeControl } from '../src/views/mode';
 import { StatusStore } from '../src/store';
-import { fakeBackend, fixture } from './helpers';
-
-const metric = (root: HTMLElement, lung: string, key: string) =>
-  root.querySelector(`.lung--${lung} [data-metric="${key}"]`)?.textContent;
-
-describe('lungs view', () => {
-  it('shows the P2P lung breathing and HTTP on standby for the real snapshot', () => {
-    const v = createLungs();
-    v.update(fixture());
-    const p2p = v.el.querySelector('.lung--p2p')!;
-    const http = v.el.querySelector('.lung--http')!;
-    expect(p2p.classList.contains('is-breathing')).toBe(true);
-    expect(p2p.classList.contains('is-carrying')).toBe(true);
-    expect(http.classList.contains('is-standby')).toBe(true);
-    expect(http.classList.contains('is-breathing')).toBe(false);
-    expect(metric(v.el, 'p2p', 'peers')).toBe('2');
-    expect(metric(v.el, 'p2p', 'mesh')).toBe('2');
-    expect(metric(v.el, 'p2p', 'rtt')).toBe('8.3 ms'); // median of 6.33 and 10.17
-    expect(metric(v.el, 'http', 'healthy')).toBe('0 / 2');
-    expect(metric(v.el, 'http', 'streams')).toBe('0 / 2');
-    expect(p2p.querySelector('.lung__badge')?.textContent).toBe('Carrying sync');
-  });
-
-  it('alarms P2P when it is cut and lets HTTP breathe when it carries sync', () => {
-    const s = fixture({ p2p_blocked: true, sync_mode: 'HTTP', http_sync_enabled: true, peers: [], peer_count: 0, has_peers: false });
-    s.neighbors.forEach((n) => (n.health = 'healthy'));
-    const v = createLungs();
-    v.update(s);
-    expect(v.el.querySelector('.lung--p2p')!.classList.contains('is-failed')).toBe(true);
-    expect(v.el.querySelector('.lung--p2p .lung__badge')!.textContent).toBe('Cut');
-    expect(v.el.querySelector('.lung--http')!.classList.contains('is-breathing')).toBe(true);
-    expect(metric(v.el, 'http', 'healthy')).toBe('2 / 2');
-  });
-
-  it('alarms HTTP when it carries sync and every neighbour is unhealthy', () => {
-    const s = fixture({ sync_mode: 'HTTP', mode: 'http', peers: [] });
-    s.neighbors.forEach((n) => (n.health = 'unhealthy'));
-    const v = createLungs();
-    v.update(s);
-    expect(v.el.querySelector('.lung--http')!.classList.contains('is-failed')).toBe(true);
-    expect(v.el.querySelector('.lung--p2p')!.classList.contains('is-off')).toBe(true);
-  });
-
-  it('alarms P2P while it should carry sync with no sync-capable peers', () => {
-    const v = createLungs();
-    v.update(fixture({ peers: [], peer_count: 0, has_peers: false, fallback_deadline_ms: 1795605540000 }));
-    expect(v.el.querySelector('.lung--p2p')!.classList.contains('is-failed')).toBe(true);
-    expect(v.el.querySelector('.lung--p2p .lung__note')!.textContent).toMatch(/countdown/);
-  });
-
-  it('keeps the same DOM nodes across updates (no re-layout of the panels)', () => {
-    const v = createLungs();
-    v.update(fixture());
-    const before = v.el.querySelector('.lung--p2p');
-    v.update(fixture({ peer_count: 1 }));
-    expect(v.el.querySelector('.lung--p2p')).toBe(before);
-    expect(v.el.querySelectorAll('.lung').length).toBe(2);
-  });
-});
+import { fakeBackend, fixture, withStates } from './helpers';
 
 describe('mode control', () => {
   it('highlights the mode the node reports', () => {
@@ -109,11 +51,29 @@ describe('mode control', () => {
 });
 
 describe('fallback timer', () => {
-  it('picks the story from the snapshot', () => {
-    expect(fallbackPhase(fixture())).toBe('healthy');
-    expect(fallbackPhase(fixture({ mode: 'p2p' }))).toBe('forced');
-    expect(fallbackPhase(fixture({ fallback_deadline_ms: 1 }))).toBe('countdown');
-    expect(fallbackPhase(fixture({ fallback_active_since_ms: 1, sync_mode: 'HTTP' }))).toBe('fallback');
+  it.each(FALLBACK_PHASES)('renders the core’s fallback phase %s as data-value with its words', (phase) => {
+    const t = createFallbackTimer(() => 0);
+    const store = new StatusStore(() => 0);
+    const p2p = phase === 'countdown' ? 'countdown' : phase === 'active' ? 'down' : 'carrying';
+    const st = withStates(p2p, phase === 'active' ? 'carrying' : 'standby', phase === 'active' ? 'http' : 'p2p', phase, {
+      fallback_deadline_ms: phase === 'countdown' ? fixture().now_ms + 3000 : null,
+      fallback_active_since_ms: phase === 'active' ? fixture().now_ms - 1000 : null,
+    });
+    store.set(st);
+    t.update(store.current!);
+    expect(t.el.getAttribute('data-field')).toBe('fallback-phase');
+    expect(t.el.getAttribute('data-value')).toBe(phase);
+    const title = t.el.querySelector('.timer__title')!.textContent;
+    expect(title).toBe(phase === 'watching' ? 'P2P healthy' : PHASE_WORDS[phase]);
+  });
+
+  it('tells the story from the core’s phase, not from the timer fields', () => {
+    expect(timerStory(withStates('carrying', 'standby', 'p2p', 'watching'))).toBe('healthy');
+    expect(timerStory(withStates('down', 'unready', 'isolated', 'watching'))).toBe('waiting');
+    expect(timerStory(withStates('carrying', 'off', 'p2p', 'forced', { mode: 'p2p' }))).toBe('forced');
+    // A deadline in the snapshot does not make a countdown when the core says active.
+    expect(timerStory(withStates('down', 'carrying', 'http', 'active', { fallback_deadline_ms: 1 }))).toBe('fallback');
+    expect(timerStory(withStates('countdown', 'standby', 'isolated', 'countdown'))).toBe('countdown');
   });
 
   it('renders the remaining time from the deadline, corrected for skew', () => {
@@ -121,7 +81,7 @@ describe('fallback timer', () => {
     const store = new StatusStore(() => local);
     const t = createFallbackTimer(() => local);
     // Node clock is 5 s ahead of ours; deadline is 4 s after the node's now.
-    const s = fixture({ now_ms: 1_005_000, fallback_deadline_ms: 1_009_000, peers: [], has_peers: false });
+    const s = withStates('countdown', 'standby', 'isolated', 'countdown', { now_ms: 1_005_000, fallback_deadline_ms: 1_009_000 });
     store.set(s);
     t.update(store.current!);
     expect(t.el.classList.contains('is-countdown')).toBe(true);
@@ -131,12 +91,14 @@ describe('fallback timer', () => {
     expect(t.el.querySelector('.ring__value')!.textContent).toBe('2.5');
   });
 
-  it('says since when the HTTP fallback is active', () => {
+  it('says since when the HTTP fallback is active, and why in the core’s words', () => {
     const store = new StatusStore(() => 0);
     const t = createFallbackTimer(() => 0);
-    store.set(fixture({ fallback_active_since_ms: fixture().now_ms - 65_000, sync_mode: 'HTTP' }));
+    store.set(withStates('down', 'carrying', 'http', 'active', { fallback_active_since_ms: fixture().now_ms - 65_000 }));
     t.update(store.current!);
     expect(t.el.querySelector('.timer__title')!.textContent).toBe('HTTP fallback active');
     expect(t.el.querySelector('.timer__line')!.textContent).toMatch(/^since \d\d:\d\d:\d\d, for 1 min 05 s$/);
+    expect(t.el.querySelector('.timer__detail')!.textContent).toBe('core says sync http');
+    expect(t.el.classList.contains('is-fallback')).toBe(true);
   });
 });

@@ -12,8 +12,31 @@ export const MODES: readonly Mode[] = ['auto', 'p2p', 'http'];
 
 export type NeighborHealth = 'unknown' | 'healthy' | 'unhealthy';
 
+/** The lungs' states as the core decides them (sync/states.rs); faces render, never derive. */
+export type P2pState = 'carrying' | 'countdown' | 'down' | 'cut' | 'off';
+export type HttpState = 'carrying' | 'failing' | 'standby' | 'unready' | 'off';
+export type SyncState = 'p2p' | 'http' | 'isolated';
+export type FallbackPhase = 'forced' | 'watching' | 'countdown' | 'active';
+export const P2P_STATES: readonly P2pState[] = ['carrying', 'countdown', 'down', 'cut', 'off'];
+export const HTTP_STATES: readonly HttpState[] = ['carrying', 'failing', 'standby', 'unready', 'off'];
+export const SYNC_STATES: readonly SyncState[] = ['p2p', 'http', 'isolated'];
+export const FALLBACK_PHASES: readonly FallbackPhase[] = ['forced', 'watching', 'countdown', 'active'];
+
+/** Entries one lung carried since the node started (status.rs `EntryFlow`). */
+export interface EntryFlow {
+  received: number;
+  sent: number;
+}
+
+export interface EntriesByLung {
+  p2p: EntryFlow;
+  http: EntryFlow;
+}
+
 export interface NodeInfo {
   peer_id: string;
+  /** `LATTICE_NODE_NAME`, when set ("Branch A"). */
+  name: string | null;
   version: string;
   http_listen: string;
   started_at_ms: number;
@@ -41,6 +64,11 @@ export interface ReconcileReport {
 
 export interface NeighborStatus {
   url: string;
+  /** The PeerId and name its last state answer gave (null until one was had). */
+  peer_id: string | null;
+  name: string | null;
+  /** When it was last asked for its state (unix ms), by a sync or the standby check. */
+  checked_at_ms: number | null;
   health: NeighborHealth;
   last_sync_ms: number | null;
   last_error: string | null;
@@ -50,6 +78,7 @@ export interface NeighborStatus {
   root: string | null;
   root_matches: boolean | null;
   events_connected: boolean;
+  events_next_attempt_ms: number | null;
   last_report: ReconcileReport | null;
 }
 
@@ -61,6 +90,8 @@ export interface PeerStatus {
   connected_since_ms: number;
   in_mesh: boolean;
   sync_capable: boolean;
+  /** The last proof of life (unix ms): a ping answered, or any traffic. */
+  last_heard_ms: number;
   root: string | null;
   root_matches: boolean | null;
   last_sync_ms: number | null;
@@ -78,6 +109,16 @@ export interface SyncSummary {
 
 /** The status snapshot: the one truth every face shows. */
 export interface Status {
+  p2p_state: P2pState;
+  p2p_reason: string;
+  http_state: HttpState;
+  http_reason: string;
+  sync_state: SyncState;
+  sync_reason: string;
+  fallback_phase: FallbackPhase;
+  entries_by_lung: EntriesByLung;
+  /** Grows by one with every snapshot of this node (from 1 at its start). */
+  seq: number;
   peer_count: number;
   has_peers: boolean;
   http_sync_enabled: boolean;

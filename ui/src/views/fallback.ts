@@ -1,20 +1,31 @@
 import type { Status } from '../backend/types';
 import { formatCountdown, remainingFraction, remainingMs } from '../countdown';
 import { h, s, setText } from '../dom';
+import { field } from '../frame';
 import { clock, duration, plural } from '../format';
 import type { Snapshot } from '../store';
 
-export type FallbackPhase = 'countdown' | 'fallback' | 'forced' | 'healthy' | 'waiting' | 'inactive';
+/** The timer's story: the core's `fallback_phase`, with `watching` told apart by the P2P state. */
+export type TimerStory = 'countdown' | 'fallback' | 'forced' | 'healthy' | 'waiting';
+const STORIES: readonly TimerStory[] = ['countdown', 'fallback', 'forced', 'healthy', 'waiting'];
 
-/** Which story the timer tells, from the snapshot only. */
-export function fallbackPhase(st: Status): FallbackPhase {
-  if (st.mode !== 'auto') return 'forced';
-  if (!st.heartbeat_active) return 'inactive';
-  if (st.fallback_active_since_ms != null) return 'fallback';
-  if (st.fallback_deadline_ms != null) return 'countdown';
-  if (st.has_peers && st.sync_mode === 'P2P') return 'healthy';
-  return 'waiting';
+/** Which story the timer tells, from the core's states only. */
+export function timerStory(st: Status): TimerStory {
+  switch (st.fallback_phase) {
+    case 'forced': return 'forced';
+    case 'countdown': return 'countdown';
+    case 'active': return 'fallback';
+    case 'watching': return st.p2p_state === 'carrying' ? 'healthy' : 'waiting';
+  }
 }
+
+/** The words for each phase, as the timer's title says them. */
+export const PHASE_WORDS: Record<Status['fallback_phase'], string> = {
+  forced: 'Heartbeat overridden',
+  watching: 'Watching P2P',
+  countdown: 'Fallback countdown',
+  active: 'HTTP fallback active',
+};
 
 const R = 52;
 const C = 2 * Math.PI * R;
@@ -34,7 +45,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
   const title = h('h2', { class: 'timer__title' });
   const line = h('p', { class: 'timer__line num' });
   const detail = h('p', { class: 'timer__detail' });
-  const el = h('section', { class: 'card timer', attrs: { 'aria-label': 'Fallback timer' } },
+  const el = h('section', { class: 'card timer', attrs: { 'aria-label': 'Fallback timer', 'data-field': 'fallback-phase' } },
     h('header', { class: 'timer__head' }, h('span', { class: 'card__eyebrow', text: 'Fallback timer' }), title),
     h('div', { class: 'ring-wrap' }, ring, h('div', { class: 'ring__center' }, big, unit)),
     h('div', { class: 'timer__text' }, line, detail),
@@ -42,6 +53,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
 
   let snap: Snapshot | null = null;
   let raf = 0;
+  let frozen = false;
 
   function setArc(frac: number): void {
     arc.setAttribute('stroke-dashoffset', (C * (1 - frac)).toFixed(2));
@@ -51,7 +63,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
     raf = 0;
     if (!snap) return;
     const st = snap.status;
-    const phase = fallbackPhase(st);
+    const phase = timerStory(st);
     const nodeNow = now() + snap.skew;
     if (phase === 'countdown' && st.fallback_deadline_ms != null) {
       const left = remainingMs(st.fallback_deadline_ms, now(), snap.skew, st.fallback_after_ms);
@@ -68,31 +80,32 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
   }
 
   function schedule(): void {
-    if (!raf && typeof requestAnimationFrame === 'function') raf = requestAnimationFrame(frame);
+    if (!raf && !frozen && typeof requestAnimationFrame === 'function') raf = requestAnimationFrame(frame);
   }
 
   function update(next: Snapshot): void {
     snap = next;
     const st = next.status;
-    const phase = fallbackPhase(st);
-    for (const p of ['countdown', 'fallback', 'forced', 'healthy', 'waiting', 'inactive']) el.classList.toggle(`is-${p}`, p === phase);
+    const phase = timerStory(st);
+    for (const p of STORIES) el.classList.toggle(`is-${p}`, p === phase);
+    field(el, 'fallback-phase', st.fallback_phase);
     switch (phase) {
       case 'countdown':
-        setText(title, 'Fallback countdown');
+        setText(title, PHASE_WORDS.countdown);
         setText(detail, `No P2P peers since ${clock(st.peerless_since_ms)}; HTTP takes over after ${duration(st.fallback_after_ms)}`);
         break;
       case 'fallback':
         setArc(1);
         setText(big, 'HTTP');
         setText(unit, 'active');
-        setText(title, 'HTTP fallback active');
-        setText(detail, st.last_transition ? `Reason: ${st.last_transition.reason}` : 'The heartbeat switched sync to HTTP');
+        setText(title, PHASE_WORDS.active);
+        setText(detail, st.sync_reason);
         break;
       case 'forced':
         setArc(1);
         setText(big, st.mode.toUpperCase());
         setText(unit, 'forced');
-        setText(title, 'Heartbeat overridden');
+        setText(title, PHASE_WORDS.forced);
         setText(line, `Forced ${st.mode.toUpperCase()}: the peer timer cannot switch lungs`);
         el.classList.toggle('is-forced-http', st.mode === 'http');
         setText(detail, 'Switch to Auto to let the heartbeat decide');
@@ -109,21 +122,21 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
         setArc(0);
         setText(big, '—');
         setText(unit, '');
-        setText(title, 'Waiting for heartbeat');
-        setText(line, 'No sync peers yet; no countdown reported');
-        setText(detail, ' ');
-        break;
-      case 'inactive':
-        setArc(0);
-        setText(big, '—');
-        setText(unit, 'off');
-        setText(title, 'Heartbeat inactive');
-        setText(line, 'The node reports no running heartbeat');
-        setText(detail, ' ');
+        setText(title, 'Waiting for peers');
+        setText(line, st.p2p_reason);
+        setText(detail, `HTTP takes over after ${duration(st.fallback_after_ms)} without sync peers`);
         break;
     }
     frame();
   }
 
-  return { el, update };
+  /** Stops (or resumes) the countdown's animation, for a face that lost its node. */
+  function freeze(on: boolean): void {
+    frozen = on;
+    if (on && raf && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(raf);
+    if (on) raf = 0;
+    else frame();
+  }
+
+  return { el, update, freeze };
 }

@@ -2,6 +2,8 @@ import type { Backend, Status } from '../backend/types';
 import { setStoredToken, storedToken } from '../backend/http';
 import { copyText, h, setText } from '../dom';
 import { shortId } from '../format';
+import { field } from '../frame';
+import { nodeLabel } from '../machines';
 import { applyPresentation, applyTheme, currentTheme, isPresentation } from '../prefs';
 import { createCarrier } from './carrier';
 import { createCutButton, createModeControl } from './mode';
@@ -13,12 +15,13 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   const cut = createCutButton(backend, toast, onStatus);
   const idBtn = h('button', { class: 'identity__id mono', title: 'Copy the full PeerId', attrs: { type: 'button', 'data-field': 'peer-id' } });
   const version = h('span', { class: 'identity__meta' });
+  const watched = h('span', { class: 'identity__name', attrs: { 'data-field': 'watched-node' } });
   let peerId = '';
   idBtn.addEventListener('click', async () => {
     if (peerId) toast((await copyText(peerId)) ? 'PeerId copied' : peerId, 'success');
   });
-  const carrier = createCarrier(now, { 'data-field': 'carrier' });
-  const conn = h('span', { class: 'conn', attrs: { 'data-field': 'connection' } });
+  const carrier = createCarrier(now, { 'data-field': 'sync-state' });
+  const conn = h('span', { class: 'conn', attrs: { 'data-field': 'connection', 'data-value': 'lost' } });
   const theme = h('button', { class: 'icon-btn icon-btn--theme', title: 'Light / dark theme', attrs: { type: 'button', 'aria-label': 'Toggle theme' } });
   const present = h('button', { class: 'icon-btn icon-btn--present', title: 'Presentation mode (P)', attrs: { type: 'button', 'aria-label': 'Toggle presentation mode' } });
   theme.addEventListener('click', () => applyTheme(currentTheme() === 'dark' ? 'light' : 'dark', true));
@@ -34,7 +37,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
 
   const el = h('header', { class: 'header is-loading' },
     h('div', { class: 'brand' }, h('span', { class: 'brand__mark', attrs: { 'aria-hidden': 'true' } }), h('span', { class: 'brand__name', text: 'Lattice' })),
-    h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'This node' }), idBtn, version),
+    h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'Watching' }), watched, h('span', { class: 'identity__ids' }, idBtn, version)),
     h('div', { class: 'header__controls' }, mode.el, carrier.el, cut.el),
     tools,
   );
@@ -42,18 +45,25 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   let everConnected = false;
   return {
     el,
+    /** Whether the face receives the node's snapshots (CONTRACT.md `connection`). */
     setConnected(c: boolean) {
       everConnected ||= c;
+      field(conn, 'connection', c ? 'live' : 'lost');
       conn.classList.toggle('is-up', c);
       conn.classList.toggle('is-down', !c && everConnected);
-      setText(conn, backend.kind === 'tauri' ? 'App' : c ? 'Live' : everConnected ? 'Reconnecting' : 'Connecting');
-      conn.title = c ? 'Receiving pushed status from the node' : 'Event stream lost: reconnecting';
+      setText(conn, c ? 'Live' : everConnected ? 'Lost — reconnecting' : 'Connecting');
+      conn.title = c ? 'Receiving the node\'s status as it changes' : 'Not receiving the node: what is shown is frozen';
+      carrier.freeze(!c);
     },
     /** `skew`: node clock minus ours when the snapshot arrived (see countdown.ts). */
     update(s: Status, skew = 0) {
       el.classList.remove('is-loading');
       peerId = s.node.peer_id;
       setText(idBtn, shortId(s.node.peer_id, 10, 6));
+      field(watched, 'watched-node', s.node.peer_id);
+      watched.setAttribute('data-api', `http://${s.node.http_listen}`);
+      setText(watched, nodeLabel(s));
+      watched.title = s.node.peer_id;
       idBtn.title = `${s.node.peer_id} (click to copy)`;
       setText(version, `v${s.node.version} · ${s.node.http_listen}`);
       carrier.update(s, skew);

@@ -1,13 +1,10 @@
-import type { Status, SyncSummary } from '../backend/types';
+import type { HttpState, P2pState, Status } from '../backend/types';
 import { h, setText } from '../dom';
-import { bytes, clock, counted, duration, median, plural, rtt } from '../format';
+import { clock, median, rtt } from '../format';
+import { field } from '../frame';
 
-/** "1↓ 0↑ entry", "3↓ 2↑ entries": the noun agrees with what moved in all. */
-function movedEntries(l: SyncSummary): string {
-  return `${l.pulled}↓ ${l.pushed}↑ ${plural(l.pulled + l.pushed, 'entry', 'entries')}`;
-}
-
-export type LungState = 'breathing' | 'standby' | 'off' | 'failed';
+/** How a lung panel looks: the state is the core's, the tone only says how loud to show it. */
+export type Tone = 'breathing' | 'standby' | 'off' | 'warn' | 'failed' | 'idle';
 
 export interface Metric {
   key: string;
@@ -15,108 +12,107 @@ export interface Metric {
   value: string;
   /** A second, smaller line (units, context). */
   sub?: string;
+  /** Words for engineers (RTT and the like): hidden in presentation mode. */
+  jargon?: boolean;
+  /** CONTRACT.md field this metric shows, with its raw value. */
+  field?: { name: string; value: string | number };
 }
 
 export interface LungView {
-  state: LungState;
-  carrying: boolean;
+  state: P2pState | HttpState;
+  tone: Tone;
   badge: string;
-  note: string;
+  reason: string;
   metrics: Metric[];
 }
 
-const span = (ms: number): string => (ms < 1000 ? `${ms} ms` : ms % 1000 ? `${(ms / 1000).toFixed(1)} s` : duration(ms));
+export const P2P_WORDS: Record<P2pState, string> = {
+  carrying: 'Carrying sync',
+  countdown: 'Countdown',
+  down: 'Down',
+  cut: 'Cut',
+  off: 'Off',
+};
 
-const maxOf = (xs: (number | null)[]): number | null =>
+export const HTTP_WORDS: Record<HttpState, string> = {
+  carrying: 'Carrying sync',
+  failing: 'Failing',
+  standby: 'Standby',
+  unready: 'Not ready',
+  off: 'Off',
+};
+
+/**
+ * A node with no peer and no neighbour has nobody to sync with yet: a first launch, not an
+ * emergency. Its lungs stay calm (the welcome card explains what to do).
+ */
+export const isAlone = (s: Status): boolean => s.peers.length === 0 && s.neighbors.length === 0;
+
+const maxOf = (xs: (number | null | undefined)[]): number | null =>
   xs.reduce<number | null>((m, x) => (x != null && (m == null || x > m) ? x : m), null);
 
-/** What the P2P panel shows, from the snapshot only. */
-export function p2pLung(s: Status): LungView {
-  const carrying = s.sync_mode === 'P2P';
-  const sync = s.peers.filter((p) => p.sync_capable).length;
-  const mesh = s.peers.filter((p) => p.in_mesh).length;
-  const rtts = s.peers.map((p) => p.rtt_ms).filter((x): x is number => x != null);
-  const lastP2p =
-    s.last_sync?.lung === 'P2P' ? s.last_sync.at_ms : maxOf(s.peers.map((p) => p.last_sync_ms));
-  let state: LungState;
-  let note: string;
-  if (s.p2p_blocked) {
-    state = 'failed';
-    note = 'P2P cut on this node: connections closed and refused';
-  } else if (carrying && sync === 0) {
-    state = 'failed';
-    note = s.fallback_deadline_ms != null ? 'No sync-capable peers: fallback countdown running' : 'No sync-capable peers';
-  } else if (carrying) {
-    state = 'breathing';
-    note = `Carrying sync with ${counted(sync, 'peer')}: gossip and reconciliation`;
-  } else if (s.mode === 'http') {
-    state = 'off';
-    note = 'Forced HTTP mode: no gossip, no P2P reconciliation';
-  } else {
-    state = 'standby';
-    note = 'Standby: HTTP carries sync until peers return';
+function p2pTone(s: Status): Tone {
+  switch (s.p2p_state) {
+    case 'carrying': return 'breathing';
+    case 'countdown': return 'warn';
+    case 'cut': return 'failed';
+    case 'off': return 'off';
+    case 'down': return isAlone(s) ? 'idle' : s.sync_state === 'http' ? 'warn' : 'failed';
   }
-  const badge = { breathing: 'Carrying sync', standby: 'Standby', off: 'Overridden', failed: s.p2p_blocked ? 'Cut' : 'No peers' }[state];
+}
+
+function httpTone(s: Status): Tone {
+  const none = s.neighbors.length === 0;
+  switch (s.http_state) {
+    case 'carrying': return 'breathing';
+    case 'standby': return 'standby';
+    case 'off': return 'off';
+    case 'failing': return none ? 'idle' : 'failed';
+    case 'unready': return none ? 'idle' : 'warn';
+  }
+}
+
+const flow = (received: number, sent: number) => ({ value: received.toLocaleString('en-US'), sub: `${sent.toLocaleString('en-US')} sent` });
+
+/** What the P2P panel shows: the core's state and reason, and a few counts. */
+export function p2pLung(s: Status): LungView {
+  const ready = s.peers.filter((p) => p.sync_capable).length;
+  const rtts = s.peers.map((p) => p.rtt_ms).filter((x): x is number => x != null);
+  const last = s.last_sync?.lung === 'P2P' ? s.last_sync.at_ms : maxOf(s.peers.map((p) => p.last_sync_ms));
+  const moved = flow(s.entries_by_lung.p2p.received, s.entries_by_lung.p2p.sent);
   return {
-    state,
-    carrying,
-    badge,
-    note,
+    state: s.p2p_state,
+    tone: p2pTone(s),
+    badge: P2P_WORDS[s.p2p_state],
+    reason: s.p2p_reason,
     metrics: [
-      { key: 'peers', label: 'Peers', value: String(s.peers.length), sub: `${sync} sync-capable` },
-      { key: 'mesh', label: 'In mesh', value: String(mesh), sub: 'gossipsub' },
-      { key: 'rtt', label: 'RTT median', value: rtt(median(rtts)), sub: rtts.length ? `${rtts.length} measured` : 'no pings yet' },
-      { key: 'last', label: 'Last P2P sync', value: clock(lastP2p), sub: lastP2p != null && s.last_sync?.lung === 'P2P' ? movedEntries(s.last_sync) : ' ' },
+      { key: 'peers', label: 'Peers', value: String(s.peer_count), sub: `${ready} ready to sync`, field: { name: 'peer-count', value: s.peer_count } },
+      { key: 'entries', label: 'Entries received', ...moved },
+      { key: 'last', label: 'Last P2P sync', value: clock(last), sub: ' ' },
+      { key: 'rtt', label: 'Round trip', value: rtt(median(rtts)), sub: rtts.length ? `median of ${rtts.length}` : 'no pings yet', jargon: true },
     ],
   };
 }
 
-/** What the HTTP panel shows, from the snapshot only. */
+/** What the HTTP panel shows: the core's state and reason, and a few counts. */
 export function httpLung(s: Status): LungView {
-  const carrying = s.sync_mode === 'HTTP';
   const total = s.neighbors.length;
   const healthy = s.neighbors.filter((n) => n.health === 'healthy').length;
   const unhealthy = s.neighbors.filter((n) => n.health === 'unhealthy').length;
-  const streams = s.neighbors.filter((n) => n.events_connected).length;
-  const lastHttp =
-    s.last_sync?.lung === 'HTTP' ? s.last_sync.at_ms : maxOf(s.neighbors.map((n) => n.last_sync_ms));
-  let moved: number | null = null;
-  if (s.last_sync?.lung === 'HTTP') moved = s.last_sync.bytes;
-  else {
-    const latest = [...s.neighbors]
-      .filter((n) => n.last_report && n.last_sync_ms != null)
-      .sort((a, b) => (b.last_sync_ms ?? 0) - (a.last_sync_ms ?? 0))[0];
-    if (latest?.last_report) moved = latest.last_report.bytes_sent + latest.last_report.bytes_received;
-  }
-  let state: LungState;
-  let note: string;
-  if (carrying && total === 0) {
-    state = 'failed';
-    note = 'HTTP carries sync but no neighbours are configured';
-  } else if (carrying && unhealthy === total) {
-    state = 'failed';
-    note = total === 1 ? 'The neighbour is unhealthy' : `All ${total} neighbours unhealthy`;
-  } else if (carrying) {
-    state = 'breathing';
-    note = `Polling ${counted(total, 'neighbour')} every ${span(s.http_poll_ms)}`;
-  } else if (s.mode === 'p2p') {
-    state = 'off';
-    note = 'Forced P2P mode: HTTP sync off';
-  } else {
-    state = 'standby';
-    note = `Reserve: takes over after ${span(s.fallback_after_ms)} without P2P peers`;
-  }
-  const badge = { breathing: 'Carrying sync', standby: 'Standby', off: 'Overridden', failed: 'Failing' }[state];
+  const checked = maxOf(s.neighbors.map((n) => n.checked_at_ms));
+  const last = s.last_sync?.lung === 'HTTP' ? s.last_sync.at_ms : maxOf(s.neighbors.map((n) => n.last_sync_ms));
+  const moved = flow(s.entries_by_lung.http.received, s.entries_by_lung.http.sent);
+  const poll = s.http_poll_ms < 1000 ? `${s.http_poll_ms} ms` : `${Math.round(s.http_poll_ms / 100) / 10} s`;
   return {
-    state,
-    carrying,
-    badge,
-    note,
+    state: s.http_state,
+    tone: httpTone(s),
+    badge: HTTP_WORDS[s.http_state],
+    reason: s.http_reason,
     metrics: [
-      { key: 'healthy', label: 'Neighbours', value: `${healthy} / ${total}`, sub: unhealthy ? `healthy · ${unhealthy} unhealthy` : total - healthy ? `healthy · ${total - healthy} not contacted` : 'healthy' },
-      { key: 'last', label: 'Last HTTP sync', value: clock(lastHttp), sub: s.last_sync?.lung === 'HTTP' ? movedEntries(s.last_sync) : ' ' },
-      { key: 'bytes', label: 'Bytes moved', value: bytes(moved), sub: 'last reconciliation' },
-      { key: 'streams', label: 'Event streams', value: `${streams} / ${total}`, sub: 'connected' },
+      { key: 'healthy', label: 'Neighbours', value: `${healthy} / ${total}`, sub: total === 0 ? 'none configured' : unhealthy ? `healthy · ${unhealthy} unreachable` : total - healthy ? `healthy · ${total - healthy} not checked` : 'healthy' },
+      { key: 'entries', label: 'Entries received', ...moved },
+      { key: 'last', label: 'Last HTTP sync', value: clock(last), sub: ' ' },
+      { key: 'checked', label: 'Last check', value: clock(checked), sub: `every ${poll}` },
     ],
   };
 }
@@ -124,20 +120,21 @@ export function httpLung(s: Status): LungView {
 interface Panel {
   root: HTMLElement;
   badge: HTMLElement;
-  note: HTMLElement;
-  values: Map<string, { value: HTMLElement; sub: HTMLElement }>;
+  reason: HTMLElement;
+  values: Map<string, { box: HTMLElement; value: HTMLElement; sub: HTMLElement }>;
 }
 
 function panel(kind: 'p2p' | 'http', title: string, subtitle: string, keys: Metric[]): Panel {
   const badge = h('span', { class: 'lung__badge' });
-  const note = h('p', { class: 'lung__note' });
-  const values = new Map<string, { value: HTMLElement; sub: HTMLElement }>();
+  const reason = h('p', { class: 'lung__note lung__reason', attrs: { 'data-field': `${kind}-reason` } });
+  const values = new Map<string, { box: HTMLElement; value: HTMLElement; sub: HTMLElement }>();
   const grid = h('dl', { class: 'lung__metrics' });
   for (const m of keys) {
     const value = h('dd', { class: 'metric__value num', attrs: { 'data-metric': m.key } });
     const sub = h('span', { class: 'metric__sub' });
-    values.set(m.key, { value, sub });
-    grid.append(h('div', { class: `metric metric--${m.key}` }, h('dt', { class: 'metric__label', text: m.label }), value, sub));
+    const box = h('div', { class: `metric metric--${m.key}${m.jargon ? ' jargon' : ''}` }, h('dt', { class: 'metric__label', text: m.label }), value, sub);
+    values.set(m.key, { box, value, sub });
+    grid.append(box);
   }
   const root = h(
     'section',
@@ -148,23 +145,29 @@ function panel(kind: 'p2p' | 'http', title: string, subtitle: string, keys: Metr
     ),
     h('div', { class: 'lung__body' },
       h('span', { class: 'lung__glyph', attrs: { 'aria-hidden': 'true' } }, h('span', { class: 'lung__core' })),
-      note,
+      reason,
     ),
     grid,
   );
-  return { root, badge, note, values };
+  return { root, badge, reason, values };
 }
 
-function apply(p: Panel, v: LungView): void {
-  for (const st of ['breathing', 'standby', 'off', 'failed'] as const) p.root.classList.toggle(`is-${st}`, v.state === st);
-  p.root.classList.toggle('is-carrying', v.carrying);
+const TONES: readonly Tone[] = ['breathing', 'standby', 'off', 'warn', 'failed', 'idle'];
+
+function apply(p: Panel, kind: 'p2p' | 'http', v: LungView): void {
+  for (const t of TONES) p.root.classList.toggle(`is-${t}`, v.tone === t);
+  // `is-carrying` is what e2e/browser.mjs and app-window.mjs wait for.
+  p.root.classList.toggle('is-carrying', v.state === 'carrying');
+  field(p.badge, `${kind}-state`, v.state);
   setText(p.badge, v.badge);
-  setText(p.note, v.note);
+  field(p.reason, `${kind}-reason`, v.reason);
+  setText(p.reason, v.reason);
   for (const m of v.metrics) {
     const slot = p.values.get(m.key);
     if (!slot) continue;
     setText(slot.value, m.value);
     setText(slot.sub, m.sub ?? '');
+    if (m.field) field(slot.value, m.field.name, m.field.value);
   }
 }
 
@@ -179,12 +182,12 @@ export function createLungs(): { el: HTMLElement; update(s: Status): void } {
       const a = p2pLung(s);
       const b = httpLung(s);
       if (!p2p || !http) {
-        p2p = panel('p2p', 'P2P', 'libp2p', a.metrics);
-        http = panel('http', 'HTTP', 'polling', b.metrics);
+        p2p = panel('p2p', 'P2P', 'direct', a.metrics);
+        http = panel('http', 'HTTP', 'reserve', b.metrics);
         el.append(p2p.root, http.root);
       }
-      apply(p2p, a);
-      apply(http, b);
+      apply(p2p, 'p2p', a);
+      apply(http, 'http', b);
     },
   };
 }

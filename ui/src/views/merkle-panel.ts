@@ -1,13 +1,37 @@
 import type { Backend, Status } from '../backend/types';
 import { errorMessage } from '../backend/errors';
 import { copyText, h, setText } from '../dom';
-import { bytes, clock, counted, plural, shortHash, shortId, shortUrl } from '../format';
+import { ago, bytes, clock, counted, plural, shortHash, shortId, shortUrl } from '../format';
+import { field, markStale, type Frame } from '../frame';
+import { freshness, identicalLedgers, linksAttr, machines, type Agreement, type Machine } from '../machines';
 import { verifyProof } from '../merkle';
 import type { Toast } from './toast';
+import { AGREEMENT_WORDS } from './words';
 
-function badge(m: boolean | null, asOf: number | null): HTMLElement {
-  const [cls, text] = m === true ? ['ok', 'in sync'] : m === false ? ['warn', 'diverged'] : ['muted', 'unknown'];
-  return h('span', { class: `badge badge--${cls}`, text, title: asOf != null ? `as of the last sync at ${clock(asOf)}` : 'never synced' });
+const BADGE_CLASS: Record<Agreement, string> = { match: 'ok', differs: 'warn', unknown: 'muted' };
+
+function badge(a: Agreement): HTMLElement {
+  return h('span', { class: `badge badge--${BADGE_CLASS[a]}`, text: AGREEMENT_WORDS[a] });
+}
+
+/** One row per other machine: its links, its name, its root and how it compares with ours. */
+function machineRow(m: Machine, f: Frame): HTMLElement {
+  const fr = freshness(m, f.status, f.nodeNow);
+  const stale = fr.stale || f.lost;
+  const age = f.lost ? f.nodeNow - f.status.now_ms : fr.ageMs;
+  const root = m.peer?.root ?? m.neighbor?.root ?? null;
+  const who = h('span', { class: 'roots__who', title: [m.peerId, m.neighbor?.url].filter(Boolean).join('\n') },
+    h('span', { class: 'roots__name', text: m.label }),
+    stale && age != null
+      ? h('span', { class: 'roots__age', text: `checked ${ago(age)}` })
+      : h('span', { class: 'roots__links', text: `linked by ${m.links.map((l) => l.toUpperCase()).join(' + ')}` }));
+  const row = h('li', { class: 'roots__row', attrs: { 'data-machine': m.key, 'data-links': linksAttr(m), 'data-agreement': m.agreement } },
+    h('span', { class: `roots__dot roots__dot--${m.agreement}`, attrs: { 'aria-hidden': 'true' } }),
+    who,
+    h('span', { class: 'roots__root mono', text: root ? shortHash(root, 6) : '—', title: root ?? 'unknown' }),
+    badge(m.agreement));
+  markStale(row, stale);
+  return row;
 }
 
 /**
@@ -18,6 +42,7 @@ export function createMerklePanel(backend: Backend, toast: Toast, getStatus: () 
   const rootBtn = h('button', { class: 'root-chip mono', title: 'Copy the full Merkle root', attrs: { type: 'button', 'data-field': 'root' } });
   const count = h('span', { class: 'merkle__count num', attrs: { 'data-field': 'entry-count' } });
   const list = h('ul', { class: 'roots' });
+  const identical = h('p', { class: 'identical', attrs: { 'data-field': 'identical-banner', role: 'status' } });
   const last = h('p', { class: 'merkle__last' });
   let fullRoot = '';
   rootBtn.addEventListener('click', async () => {
@@ -68,14 +93,15 @@ export function createMerklePanel(backend: Backend, toast: Toast, getStatus: () 
     setText(verdict, `${ok ? '✓' : '✗'} ${text}`);
   }
 
+  const rootBox = h('div', { class: 'merkle__rootbox' }, h('span', { class: 'card__eyebrow', text: 'Our root' }), rootBtn);
   const countNoun = h('span', { class: 'card__eyebrow', text: 'entries', attrs: { 'data-field': 'entry-noun' } });
   const el = h('section', { class: 'card merkle', attrs: { 'aria-label': 'Merkle state' } },
     h('header', { class: 'card__head merkle__head' },
       h('h2', { class: 'card__title', text: 'Merkle state' }),
       h('div', { class: 'merkle__countbox' }, count, countNoun),
     ),
-    h('div', { class: 'merkle__rootbox' }, h('span', { class: 'card__eyebrow', text: 'Our root' }), rootBtn),
-    h('div', { class: 'merkle__section' }, h('span', { class: 'card__eyebrow', text: 'Peers and neighbours' }), list),
+    rootBox,
+    h('div', { class: 'merkle__section' }, h('span', { class: 'card__eyebrow', text: 'Other machines' }), list),
     last,
     h('div', { class: 'detail' }, form),
   );
@@ -91,25 +117,32 @@ export function createMerklePanel(backend: Backend, toast: Toast, getStatus: () 
       idInput.value = id;
       form.requestSubmit();
     },
-    update(st: Status) {
+    update(f: Frame) {
+      const st = f.status;
       fullRoot = st.merkle_root;
+      field(rootBtn, 'root', st.merkle_root);
       setText(rootBtn, shortHash(st.merkle_root, 8));
       rootBtn.title = `${st.merkle_root} (click to copy)`;
+      field(count, 'entry-count', st.entry_count);
       setText(count, st.entry_count.toLocaleString('en-US'));
       setText(countNoun, plural(st.entry_count, 'entry', 'entries'));
-      const rows: HTMLElement[] = [];
-      for (const p of st.peers) {
-        rows.push(h('li', { class: 'roots__row' }, h('span', { class: 'roots__kind roots__kind--p2p', text: 'P2P' }), h('span', { class: 'roots__who mono', text: shortId(p.peer_id, 6, 4), title: p.peer_id }), h('span', { class: 'roots__root mono', text: p.root ? shortHash(p.root, 6) : '—', title: p.root ?? 'unknown' }), badge(p.root_matches, p.last_sync_ms)));
-      }
-      for (const n of st.neighbors) {
-        rows.push(h('li', { class: 'roots__row' }, h('span', { class: 'roots__kind roots__kind--http', text: 'HTTP' }), h('span', { class: 'roots__who mono', text: shortUrl(n.url), title: n.url }), h('span', { class: 'roots__root mono', text: n.root ? shortHash(n.root, 6) : '—', title: n.root ?? 'unknown' }), badge(n.root_matches, n.last_sync_ms)));
-      }
-      if (!rows.length) rows.push(h('li', { class: 'roots__empty', text: 'No peers or neighbours to compare with' }));
+      const ms = machines(st);
+      const rows = ms.map((m) => machineRow(m, f));
+      if (!rows.length) rows.push(h('li', { class: 'roots__empty', text: 'No other machine to compare with yet' }));
       list.replaceChildren(...rows);
+      // Exists only while it is true: every other machine's root equals ours.
+      const n = identicalLedgers(ms);
+      if (n == null) identical.remove();
+      else {
+        field(identical, 'identical-banner', n);
+        setText(identical, `All ${n} ledgers identical`);
+        if (identical.previousElementSibling !== rootBox) rootBox.after(identical);
+      }
       const ls = st.last_sync;
+      const peer = ls ? ms.find((m) => m.key === ls.with || m.peerId === ls.with || m.neighbor?.url === ls.with) : undefined;
       setText(last, ls
-        ? `Last reconciliation ${clock(ls.at_ms)} over ${ls.lung} with ${ls.lung === 'HTTP' ? shortUrl(ls.with) : shortId(ls.with, 6, 4)}: pulled ${ls.pulled}, pushed ${ls.pushed}, ${bytes(ls.bytes)}`
-        : 'No reconciliation yet');
+        ? `Last sync ${clock(ls.at_ms)} over ${ls.lung} with ${peer?.label ?? (ls.lung === 'HTTP' ? shortUrl(ls.with) : shortId(ls.with, 6, 4))}: ${counted(ls.pulled, 'entry', 'entries')} in, ${ls.pushed} out, ${bytes(ls.bytes)}`
+        : 'No sync yet');
     },
   };
 }

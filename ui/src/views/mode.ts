@@ -2,6 +2,7 @@ import type { Backend, Mode, Status } from '../backend/types';
 import { MODES } from '../backend/types';
 import { errorMessage } from '../backend/errors';
 import { h, setText } from '../dom';
+import { field } from '../frame';
 import type { Toast } from './toast';
 
 const LABEL: Record<Mode, string> = { auto: 'Auto', p2p: 'P2P', http: 'HTTP' };
@@ -19,7 +20,7 @@ export interface ModeControl {
 /** Auto / P2P / HTTP as one segmented control; the highlighted mode is the node's, not ours. */
 export function createModeControl(backend: Backend, toast: Toast, onStatus: (s: Status) => void): ModeControl {
   const buttons = new Map<Mode, HTMLButtonElement>();
-  const el = h('div', { class: 'segmented', attrs: { role: 'group', 'aria-label': 'Sync mode' } });
+  const el = h('div', { class: 'segmented', attrs: { role: 'group', 'aria-label': 'Sync mode', 'data-field': 'mode' } });
   let pending = false;
   for (const m of MODES) {
     const b = h('button', {
@@ -49,6 +50,9 @@ export function createModeControl(backend: Backend, toast: Toast, onStatus: (s: 
   return {
     el,
     update(s) {
+      // The pressed button's label is the visible text of the node's mode.
+      field(el, 'mode', s.mode);
+      el.setAttribute('aria-label', `Sync mode: ${LABEL[s.mode]}`);
       for (const [m, b] of buttons) {
         const on = s.mode === m;
         b.setAttribute('aria-pressed', String(on));
