@@ -11,6 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LATTICE, freePort, until } from './lib.mjs';
 
+// Interrupted (Ctrl-C, a CI timeout): exit through the 'exit' handlers, which stop every
+// process and remove every temporary directory this check made.
+for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+  if (process.listenerCount(sig) === 0) process.once(sig, () => process.exit(128 + n));
+}
+
 /** The contract version this check speaks; the UI announces its own in `data-truth-version`. */
 export const TRUTH_VERSION = 1;
 /** A disagreement may last this long (a snapshot, a render, a sample apart). */
