@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, chmodSync, existsSync, mkdirSync, rmSync, r
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
-import { collectTruth, fetchStatus, startSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
+import { collectTruth, fetchStatus, startBufferedSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
 
 const W = Number(process.env.TRUTH_WIDTH || 1280);
 const H = Number(process.env.TRUTH_HEIGHT || 720);
@@ -74,10 +74,15 @@ start(DRIVER, ['--port', String(driverPort)]);
 const wd = `http://127.0.0.1:${driverPort}`;
 
 async function call(method, path, body, ms = 30_000) {
-  const res = await fetch(`${wd}${path}`, {
-    method, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ms),
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res;
+  try {
+    res = await fetch(`${wd}${path}`, {
+      method, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ms),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new Error(`${method} ${path.replace(/^\/session\/[^/]+/, '')}: ${e.message} (${ms} ms)`);
+  }
   const json = await res.json();
   if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
   return json.value;
@@ -105,19 +110,53 @@ try {
       window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v }), (e) => done({ err: JSON.stringify(e) }));`,
     args: [cmd, args],
   }, 30_000).then((r) => { if (r.err) throw new Error(`${cmd}: ${r.err}`); return r.ok; });
-  const find = async (css) => Object.values(await call('POST', `${S}/element`, { using: 'css selector', value: css }) ?? {})[0];
-  const findX = async (xpath) => Object.values(await call('POST', `${S}/element`, { using: 'xpath', value: xpath }) ?? {})[0];
-  /** A real click, as the presenter's: it fails when the button is off screen or covered. */
-  const click = async (what, el) => {
-    if (!el) throw new Error(`the presenter bar has no ${what} button`);
-    const enabled = await call('GET', `${S}/element/${el}/enabled`);
-    if (!enabled) throw new Error(`the ${what} button is disabled`);
-    await call('POST', `${S}/element/${el}/click`, {});
+  // W3C element references are objects with one key; a missing element is null here.
+  const locate = async (using, value) => {
+    try {
+      return Object.values(await call('POST', `${S}/element`, { using, value }) ?? {})[0] ?? null;
+    } catch (e) {
+      if (/no such element/.test(e.message)) return null;
+      throw e;
+    }
   };
-  const action = async (name) => click(`data-action="${name}"`, await until(`the ${name} button`, () => find(`[data-action="${name}"]`), 10_000));
-  /** "Watch" another node: `[data-action="demo-watch"][data-index=i]`, else the demo table's row i. */
-  const watchNode = async (i) => click(`watch node ${i}`, await find(`[data-action="demo-watch"][data-index="${i}"]`)
-    ?? await findX(`(//section[contains(@class,'demo')]//tbody/tr)[${i + 1}]//button[normalize-space()='Watch']`));
+  const find = (css) => locate('css selector', css);
+  const findX = (xpath) => locate('xpath', xpath);
+  /** A real click, as the presenter's: it fails when the button is off screen or covered. */
+  // `locateIt()` finds the element again when a re-render replaced it between find and click.
+  const click = async (what, locateIt) => {
+    for (let attempt = 1; ; attempt++) {
+      const el = await locateIt();
+      if (!el) throw new Error(`the window has no ${what} button`);
+      try {
+        if (!(await call('GET', `${S}/element/${el}/enabled`))) throw new Error(`the ${what} button is disabled`);
+        await call('POST', `${S}/element/${el}/click`, {});
+        return;
+      } catch (e) {
+        if (attempt >= 3 || !/stale element/.test(e.message)) throw e;
+      }
+    }
+  };
+  const action = async (name) => {
+    await until(`the ${name} button`, () => find(`[data-action="${name}"]`), 10_000);
+    await click(`data-action="${name}"`, () => find(`[data-action="${name}"]`));
+  };
+  /**
+   * "Watch" another node: `[data-action="demo-watch"][data-index=i]`, else the demo table's
+   * row i. The table is rebuilt on every refresh (about once a second), faster than a
+   * WebDriver find-then-click round trip on a busy machine, so this one is found, checked
+   * (shown, enabled) and clicked in one script call.
+   */
+  const watchNode = async (i) => {
+    const r = await script(`const el = document.querySelector('[data-action="demo-watch"][data-index="' + arguments[0] + '"]')
+        || document.evaluate(arguments[1], document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+      if (!el) return 'missing';
+      if (el.disabled) return 'disabled';
+      el.scrollIntoView({ block: 'nearest' });
+      if (!el.checkVisibility()) return 'hidden';
+      el.click();
+      return 'clicked';`, [i, `(//section[contains(@class,'demo')]//tbody/tr)[${i + 1}]//button[normalize-space()='Watch']`]);
+    if (r !== 'clicked') throw new Error(`the Watch button of demo node ${i} is ${r}`);
+  };
 
   await call('POST', `${S}/window/rect`, { x: 0, y: 0, width: W, height: H }).catch((e) => step(`cannot size the window: ${e.message}`));
   await until('the window to render', () => find('[data-field]'), 30_000);
@@ -125,19 +164,50 @@ try {
   if (problem && process.env.TRUTH_ANY_UI !== '1') throw new Error(problem);
   if (problem) step(`going on anyway (TRUTH_ANY_UI=1): ${problem}`);
 
-  let watched = OWN;
-  sampler = startSampler({ collect: () => script(`return (${collectTruth})()`), watchedApi: () => watched, log: console.log });
-  const demo = () => invoke('demo_status');
   const urlOf = (d, i) => d.nodes[i].url.replace(/\/$/, '');
-  /** Waits for the app to watch `index` (null: its own node), then holds the window to it. */
-  const focused = async (index) => {
-    const d = await until(`the app to watch ${index == null ? 'its own node' : `demo node ${index}`}`, async () => {
-      const x = await demo();
-      return (x.focus ?? null) === index && x;
-    }, 30_000);
-    watched = index == null ? OWN : urlOf(d, index);
-    return d;
-  };
+  // The node the window must watch is the one the app's core watches (its focus, which the
+  // presenter bar sets). The page samples itself: every 100 ms the contract attributes and,
+  // at once, the core's `status` command, which answers with the focused node's status, the
+  // same snapshot its HTTP route serves (the app's CSP lets the page reach no HTTP port).
+  const install = () => script(`if (!window.__latticeTruth) {
+      const collect = ${collectTruth};
+      const buf = [];
+      let busy = false;
+      window.__latticeTruth = { buf, timer: setInterval(() => {
+        if (busy || buf.length > 600) return;
+        busy = true;
+        const asked = Date.now();
+        // The page is read when the core's answer arrives: the snapshot is then never
+        // newer than the page, and a slow answer cannot pass for a slow window.
+        const read = (status) => {
+          const t = Date.now();
+          const page = collect();
+          buf.push({ t, page, status, ipcMs: t - asked, collectMs: Date.now() - t });
+        };
+        window.__TAURI_INTERNALS__.invoke('status').then(read, () => read(null)).finally(() => { busy = false; });
+      }, 100) };
+    }
+    return true;`);
+  await install();
+  let watched = OWN;
+  sampler = startBufferedSampler({
+    drain: async () => {
+      const batch = await script('return window.__latticeTruth ? window.__latticeTruth.buf.splice(0) : null;');
+      if (batch === null) { await install(); return []; } // the page reloaded
+      const lastStatus = batch.findLast((b) => b.status)?.status;
+      if (lastStatus) watched = `http://${lastStatus.node.http_listen}`;
+      return batch;
+    },
+    log: console.log,
+  });
+  const demo = () => invoke('demo_status');
+  /** Waits for the app's core to watch `index` (null: its own node), as the presenter asked. */
+  const focused = (index) => until(`the app to watch ${index == null ? 'its own node' : `demo node ${index}`}`, async () => {
+    const x = await demo();
+    if ((x.focus ?? null) !== index) return false;
+    watched = index == null ? OWN : urlOf(x, index);
+    return x;
+  }, 30_000);
   const st = () => fetchStatus(watched);
   const cluster = async (check) => {
     const d = await demo();
@@ -186,12 +256,16 @@ try {
   const before = (await st()).entry_count;
   const write = await find('[data-action="demo-write"]');
   if (write) {
-    await click('write a sample entry', write);
+    await click('write a sample entry', () => find('[data-action="demo-write"]'));
   } else {
-    const area = await find('textarea');
-    await call('POST', `${S}/element/${area}/clear`, {});
-    await call('POST', `${S}/element/${area}/value`, { text: '{"written": "while P2P was cut"}' });
-    await click('Sign & append', await findX("//button[normalize-space()='Sign & append']"));
+    // Typed in by script: WebKitWebDriver's send-keys hangs on this machine.
+    const typed = await script(`const a = document.querySelector('textarea');
+      if (!a) return false;
+      a.value = arguments[0];
+      a.dispatchEvent(new Event('input', { bubbles: true }));
+      return true;`, ['{"written": "while P2P was cut"}']);
+    if (!typed) throw new Error('the window has no entry form');
+    await click('Sign & append', () => findX("//button[normalize-space()='Sign & append']"));
   }
   await until('the entry written during the cut on Branch A', async () => (await st()).entry_count > before, 15_000);
   await until('the entry to reach every demo node over HTTP', () => cluster((all) => all.every((s) => s.entry_count === all[0].entry_count && s.merkle_root === all[0].merkle_root)), 30_000);

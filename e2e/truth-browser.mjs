@@ -35,7 +35,8 @@ try {
   if (problem && process.env.TRUTH_ANY_UI !== '1') throw new Error(problem);
   if (problem) console.log(`truth-browser: going on anyway (TRUTH_ANY_UI=1): ${problem}`);
 
-  sampler = startSampler({ collect: () => page.evaluate(collectTruth), watchedApi: () => a, unreachable: 'lost', log: console.log });
+  // The page was opened at Branch A: that is the node it must watch.
+  sampler = startSampler({ collect: async () => ({ page: await page.evaluate(collectTruth), watched: a }), candidates: () => [a], unreachable: 'lost', log: console.log });
   const status = () => cluster.status(0);
   const write = async (api, what) => {
     const r = await fetch(`${api}/api/lattice/entries`, { method: 'POST', headers: { 'content-type': 'application/json' },

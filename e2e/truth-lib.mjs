@@ -233,13 +233,18 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
     return null;
   }
 
-  function record(key, field, o, t) {
+  // Samples can be far apart on a busy machine, so a disagreement's length is known only
+  // between bounds: at least until the last sample that saw it, at most until the first
+  // that did not. It fails on the lower bound (it surely lasted that long); the report
+  // gives the upper one (it may have lasted that long).
+  function record(key, field, o, t, closed) {
     const ms = t - o.start;
     const w = worst.get(field);
     if (!w || ms > w.ms) worst.set(field, { ms, key, at: o.start });
-    if (ms > limitMs) {
+    const seen = closed ? o.seen - o.start : ms;
+    if (seen > limitMs) {
       const f = failures.get(key);
-      if (!f || ms > f.ms) failures.set(key, { key, field, ms, start: o.start, shown: o.shown, expected: o.expected });
+      if (!f || seen > f.ms) failures.set(key, { key, field, ms: seen, upTo: ms, start: o.start, shown: o.shown, expected: o.expected });
     }
   }
 
@@ -256,19 +261,20 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
         const shown = observed.get(key) ?? '(missing)';
         const o = open.get(key);
         if (e.match(shown, e.value)) {
-          if (o) { record(key, e.field, o, t); open.delete(key); }
+          if (o) { record(key, e.field, o, t, true); open.delete(key); }
           else if (!worst.has(e.field)) worst.set(e.field, { ms: 0, key, at: t });
           continue;
         }
         const start = since(key, shown, e.match, t);
         if (!o || o.shown !== shown) {
           const begun = start ?? (o ? Math.min(o.start, t) : t);
-          open.set(key, { shown, start: begun, expected: e.value, field: e.field });
+          open.set(key, { shown, start: begun, seen: t, expected: e.value, field: e.field });
         } else {
           o.expected = e.value;
+          o.seen = t;
           if (start != null) o.start = Math.min(o.start, start);
         }
-        record(key, e.field, open.get(key), t);
+        record(key, e.field, open.get(key), t, false);
       }
       // A key the node no longer has (a machine that left) closes its disagreement.
       for (const key of [...open.keys()]) if (!expected.has(key)) open.delete(key);
@@ -276,11 +282,11 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
     failures: () => [...failures.values()].sort((a, b) => a.start - b.start),
     describe(f) {
       return `${f.field}: ${f.key}: the window showed ${JSON.stringify(f.shown)} while the node said ${JSON.stringify(f.expected)}, `
-        + `for ${(f.ms / 1000).toFixed(1)} s from ${rel(f.start)} (limit ${(limitMs / 1000).toFixed(1)} s)`;
+        + `for ${(f.ms / 1000).toFixed(1)} s${f.upTo > f.ms + SAMPLE_MS ? ` (up to ${(f.upTo / 1000).toFixed(1)} s)` : ''} from ${rel(f.start)} (limit ${(limitMs / 1000).toFixed(1)} s)`;
     },
     report() {
       const rows = [...worst.entries()].sort((a, b) => b[1].ms - a[1].ms)
-        .map(([field, w]) => `  ${field.padEnd(18)} worst lag ${String(w.ms).padStart(5)} ms${w.ms ? ` (${w.key}, from ${rel(w.at)})` : ''}`);
+        .map(([field, w]) => `  ${field.padEnd(18)} worst lag ${w.ms ? '≤' : ' '}${String(w.ms).padStart(5)} ms${w.ms ? ` (${w.key}, from ${rel(w.at)})` : ''}`);
       return [`truth: ${samples} samples, longest gap between samples ${maxGap} ms`, ...rows].join('\n');
     },
     get samples() { return samples; },
@@ -301,17 +307,20 @@ export async function fetchStatus(api, ms = 1500) {
 
 /**
  * Samples the page every 100 ms until stopped. `collect()` runs `collectTruth` in the page
- * (one script call); `watchedApi()` names the node the test expects the face to watch
- * (the test knows it: the face's own `data-api` would follow the face's own mistake);
- * `unreachable`: 'lost' when a node that does not answer must be shown as lost,
+ * (one script call) and returns `{ page, watched }`: `watched` names the node the face must
+ * be watching, from a source other than the face (the app's own focus, read in the same
+ * call; the face's `data-api` would follow the face's own mistake). Every API in
+ * `candidates()` is fetched at the same moment, so the watched node's status is as fresh as
+ * the page. `unreachable`: 'lost' when a node that does not answer must be shown as lost,
  * 'skip' when such a sample proves nothing (the node is not supposed to go).
  */
-export function startSampler({ collect, watchedApi, unreachable = 'skip', log = () => {} }) {
+export function startSampler({ collect, candidates, unreachable = 'skip', log = () => {} }) {
   const startedAt = Date.now();
   const cmp = createComparator({ startedAt });
   let stopped = false;
   let skipped = 0;
   let slowest = 0;
+  const took = [];
   let error = null;
   let last = null;
   let version = null;
@@ -319,11 +328,14 @@ export function startSampler({ collect, watchedApi, unreachable = 'skip', log = 
     let next = Date.now();
     while (!stopped) {
       const t = Date.now();
-      const api = watchedApi();
+      const apis = [...new Set(candidates())];
       try {
-        const [page, status] = await Promise.all([collect(), fetchStatus(api)]);
+        const [{ page, watched }, ...statuses] = await Promise.all([collect(), ...apis.map((a) => fetchStatus(a))]);
         slowest = Math.max(slowest, Date.now() - t);
-        last = { page, status };
+        took.push(Date.now() - t);
+        const i = apis.indexOf(watched);
+        const status = i >= 0 ? statuses[i] : await fetchStatus(watched);
+        last = { page, status, watched };
         version ??= versionProblem(page);
         if (status || unreachable === 'lost') cmp.add(t, expectations(status), observations(page));
         else skipped++;
@@ -347,9 +359,63 @@ export function startSampler({ collect, watchedApi, unreachable = 'skip', log = 
     async stop() {
       stopped = true;
       await loop;
-      const lines = [cmp.report(), `  samples skipped ${skipped}, slowest sample ${slowest} ms${error ? ` (last error: ${error.message})` : ''}`];
+      const lines = [cmp.report(), `  samples skipped ${skipped}, a sample took ${took.sort((x, y) => x - y)[took.length >> 1] ?? 0} ms (median), ${slowest} ms at most${error ? ` (last error: ${error.message})` : ''}`];
+      if (cmp.maxGap > LIMIT_MS) lines.push(`  WARNING: ${cmp.maxGap} ms passed between two samples (the machine was busy): a disagreement shorter than that could go unseen`);
       const failures = cmp.failures();
       return { failures, described: failures.map((f) => cmp.describe(f)), report: lines.join('\n'), skipped };
+    },
+  };
+}
+
+/**
+ * For a face whose driver is slow (WebDriver round trips take about a second on a busy
+ * machine, too coarse for a one-second limit): the page samples itself every 100 ms, the
+ * contract attributes and the core's status of the node it must watch taken together,
+ * into a buffer; `drain()` fetches and empties that buffer (one script call), here every
+ * 400 ms. `drain()` returns [{ t, page, status }] (status null: the core did not answer).
+ */
+export function startBufferedSampler({ drain, log = () => {} }) {
+  const startedAt = Date.now();
+  const cmp = createComparator({ startedAt });
+  let stopped = false;
+  let drains = 0;
+  let failedDrains = 0;
+  let error = null;
+  let unanswered = 0;
+  const answers = [];
+  const reads = [];
+  const spread = (xs) => { const v = [...xs].sort((a, b) => a - b); return `median ${v[v.length >> 1] ?? 0} ms, max ${v[v.length - 1] ?? 0} ms`; };
+  const loop = (async () => {
+    while (!stopped) {
+      const at = Date.now();
+      try {
+        const batch = await drain();
+        drains++;
+        for (const { t, page, status, ipcMs, collectMs } of batch) {
+          if (ipcMs != null) answers.push(ipcMs);
+          if (collectMs != null) reads.push(collectMs);
+          if (status) cmp.add(t, expectations(status), observations(page));
+          else unanswered++;
+        }
+      } catch (e) {
+        failedDrains++;
+        error = e;
+        log(`truth: reading the page's samples failed: ${e.message}`);
+      }
+      const wait = at + 400 - Date.now();
+      if (wait > 0 && !stopped) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+  return {
+    comparator: cmp,
+    async stop() {
+      stopped = true;
+      await loop;
+      const lines = [cmp.report(), `  ${drains} reads of the page's buffer (${failedDrains} failed${error ? `, last: ${error.message}` : ''}), ${unanswered} samples without the core's answer`,
+        `  the core's answer took ${spread(answers)}; reading the page took ${spread(reads)}`];
+      if (cmp.maxGap > LIMIT_MS) lines.push(`  WARNING: ${cmp.maxGap} ms passed between two samples (the page was busy): a disagreement shorter than that could go unseen`);
+      const failures = cmp.failures();
+      return { failures, described: failures.map((f) => cmp.describe(f)), report: lines.join('\n'), skipped: unanswered };
     },
   };
 }
