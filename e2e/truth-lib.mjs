@@ -245,6 +245,7 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
     if (seen > limitMs) {
       const f = failures.get(key);
       if (!f || seen > f.ms) failures.set(key, { key, field, ms: seen, upTo: ms, start: o.start, shown: o.shown, expected: o.expected });
+      else if (f.start === o.start) f.upTo = Math.max(f.upTo, ms);
     }
   }
 
