@@ -20,6 +20,7 @@ const W = Number(process.env.TRUTH_WIDTH || 1280);
 const H = Number(process.env.TRUTH_HEIGHT || 720);
 const SHOTS = process.env.TRUTH_SHOTS_DIR || ARTIFACTS;
 mkdirSync(SHOTS, { recursive: true });
+for (const f of readdirSync(SHOTS)) if (f.startsWith(`truth-app-${W}x${H}-`)) rmSync(join(SHOTS, f));
 const APP = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
 const CARGO_DRIVER = join(homedir(), '.cargo', 'bin', 'tauri-driver');
 const DRIVER = process.env.TAURI_DRIVER || (existsSync(CARGO_DRIVER) ? CARGO_DRIVER : 'tauri-driver');
@@ -151,7 +152,6 @@ try {
         || document.evaluate(arguments[1], document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
       if (!el) return 'missing';
       if (el.disabled) return 'disabled';
-      el.scrollIntoView({ block: 'nearest' });
       if (!el.checkVisibility()) return 'hidden';
       el.click();
       return 'clicked';`, [i, `(//section[contains(@class,'demo')]//tbody/tr)[${i + 1}]//button[normalize-space()='Watch']`]);

@@ -480,7 +480,7 @@ export async function startCluster(count, extraEnv = {}) {
 export function verdict(name, result) {
   console.log(result.report);
   if (result.failures.length) {
-    throw new Error(`${name}: the window disagreed with the node for longer than ${LIMIT_MS} ms:\n${listed(result.described)}`);
+    throw new Error(`${name}: the window disagreed with the node for longer than ${LIMIT_MS} ms:\n${listed(result.described, Number(process.env.TRUTH_LIST || 12))}`);
   }
 }
 
