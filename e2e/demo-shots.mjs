@@ -3,8 +3,8 @@
 // 1920x1080, taking a screenshot of every step; the steps the README shows are kept,
 // optimised (stripped, 256-colour palette PNG). A run whose window disagreed with its node
 // keeps no picture: a screenshot of a wrong window is no documentation.
-// Run by hand (under `dbus-run-session`) after building the app:
-//   cargo build -p lattice-app --features custom-protocol && dbus-run-session node e2e/demo-shots.mjs
+// Run by hand after building the app (each run gets its own `dbus-run-session`):
+//   cargo build -p lattice-app --features custom-protocol && node e2e/demo-shots.mjs
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,6 @@ const OUT = join(ROOT, 'docs', 'screenshots');
 const SIZES = (process.env.SHOT_SIZES || '1280x720,1920x1080').split(',');
 /** Step name in truth-app's file names -> the README's picture. */
 const KEEP = { 'demo-p2p': 'p2p', 'cut-countdown': 'countdown', 'http-fallback': 'http-fallback', 'written-during-cut': 'written-during-cut', restored: 'restored' };
-if (!process.env.DBUS_SESSION_BUS_ADDRESS) throw new Error('run this under dbus-run-session');
 mkdirSync(OUT, { recursive: true });
 
 const raw = mkdtempSync(join(tmpdir(), 'lattice-shots-'));
@@ -23,7 +22,8 @@ let failed = false;
 try {
   for (const size of SIZES) {
     const [w, h] = size.split('x');
-    const r = spawnSync(process.execPath, [join(ROOT, 'e2e', 'truth-app.mjs')], {
+    // Each run on its own session bus, so no instance of an earlier run can be found.
+    const r = spawnSync('dbus-run-session', [process.execPath, join(ROOT, 'e2e', 'truth-app.mjs')], {
       stdio: 'inherit', timeout: 400_000, killSignal: 'SIGTERM',
       env: { ...process.env, TRUTH_WIDTH: w, TRUTH_HEIGHT: h, TRUTH_SHOTS_DIR: raw },
     });

@@ -103,7 +103,7 @@ try {
   await until('tauri-driver to listen', async () => (await fetch(`${wd}/status`)).ok, 15_000);
   session = (await call('POST', '/session', {
     capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP } } },
-  }, 60_000)).sessionId;
+  }, 120_000)).sessionId;
   const S = `/session/${session}`;
   const script = (body, args = []) => call('POST', `${S}/execute/sync`, { script: body, args }, 10_000);
   const invoke = (cmd, args = {}) => call('POST', `${S}/execute/async`, {
@@ -199,6 +199,7 @@ try {
       return batch;
     },
     log: console.log,
+    onFailure: (fresh) => shot(`WRONG-${fresh[0].field.replace(/\W+/g, '-')}`).catch(() => {}),
   });
   const demo = () => invoke('demo_status');
   /** Waits for the app's core to watch `index` (null: its own node), as the presenter asked. */

@@ -375,7 +375,7 @@ export function startSampler({ collect, candidates, unreachable = 'skip', log = 
  * into a buffer; `drain()` fetches and empties that buffer (one script call), here every
  * 400 ms. `drain()` returns [{ t, page, status }] (status null: the core did not answer).
  */
-export function startBufferedSampler({ drain, log = () => {} }) {
+export function startBufferedSampler({ drain, log = () => {}, onFailure = () => {} }) {
   const startedAt = Date.now();
   const cmp = createComparator({ startedAt });
   let stopped = false;
@@ -385,6 +385,7 @@ export function startBufferedSampler({ drain, log = () => {} }) {
   let unanswered = 0;
   const answers = [];
   const reads = [];
+  const reported = new Set();
   const spread = (xs) => { const v = [...xs].sort((a, b) => a - b); return `median ${v[v.length >> 1] ?? 0} ms, max ${v[v.length - 1] ?? 0} ms`; };
   const loop = (async () => {
     while (!stopped) {
@@ -397,6 +398,14 @@ export function startBufferedSampler({ drain, log = () => {} }) {
           if (collectMs != null) reads.push(collectMs);
           if (status) cmp.add(t, expectations(status), observations(page));
           else unanswered++;
+        }
+        // The first time a disagreement passes the limit, while it still shows: a picture
+        // of the wrong window is the best evidence there is.
+        const fresh = cmp.failures().filter((f) => !reported.has(f.key));
+        for (const f of fresh) reported.add(f.key);
+        if (fresh.length) {
+          log(`truth: the window is wrong right now: ${cmp.describe(fresh[0])}`);
+          await onFailure(fresh);
         }
       } catch (e) {
         failedDrains++;
