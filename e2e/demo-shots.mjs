@@ -6,10 +6,10 @@
 // Run by hand after building the app (each run gets its own `dbus-run-session`):
 //   cargo build -p lattice-app --features custom-protocol && node e2e/demo-shots.mjs
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './lib.mjs';
+import { ROOT, ARTIFACTS } from './lib.mjs';
 
 const OUT = join(ROOT, 'docs', 'screenshots');
 const SIZES = (process.env.SHOT_SIZES || '1280x720,1920x1080').split(',');
@@ -29,7 +29,9 @@ try {
     });
     if (r.status !== 0) {
       failed = true;
-      console.error(`demo-shots: the ${size} run failed (${r.status ?? r.signal}); its pictures are not kept`);
+      // Its pictures go to artifacts/e2e/ as evidence (the moment it was wrong, the end).
+      for (const f of readdirSync(raw).filter((x) => x.startsWith(`truth-app-${size}-`))) copyFileSync(join(raw, f), join(ARTIFACTS, f));
+      console.error(`demo-shots: the ${size} run failed (${r.status ?? r.signal}); its pictures are in artifacts/e2e/, not in docs/`);
       continue;
     }
     for (const f of readdirSync(raw).filter((x) => x.startsWith(`truth-app-${size}-`))) {

@@ -42,9 +42,11 @@ const display = `:${80 + Math.floor(Math.random() * 9)}`;
 const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
   WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: 'warn', TMPDIR: appTmp };
 
+// Each child leads its own process group, so cleanup also ends what it started
+// (tauri-driver's WebKitWebDriver, and the app under it).
 const children = [];
 const start = (cmd, args) => {
-  const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore' });
+  const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore', detached: true });
   children.push(c);
   return c;
 };
@@ -63,7 +65,9 @@ function appPid() {
 function cleanup() {
   const pid = appPid();
   if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const c of children.reverse()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children.reverse()) {
+    try { process.kill(-c.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+  }
   for (const d of temps) rmSync(d, { recursive: true, force: true });
 }
 process.once('exit', cleanup);
@@ -71,7 +75,8 @@ process.once('exit', cleanup);
 start('Xvfb', [display, '-screen', '0', `${W}x${H}x24`, '-nolisten', 'tcp']);
 await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
 const driverPort = await freePort();
-start(DRIVER, ['--port', String(driverPort)]);
+// Its own native port too: WebKitWebDriver's default (4445) may be another run's.
+start(DRIVER, ['--port', String(driverPort), '--native-port', String(await freePort())]);
 const wd = `http://127.0.0.1:${driverPort}`;
 
 async function call(method, path, body, ms = 30_000) {
