@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, chmodSync, existsSync, mkdirSync, rmSync, r
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
-import { collectTruth, fetchStatus, startBufferedSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
+import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
 
 const W = Number(process.env.TRUTH_WIDTH || 1280);
 const H = Number(process.env.TRUTH_HEIGHT || 720);
@@ -170,50 +170,52 @@ try {
   if (problem) step(`going on anyway (TRUTH_ANY_UI=1): ${problem}`);
 
   const urlOf = (d, i) => d.nodes[i].url.replace(/\/$/, '');
-  // The node the window must watch is the one the app's core watches (its focus, which the
-  // presenter bar sets). The page samples itself: every 100 ms the contract attributes and,
-  // at once, the core's `status` command, which answers with the focused node's status, the
-  // same snapshot its HTTP route serves (the app's CSP lets the page reach no HTTP port).
+  // The page samples itself every 100 ms (the contract attributes, stamped with their
+  // moment); the statuses come over HTTP from here, every 100 ms, and are matched by time.
   const install = () => script(`if (!window.__latticeTruth) {
       const collect = ${collectTruth};
       const buf = [];
-      let busy = false;
       window.__latticeTruth = { buf, timer: setInterval(() => {
-        if (busy || buf.length > 600) return;
-        busy = true;
-        const asked = Date.now();
-        // The page is read when the core's answer arrives: the snapshot is then never
-        // newer than the page, and a slow answer cannot pass for a slow window.
-        const read = (status) => {
-          const t = Date.now();
-          const page = collect();
-          buf.push({ t, page, status, ipcMs: t - asked, collectMs: Date.now() - t });
-        };
-        window.__TAURI_INTERNALS__.invoke('status').then(read, () => read(null)).finally(() => { busy = false; });
+        if (buf.length < 3000) buf.push({ t: Date.now(), page: collect() });
       }, 100) };
     }
     return true;`);
   await install();
+  // The node the window must watch: the one the presenter asked for, from the moment the
+  // app's core confirms it (demo_status's focus); between the click and the confirmation
+  // either node is fine, so those samples are left out.
   let watched = OWN;
-  sampler = startBufferedSampler({
-    drain: async () => {
+  let demoUrls = [];
+  const focusLog = [{ from: 0, api: OWN }];
+  const focusAt = (t) => {
+    let api = OWN;
+    for (const f of focusLog) if (f.from <= t) api = f.api;
+    return api;
+  };
+  const switching = () => focusLog.push({ from: Date.now(), api: null });
+  sampler = startMergedSampler({
+    drainPage: async () => {
       const batch = await script('return window.__latticeTruth ? window.__latticeTruth.buf.splice(0) : null;');
       if (batch === null) { await install(); return []; } // the page reloaded
-      const lastStatus = batch.findLast((b) => b.status)?.status;
-      if (lastStatus) watched = `http://${lastStatus.node.http_listen}`;
       return batch;
     },
+    apis: () => [OWN, ...demoUrls],
+    focusAt,
     log: console.log,
     onFailure: (fresh) => shot(`WRONG-${fresh[0].field.replace(/\W+/g, '-')}`).catch(() => {}),
   });
   const demo = () => invoke('demo_status');
   /** Waits for the app's core to watch `index` (null: its own node), as the presenter asked. */
-  const focused = (index) => until(`the app to watch ${index == null ? 'its own node' : `demo node ${index}`}`, async () => {
-    const x = await demo();
-    if ((x.focus ?? null) !== index) return false;
+  const focused = async (index) => {
+    const x = await until(`the app to watch ${index == null ? 'its own node' : `demo node ${index}`}`, async () => {
+      const d = await demo();
+      return (d.focus ?? null) === index && d;
+    }, 30_000);
+    demoUrls = x.nodes.map((_, i) => urlOf(x, i));
     watched = index == null ? OWN : urlOf(x, index);
+    focusLog.push({ from: Date.now(), api: watched });
     return x;
-  }, 30_000);
+  };
   const st = () => fetchStatus(watched);
   const cluster = async (check) => {
     const d = await demo();
@@ -226,6 +228,7 @@ try {
   await shot('own-node');
   step('the window shows its own node');
 
+  switching();
   await action('demo-start');
   await focused(0);
   await until('the demo cluster to sync over P2P', () => cluster((all) => all.every((s) => s.sync_state === 'p2p' && s.peer_count >= all.length - 1)), 40_000);
@@ -233,18 +236,21 @@ try {
   await shot('demo-p2p');
   step('demo cluster started; the window watches Branch A');
 
+  switching();
   await watchNode(1);
   await focused(1);
   await pause(2500);
   await shot('watch-branch-b');
   step('watching Branch B');
 
+  switching();
   await action('demo-watch-own');
   await focused(null);
   await pause(2500);
   await shot('watch-own');
   step('watching the app\'s own node');
 
+  switching();
   await watchNode(0);
   await focused(0);
   await pause(1500);
@@ -289,6 +295,7 @@ try {
   await shot('restored');
   step('P2P restored, every ledger identical');
 
+  switching();
   await action('demo-stop');
   await focused(null);
   await pause(2500);

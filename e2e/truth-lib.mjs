@@ -369,44 +369,79 @@ export function startSampler({ collect, candidates, unreachable = 'skip', log = 
 }
 
 /**
- * For a face whose driver is slow (WebDriver round trips take about a second on a busy
- * machine, too coarse for a one-second limit): the page samples itself every 100 ms, the
- * contract attributes and the core's status of the node it must watch taken together,
- * into a buffer; `drain()` fetches and empties that buffer (one script call), here every
- * 400 ms. `drain()` returns [{ t, page, status }] (status null: the core did not answer).
+ * For a face whose driver is slow (WebDriver round trips, and the app's own IPC, take up
+ * to seconds on a busy machine, too coarse for a one-second limit): two clocks-aligned
+ * streams merged by time. The page samples itself every 100 ms into a buffer, each sample
+ * stamped with its moment (same host clock); `drainPage()` fetches and empties it (one
+ * script call, every 400 ms). Here, every API in `apis()` is polled every 100 ms over HTTP
+ * (loopback: milliseconds), each status stamped with the middle of its request.
+ * `focusAt(t)` names the API the face must watch at t (null: it is switching, the sample
+ * proves nothing). Each page sample is compared with the latest status of that API taken
+ * at most 300 ms before it.
  */
-export function startBufferedSampler({ drain, log = () => {}, onFailure = () => {} }) {
+export function startMergedSampler({ drainPage, apis, focusAt, log = () => {}, onFailure = () => {} }) {
   const startedAt = Date.now();
   const cmp = createComparator({ startedAt });
+  const history = new Map(); // api -> [{ t, status }]
   let stopped = false;
   let drains = 0;
   let failedDrains = 0;
   let error = null;
-  let unanswered = 0;
-  const answers = [];
-  const reads = [];
+  const left = { switching: 0, noStatus: 0 };
   const reported = new Set();
-  const spread = (xs) => { const v = [...xs].sort((a, b) => a - b); return `median ${v[v.length >> 1] ?? 0} ms, max ${v[v.length - 1] ?? 0} ms`; };
+  let pending = [];
+  const polls = [];
+  const poller = (async () => {
+    let next = Date.now();
+    while (!stopped) {
+      await Promise.all([...new Set(apis())].map(async (api) => {
+        const t0 = Date.now();
+        const status = await fetchStatus(api, 1000);
+        const t1 = Date.now();
+        polls.push(t1 - t0);
+        if (!history.has(api)) history.set(api, []);
+        history.get(api).push({ t: Math.round((t0 + t1) / 2), status });
+      }));
+      next += SAMPLE_MS;
+      const wait = next - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      else next = Date.now();
+    }
+  })();
+  const statusAt = (api, t) => {
+    const h = history.get(api) ?? [];
+    for (let i = h.length - 1; i >= 0; i--) {
+      if (h[i].t <= t) return t - h[i].t <= 300 ? h[i].status : undefined;
+    }
+    return undefined;
+  };
+  const latest = () => Math.min(...[...history.values()].map((h) => (h.length ? h[h.length - 1].t : 0)), Date.now());
+  async function merge(final) {
+    const upTo = final ? Infinity : latest();
+    const ready = pending.filter((x) => x.t <= upTo);
+    pending = pending.filter((x) => x.t > upTo);
+    for (const { t, page } of ready) {
+      const api = focusAt(t);
+      if (api == null) { left.switching++; continue; }
+      const status = statusAt(api, t);
+      if (!status) { left.noStatus++; continue; }
+      cmp.add(t, expectations(status), observations(page));
+    }
+    const fresh = cmp.failures().filter((f) => !reported.has(f.key));
+    for (const f of fresh) reported.add(f.key);
+    if (fresh.length && !final) {
+      log(`truth: the window is wrong: ${cmp.describe(fresh[0])}`);
+      await onFailure(fresh);
+    }
+  }
   const loop = (async () => {
     while (!stopped) {
       const at = Date.now();
       try {
-        const batch = await drain();
+        const batch = await drainPage();
         drains++;
-        for (const { t, page, status, ipcMs, collectMs } of batch) {
-          if (ipcMs != null) answers.push(ipcMs);
-          if (collectMs != null) reads.push(collectMs);
-          if (status) cmp.add(t, expectations(status), observations(page));
-          else unanswered++;
-        }
-        // The first time a disagreement passes the limit, while it still shows: a picture
-        // of the wrong window is the best evidence there is.
-        const fresh = cmp.failures().filter((f) => !reported.has(f.key));
-        for (const f of fresh) reported.add(f.key);
-        if (fresh.length) {
-          log(`truth: the window is wrong right now: ${cmp.describe(fresh[0])}`);
-          await onFailure(fresh);
-        }
+        pending.push(...batch);
+        await merge(false);
       } catch (e) {
         failedDrains++;
         error = e;
@@ -416,16 +451,21 @@ export function startBufferedSampler({ drain, log = () => {}, onFailure = () => 
       if (wait > 0 && !stopped) await new Promise((r) => setTimeout(r, wait));
     }
   })();
+  const spread = (xs) => { const v = [...xs].sort((x, y) => x - y); return `median ${v[v.length >> 1] ?? 0} ms, max ${v[v.length - 1] ?? 0} ms`; };
   return {
     comparator: cmp,
     async stop() {
       stopped = true;
       await loop;
-      const lines = [cmp.report(), `  ${drains} reads of the page's buffer (${failedDrains} failed${error ? `, last: ${error.message}` : ''}), ${unanswered} samples without the core's answer`,
-        `  the core's answer took ${spread(answers)}; reading the page took ${spread(reads)}`];
-      if (cmp.maxGap > LIMIT_MS) lines.push(`  WARNING: ${cmp.maxGap} ms passed between two samples (the page was busy): a disagreement shorter than that could go unseen`);
+      await poller;
+      try { pending.push(...await drainPage()); } catch { /* the page is gone */ }
+      await merge(true);
+      const lines = [cmp.report(),
+        `  ${drains} reads of the page's buffer (${failedDrains} failed${error ? `, last: ${error.message}` : ''}); left out: ${left.switching} samples while the watched node switched, ${left.noStatus} without a status within 300 ms`,
+        `  a status request took ${spread(polls)}`];
+      if (cmp.maxGap > LIMIT_MS) lines.push(`  WARNING: ${cmp.maxGap} ms passed between two compared samples (the page was busy): a disagreement shorter than that could go unseen`);
       const failures = cmp.failures();
-      return { failures, described: failures.map((f) => cmp.describe(f)), report: lines.join('\n'), skipped: unanswered };
+      return { failures, described: failures.map((f) => cmp.describe(f)), report: lines.join('\n'), samples: cmp.samples, maxGap: cmp.maxGap };
     },
   };
 }
