@@ -279,6 +279,9 @@ try {
     if (!typed) throw new Error('the window has no entry form');
     await click('Sign & append', () => findX("//button[normalize-space()='Sign & append']"));
   }
+  // WebDriver scrolled the form into view for the click: back to the top, as the presenter
+  // would see the window.
+  await script('for (const e of [document.scrollingElement, ...document.querySelectorAll("*")]) if (e && e.scrollTop) e.scrollTop = 0; return true;');
   await until('the entry written during the cut on Branch A', async () => (await st()).entry_count > before, 15_000);
   await until('the entry to reach every demo node over HTTP', () => cluster((all) => all.every((s) => s.entry_count === all[0].entry_count && s.merkle_root === all[0].merkle_root)), 30_000);
   await pause(1500);
