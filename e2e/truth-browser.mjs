@@ -13,6 +13,12 @@ import { LIMIT_MS, collectTruth, startCluster, startSampler, verdict, versionPro
 const WIDTH = Number(process.env.TRUTH_WIDTH || 1280);
 const HEIGHT = Number(process.env.TRUTH_HEIGHT || 720);
 const step = (what) => console.log(`truth-browser: ${what}`);
+/**
+ * TRUTH_SELFTEST=frozen: the check's own test. The page's status stream goes silent just
+ * before the cut, so the window shows P2P carrying while the node is cut; the check must
+ * fail on that, and this run succeeds only if it does.
+ */
+const FROZEN = process.env.TRUTH_SELFTEST === 'frozen';
 
 const cluster = await startCluster(3, { LATTICE_UI_DIR: join(ROOT, 'ui', 'dist') });
 const browser = await chromium.launch({
@@ -28,6 +34,27 @@ try {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `truth-browser-${WIDTH}x${HEIGHT}-${name}.png`) });
+  if (FROZEN) {
+    // The self-test's fault: the page's status stream silently stops delivering (the
+    // connection stays open), so the page keeps showing its last snapshot as live.
+    await page.addInitScript(() => {
+      const real = window.fetch.bind(window);
+      window.fetch = async (input, init) => {
+        const res = await real(input, init);
+        if (!String(input).includes('/api/lattice/events') || !res.body) return res;
+        const reader = res.body.getReader();
+        const body = new ReadableStream({
+          async pull(c) {
+            if (window.__truthFrozen) return new Promise(() => {});
+            const { done, value } = await reader.read();
+            if (done) c.close();
+            else if (!window.__truthFrozen) c.enqueue(value);
+          },
+        });
+        return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+      };
+    });
+  }
   await page.goto(`${a}/`);
   await page.locator('[data-field]').first().waitFor({ timeout: 20_000 });
   const problem = versionProblem(await page.evaluate(collectTruth));
@@ -66,6 +93,7 @@ try {
   await until('Branch A back on P2P', async () => { const s = await status(); return s.mode === 'auto' && s.sync_state === 'p2p'; }, 15_000);
   step('mode http and back to auto, from the page');
 
+  if (FROZEN) await page.evaluate(() => { window.__truthFrozen = true; });
   await page.click('[data-action="cut-p2p"]');
   await until('Branch A to count down', async () => (await status()).p2p_state !== 'carrying', 10_000);
   await shot('04-cut');
@@ -75,6 +103,8 @@ try {
   await until('the entry written during the cut to reach Branch A over HTTP', async () => (await status()).entry_count > during, 15_000);
   await shot('05-http-fallback');
   step('P2P cut: the countdown, HTTP took over, an entry still arrived');
+  // The frozen page of the self-test cannot restore (its button still says "Cut"): it ends here.
+  if (!FROZEN) {
   await page.click('[data-action="cut-p2p"]');
   await until('P2P restored on Branch A', async () => { const s = await status(); return !s.p2p_blocked && s.sync_state === 'p2p'; }, 20_000);
   await until('every root to agree again', async () => expectedAllMatch(await status()), 15_000);
@@ -102,11 +132,19 @@ try {
   const frozenUntil = Date.now() + 3000;
   await until('three seconds of the lost page', () => Date.now() > frozenUntil, 5000);
 
+  }
   const result = await sampler.stop();
   sampler = undefined;
-  verdict('truth-browser', result);
+  if (FROZEN) {
+    console.log(result.report);
+    const caught = result.described.filter((_, i) => ['p2p-state', 'sync-state', 'fallback-phase'].includes(result.failures[i].key));
+    if (!caught.length) throw new Error('self-test: the page froze before the cut, yet the truth check did not catch it');
+    console.log(`ok: self-test: the truth check caught the frozen page:\n${listed(caught)}`);
+  } else {
+    verdict('truth-browser', result);
+  }
   if (errors.length) throw new Error(`the page logged errors:\n${errors.join('\n')}`);
-  console.log('ok: the browser dashboard told the truth throughout, and said when it lost its node');
+  if (!FROZEN) console.log('ok: the browser dashboard told the truth throughout, and said when it lost its node');
 } catch (e) {
   failed = true;
   console.error(`FAILED: ${e.message}`);

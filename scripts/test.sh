@@ -32,6 +32,8 @@ node e2e/browser.mjs
 step "truth check: the browser dashboard says what its node says, and when it lost it"
 node --test e2e/truth-lib.test.mjs
 timeout --kill-after=10 180 node e2e/truth-browser.mjs
+# ...and the check itself catches a page whose status stream froze.
+TRUTH_SELFTEST=frozen timeout --kill-after=10 120 node e2e/truth-browser.mjs
 
 step "the desktop app in a real window (Xvfb + WebDriver)"
 cargo build --locked -q -p lattice-app --features custom-protocol
