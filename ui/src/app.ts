@@ -4,6 +4,7 @@ import { startClock } from './clock';
 import { h, setText } from './dom';
 import { ago, clock } from './format';
 import { frameOf, markStale, type Frame } from './frame';
+import { machines } from './machines';
 import { StatusStore } from './store';
 import { createDemoPanel } from './views/demo';
 import { createEntries } from './views/entries';
@@ -40,7 +41,13 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
   const welcome = createWelcome(backend, toast);
   const merkle = createMerklePanel(backend, toast, () => store.current?.status ?? null);
   const entries = createEntries(backend, toast, { onIds: (ids) => merkle.setKnownIds(ids), onPick: (id) => merkle.choose(id) });
-  const log = createEventLog(500);
+  const log = createEventLog(500, (who) => {
+    const s = store.current?.status;
+    if (!s) return undefined;
+    if (who === s.node.peer_id) return s.node.name ?? undefined;
+    const bare = who.replace(/\/$/, '');
+    return machines(s).find((m) => m.key === who || m.peerId === who || m.neighbor?.url.replace(/\/$/, '') === bare)?.name ?? undefined;
+  });
   const demo = backend.demo ? createDemoPanel(backend.demo, toast, setStatus, () => backend.getStatus()) : null;
 
   const banner = h('div', { class: 'banner', attrs: { hidden: '', role: 'alert' } });
@@ -60,6 +67,8 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
 
   let connected = backend.kind === 'tauri';
   let everConnected = connected;
+  /** When the face last stopped receiving the node (our clock). */
+  let lostAt = now();
   let demoRunning = false;
   let demoAsked = 0;
 
@@ -91,7 +100,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
         ? 'Connecting to the node’s live status…'
         : !snap
         ? 'Lost the node. Reconnecting…'
-        : `Lost the node: what is shown is its last state, from ${clock(snap.status.now_ms)} (${ago(now() + snap.skew - snap.status.now_ms)}). Reconnecting…`);
+        : `Lost the node at ${clock(lostAt)} (${ago(now() - lostAt)}): what is shown is frozen as of then. Reconnecting…`);
     } else lostBanner.setAttribute('hidden', '');
     if (!snap) return;
     const f = frameOf(snap, now(), lost);
@@ -109,7 +118,14 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
   }
 
   let seeded = false;
+  let watching = '';
   store.subscribe(({ status }) => {
+    if (watching && watching !== status.node.peer_id) {
+      // Another node now: the previous node's lines are not this one's history.
+      log.clear();
+      seeded = false;
+    }
+    watching = status.node.peer_id;
     if (!seeded) {
       // The last lung change the node reports is a real past event: start the log with it.
       seeded = true;
@@ -148,6 +164,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     // Events missed while the stream was down: catch up on the entry list once.
     if (c && !connected && everConnected) entries.entryAdded();
     everConnected ||= c;
+    if (!c && connected) lostAt = now();
     connected = c;
     render();
   }

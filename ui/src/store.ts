@@ -1,7 +1,7 @@
 import type { Status } from './backend/types';
 import { clockSkew } from './countdown';
 
-/** The latest snapshot and the clock skew measured when it arrived. */
+/** The latest snapshot, when it arrived, and the node's clock minus ours (estimated). */
 export interface Snapshot {
   status: Status;
   receivedAt: number;
@@ -42,9 +42,17 @@ export class StatusStore {
 
   set(status: Status): void {
     const held = this.snap?.status;
-    if (held && nodeKey(held) === nodeKey(status) && isOlder(status, held)) return;
+    const same = !!held && nodeKey(held) === nodeKey(status);
+    if (same && isOlder(status, held!)) return;
     const receivedAt = this.now();
-    this.snap = { status, receivedAt, skew: clockSkew(status.now_ms, receivedAt) };
+    // A snapshot is as old as the last change of an idle node, so `now_ms` can only be
+    // behind the node's clock: the largest skew seen over the node's run is the best
+    // estimate, and a seemingly slow node clock is taken for an old snapshot (skew 0).
+    // Otherwise a node idle for 20 minutes would look 20 minutes behind, and "for 0 s"
+    // and "checked 0 s ago" would be shown forever.
+    const seen = clockSkew(status.now_ms, receivedAt);
+    const skew = Math.max(0, seen, same ? this.snap!.skew : 0);
+    this.snap = { status, receivedAt, skew };
     this.subs.forEach((cb) => cb(this.snap!));
   }
 

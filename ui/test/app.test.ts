@@ -144,7 +144,7 @@ describe('staleness', () => {
       expect(shown(root, 'connection').value).toBe('lost');
       const banner = root.querySelector('[data-field="lost-banner"]')!;
       expect(banner.hasAttribute('hidden')).toBe(false);
-      expect(banner.textContent).toContain('12 s ago');
+      expect(banner.textContent).toContain('(12 s ago)');
       for (const name of ['p2p-state', 'http-state', 'sync-state', 'fallback-phase', 'mode', 'entry-count', 'root', 'peer-count', 'watched-node']) {
         expect(root.querySelector(`[data-field="${name}"]`)!.getAttribute('data-stale'), name).toBe('true');
       }
@@ -311,7 +311,6 @@ describe('presenter bar', () => {
     document.documentElement.classList.add('presentation');
     try {
       let push: (s: Status) => void = () => {};
-      const st = fixture();
       const backend = fakeBackend({
         kind: 'tauri',
         onStatus: vi.fn((cb) => ((push = cb), () => {})),
@@ -323,7 +322,9 @@ describe('presenter bar', () => {
       });
       const root = document.createElement('div');
       createApp(root, backend);
-      push(withStates('cut', 'standby', 'isolated', 'countdown', { p2p_blocked: true, peers: [], peer_count: 0, has_peers: false, fallback_deadline_ms: st.now_ms + 4000, fallback_active_since_ms: null }));
+      // A fresh snapshot (pushed as the countdown starts): its clock is ours.
+      const at = Date.now();
+      push(withStates('cut', 'standby', 'isolated', 'countdown', { now_ms: at, p2p_blocked: true, peers: [], peer_count: 0, has_peers: false, fallback_deadline_ms: at + 4000, fallback_active_since_ms: null }));
       const bar = root.querySelector('[data-field="presenter"]')!;
       expect(bar).not.toBeNull();
       // responsive.css hides `.presentation .detail`: nothing of the bar may sit in one.
@@ -336,5 +337,21 @@ describe('presenter bar', () => {
     } finally {
       document.documentElement.classList.remove('presentation');
     }
+  });
+});
+
+describe('watching another node', () => {
+  it('starts the event log afresh: the previous node’s lines are not the new one’s history', () => {
+    const { backend, push, emit } = drivenBackend();
+    const root = document.createElement('div');
+    createApp(root, backend, { clock: false });
+    push(fixture());
+    emit({ at_ms: 1, type: 'lung', event: { kind: 'fallback_activated', after_ms: 6000 } });
+    expect(root.querySelectorAll('.log__item')).toHaveLength(1);
+    const other = fixture({ seq: 1 });
+    other.node = { ...other.node, peer_id: '12D3KooWFWHh9Q64ZA3phDJULkFJf49Tmeh1iRa2rtUqFfP54W2e', name: 'Branch B' };
+    push(other);
+    expect(root.querySelectorAll('.log__item')).toHaveLength(0);
+    expect(shown(root, 'watched-node').text).toBe('Branch B');
   });
 });

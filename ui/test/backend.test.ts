@@ -180,6 +180,50 @@ describe('HTTP backend', () => {
   });
 });
 
+describe('a silent event stream', () => {
+  it('counts the node as lost once nothing, not even a keep-alive, arrives for the silence limit', async () => {
+    const encoder = new TextEncoder();
+    let opened = 0;
+    const fetch = vi.fn(async () => {
+      opened += 1;
+      if (opened > 1) return new Promise<Response>(() => {});
+      // One status, then nothing: a frozen node whose TCP connection stays open.
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(encoder.encode('event: status\ndata: ' + JSON.stringify(fixture()) + '\n\n'));
+        },
+      });
+      return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    });
+    const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null, sleep: async () => {}, silenceMs: 60 });
+    const conn: boolean[] = [];
+    b.onConnection((c) => conn.push(c));
+    await vi.waitFor(() => expect(conn).toEqual([false, true, false]), { timeout: 2000 });
+    await vi.waitFor(() => expect(opened).toBe(2));
+  });
+
+  it('stays connected while keep-alive comments keep arriving', async () => {
+    const encoder = new TextEncoder();
+    let ctrl: ReadableStreamDefaultController<Uint8Array> | null = null;
+    const fetch = vi.fn(async () => new Response(new ReadableStream<Uint8Array>({
+      start(c) {
+        ctrl = c;
+        c.enqueue(encoder.encode('event: status\ndata: ' + JSON.stringify(fixture()) + '\n\n'));
+      },
+    }), { status: 200, headers: { 'content-type': 'text/event-stream' } }));
+    const b = createHttpBackend({ fetch: fetch as unknown as typeof globalThis.fetch, token: () => null, sleep: async () => {}, silenceMs: 200 });
+    const conn: boolean[] = [];
+    b.onConnection((c) => conn.push(c));
+    await vi.waitFor(() => expect(conn).toEqual([false, true]));
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 60));
+      ctrl!.enqueue(encoder.encode(': keep-alive\n\n'));
+    }
+    expect(conn).toEqual([false, true]);
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+});
+
 describe('SSE parser', () => {
   it('joins multi-line data, ignores comments and unknown fields, and keeps id and retry', () => {
     const p = new SseParser();

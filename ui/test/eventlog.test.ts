@@ -13,7 +13,7 @@ const events: NodeEvent[] = [
 
 describe('event log', () => {
   it('describes each event in one sentence and files it under a filter', () => {
-    const d = events.map(describeEvent);
+    const d = events.map((e) => describeEvent(e));
     expect(d.map((x) => x.category)).toEqual(['transitions', 'syncs', 'errors', 'entries', 'errors']);
     expect(d[0]!.text).toBe('Sync moved from P2P to HTTP: no sync peers for 6s');
     expect(d[1]!.text).toContain('pulled 3, pushed 1');
@@ -57,5 +57,16 @@ describe('event log', () => {
     expect(log.el.querySelectorAll('.log__item')).toHaveLength(0);
     (log.el.querySelector('[data-filter="log"]') as HTMLButtonElement).click();
     expect(log.el.querySelector('.log__item .log__text')!.textContent).toContain('[P2P_HEARTBEAT]');
+  });
+});
+
+describe('the event log names machines', () => {
+  it('says a machine’s name where it knows one, the short id or URL otherwise', () => {
+    const names: Record<string, string> = { '12D3KooWFWHh9Q64ZA3phDJULkFJf49Tmeh1iRa2rtUqFfP54W2e': 'Branch B', 'http://127.0.0.1:45847/': 'Branch C' };
+    const name = (w: string) => names[w];
+    const report = { their_root: '', our_root: '', in_sync_before: false, pulled: 1, pushed: 0, rounds: 1, requests: 1, bytes_sent: 10, bytes_received: 10 };
+    expect(describeEvent({ at_ms: 1, type: 'entry_added', id: 'a'.repeat(64), author: '12D3KooWFWHh9Q64ZA3phDJULkFJf49Tmeh1iRa2rtUqFfP54W2e' }, name).text).toBe('Entry aaaaaa…aaaaaa added, by Branch B');
+    expect(describeEvent({ at_ms: 1, type: 'sync_completed', lung: 'HTTP', with: 'http://127.0.0.1:45847/', report }, name).text).toMatch(/^HTTP sync with Branch C: /);
+    expect(describeEvent({ at_ms: 1, type: 'sync_completed', lung: 'HTTP', with: 'http://127.0.0.1:9/', report }, name).text).toMatch(/^HTTP sync with 127\.0\.0\.1:9: /);
   });
 });

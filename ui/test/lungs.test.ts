@@ -11,7 +11,6 @@ describe('the lung panels render the core’s states', () => {
     v.update(withStates(state, 'standby', state === 'carrying' ? 'p2p' : 'isolated', 'watching'));
     expect(shown(v.el, 'p2p-state')).toEqual({ value: state, text: P2P_WORDS[state as P2pState] });
     expect(shown(v.el, 'p2p-reason')).toEqual({ value: `core says P2P ${state}`, text: `core says P2P ${state}` });
-    expect(lungOf(v.el, 'p2p').classList.contains('is-carrying')).toBe(state === 'carrying');
   });
 
   it.each(HTTP_STATES)('HTTP %s: the badge says the word for it, data-value is the raw state, the reason is the core’s', (state) => {
@@ -19,7 +18,6 @@ describe('the lung panels render the core’s states', () => {
     v.update(withStates('down', state, state === 'carrying' ? 'http' : 'isolated', 'active'));
     expect(shown(v.el, 'http-state')).toEqual({ value: state, text: HTTP_WORDS[state as HttpState] });
     expect(shown(v.el, 'http-reason').text).toBe(`core says HTTP ${state}`);
-    expect(lungOf(v.el, 'http').classList.contains('is-carrying')).toBe(state === 'carrying');
   });
 
   it.each(SYNC_STATES)('keeps both lungs’ states as sent whatever the overall state (%s)', (sync) => {
@@ -38,6 +36,17 @@ describe('the lung panels render the core’s states', () => {
     expect(shown(v.el, 'p2p-state').text).toBe('Cut');
     expect(lungOf(v.el, 'p2p').classList.contains('is-failed')).toBe(true);
     expect(lungOf(v.el, 'http').classList.contains('is-failed')).toBe(true);
+  });
+
+  it('marks the lung the node routes sync through (sync_mode) as carrying, as the e2e checks expect', () => {
+    const v = createLungs();
+    // Forced HTTP with no neighbour: HTTP is the route although its state is failing.
+    v.update(withStates('off', 'failing', 'isolated', 'forced', { mode: 'http', sync_mode: 'HTTP', neighbors: [] }));
+    expect(lungOf(v.el, 'http').classList.contains('is-carrying')).toBe(true);
+    expect(lungOf(v.el, 'p2p').classList.contains('is-carrying')).toBe(false);
+    v.update(withStates('carrying', 'standby', 'p2p', 'watching', { sync_mode: 'P2P', seq: 1 }));
+    expect(lungOf(v.el, 'p2p').classList.contains('is-carrying')).toBe(true);
+    expect(lungOf(v.el, 'http').classList.contains('is-carrying')).toBe(false);
   });
 
   it('does not alarm a lone node: HTTP failing or unready with no neighbour is calm, not red', () => {

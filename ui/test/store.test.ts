@@ -70,3 +70,23 @@ describe('StatusStore', () => {
     expect(store.current!.skew).toBe(500);
   });
 });
+
+describe('the clock skew of an idle node', () => {
+  it('does not take an old snapshot for a slow clock: a node idle for 20 minutes is not 20 minutes behind', () => {
+    const local = 10_000_000;
+    const store = new StatusStore(() => local);
+    store.set(snap('idle', local - 20 * 60_000, 5));
+    expect(store.current!.skew).toBe(0);
+  });
+
+  it('keeps the largest skew seen over the node’s run, since a later snapshot may have been published earlier', () => {
+    let local = 10_000_000;
+    const store = new StatusStore(() => local);
+    store.set(snap('a', local + 3_000, 1)); // the node's clock is at least 3 s ahead
+    local += 5_000;
+    store.set(snap('a', local + 1_000, 2)); // published 2 s before it arrived
+    expect(store.current!.skew).toBe(3_000);
+    store.set(snap('b', local + 500, 1)); // another node: measured afresh
+    expect(store.current!.skew).toBe(500);
+  });
+});

@@ -76,6 +76,20 @@ describe('fallback timer', () => {
     expect(timerStory(withStates('countdown', 'standby', 'isolated', 'countdown'))).toBe('countdown');
   });
 
+  it('does not show an active fallback as carrying when the core says nothing carries (isolated)', () => {
+    const store = new StatusStore(() => 0);
+    const t = createFallbackTimer(() => 0);
+    store.set(withStates('down', 'failing', 'isolated', 'active', { fallback_active_since_ms: fixture().now_ms - 1000 }));
+    t.update(store.current!);
+    expect(t.el.getAttribute('data-value')).toBe('active');
+    expect(t.el.classList.contains('is-isolated')).toBe(true);
+    expect(t.el.querySelector('.ring__unit')!.textContent).toBe('nobody');
+    store.set(withStates('down', 'carrying', 'http', 'active', { seq: 1000, fallback_active_since_ms: fixture().now_ms - 1000 }));
+    t.update(store.current!);
+    expect(t.el.classList.contains('is-isolated')).toBe(false);
+    expect(t.el.querySelector('.ring__unit')!.textContent).toBe('active');
+  });
+
   it('renders the remaining time from the deadline, corrected for skew', () => {
     let local = 1_000_000;
     const store = new StatusStore(() => local);

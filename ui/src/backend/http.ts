@@ -22,6 +22,8 @@ export interface HttpEnv {
   sleep?: (ms: number) => Promise<void>;
   /** In [0, 1): spreads reconnects of many dashboards after a node restart. */
   random?: () => number;
+  /** How long the event stream may stay silent before the node counts as lost (ms). */
+  silenceMs?: number;
 }
 
 /** One Server-Sent Event. */
@@ -112,6 +114,12 @@ export class SseParser {
 
 /** First reconnect delay of the event stream; it doubles per failure up to the cap. */
 export const STREAM_RETRY_MS = 500;
+/**
+ * The node sends a keep-alive comment every 15 s (`sse_keepalive`): a stream silent for
+ * longer than two of them belongs to a frozen or unreachable node, although its TCP
+ * connection may stay open for minutes. The page then says it lost the node and reconnects.
+ */
+export const STREAM_SILENCE_MS = 35_000;
 export const STREAM_RETRY_CAP_MS = 30_000;
 
 /** The wait before reconnect `attempt` (1 = first), jittered by ±20 %. */
@@ -182,6 +190,7 @@ export function createHttpBackend(env: HttpEnv): Backend {
   const random = env.random ?? Math.random;
   let streaming = false;
   let connected = false;
+  const silenceMs = env.silenceMs ?? STREAM_SILENCE_MS;
 
   /** The token goes on every request: reads of entries need it as writes do. */
   function withAuth(headers: Record<string, string>): Record<string, string> {
@@ -254,13 +263,25 @@ export function createHttpBackend(env: HttpEnv): Backend {
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     const parser = new SseParser();
+    let silent: ReturnType<typeof setTimeout> | null = null;
+    let lostBySilence = false;
+    const arm = () => {
+      if (silent) clearTimeout(silent);
+      silent = setTimeout(() => {
+        lostBySilence = true;
+        void reader.cancel().catch(() => {});
+      }, silenceMs);
+    };
     try {
+      arm();
       for (;;) {
         const { done, value } = await reader.read();
-        if (done) break;
+        if (done || lostBySilence) break;
+        arm();
         parser.push(decoder.decode(value, { stream: true })).forEach(dispatch);
       }
     } finally {
+      if (silent) clearTimeout(silent);
       reader.releaseLock();
     }
   }

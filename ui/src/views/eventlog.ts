@@ -14,10 +14,12 @@ export interface LogItem {
   text: string;
 }
 
-const who = (lung: string, w: string) => (lung === 'HTTP' ? shortUrl(w) : shortId(w, 6, 4));
+/** A machine's name for a PeerId or neighbour URL, when the watched node knows one. */
+export type Namer = (idOrUrl: string) => string | undefined;
 
-/** One human sentence per node event, and the filter it belongs to. */
-export function describeEvent(e: NodeEvent): Omit<LogItem, 'seq' | 'at_ms'> {
+/** One human sentence per node event, and the filter it belongs to; machines by name when known. */
+export function describeEvent(e: NodeEvent, name: Namer = () => undefined): Omit<LogItem, 'seq' | 'at_ms'> {
+  const who = (lung: string, w: string) => name(w) ?? (lung === 'HTTP' ? shortUrl(w) : shortId(w, 6, 4));
   switch (e.type) {
     case 'lung': {
       const l = e.event;
@@ -32,8 +34,8 @@ export function describeEvent(e: NodeEvent): Omit<LogItem, 'seq' | 'at_ms'> {
         default: return { category: 'transitions', level: 'info', text: `Heartbeat: ${(l as { kind: string }).kind}` };
       }
     }
-    case 'entry_added': return { category: 'entries', level: 'info', text: `Entry ${shortHash(e.id, 6)} added, by ${shortId(e.author, 6, 4)}` };
-    case 'diverged': return { category: 'syncs', level: 'warn', text: `Root differs from ${shortUrl(e.neighbor)} (${shortHash(e.theirs, 4)} vs ours ${shortHash(e.ours, 4)}): reconciling` };
+    case 'entry_added': return { category: 'entries', level: 'info', text: `Entry ${shortHash(e.id, 6)} added, by ${name(e.author) ?? shortId(e.author, 6, 4)}` };
+    case 'diverged': return { category: 'syncs', level: 'warn', text: `Root differs from ${name(e.neighbor) ?? shortUrl(e.neighbor)} (${shortHash(e.theirs, 4)} vs ours ${shortHash(e.ours, 4)}): reconciling` };
     case 'sync_completed': {
       const r = e.report;
       const moved = r.pulled + r.pushed;
@@ -58,9 +60,9 @@ export function filterItems(items: readonly LogItem[], f: EventFilter): LogItem[
 export class EventBuffer {
   private items: LogItem[] = [];
   private seq = 0;
-  constructor(readonly cap = 500) {}
+  constructor(readonly cap = 500, private name: Namer = () => undefined) {}
   push(e: NodeEvent): LogItem {
-    const item: LogItem = { seq: ++this.seq, at_ms: e.at_ms, ...describeEvent(e) };
+    const item: LogItem = { seq: ++this.seq, at_ms: e.at_ms, ...describeEvent(e, this.name) };
     this.items.unshift(item);
     if (this.items.length > this.cap) this.items.length = this.cap;
     return item;
@@ -68,13 +70,16 @@ export class EventBuffer {
   all(): readonly LogItem[] {
     return this.items;
   }
+  clear(): void {
+    this.items = [];
+  }
 }
 
 const LABELS: Record<EventFilter, string> = { all: 'All', transitions: 'Transitions', syncs: 'Syncs', errors: 'Errors', entries: 'Entries', log: 'App log' };
 
 /** The event log widget: newest first, filterable, capped. */
-export function createEventLog(cap = 500) {
-  const buf = new EventBuffer(cap);
+export function createEventLog(cap = 500, name?: Namer) {
+  const buf = new EventBuffer(cap, name);
   let filter: EventFilter = 'all';
   const list = h('ol', { class: 'log__list', attrs: { 'aria-live': 'off' } });
   const chips = h('div', { class: 'chips', attrs: { role: 'group', 'aria-label': 'Filter events' } });
@@ -113,6 +118,12 @@ export function createEventLog(cap = 500) {
     while (list.children.length > 200) list.lastElementChild?.remove();
   }
 
+  /** Starts afresh, e.g. when the window watches another node: its events are not this one's. */
+  function clear(): void {
+    buf.clear();
+    render();
+  }
+
   render();
-  return { el, add, setFilter, items: () => buf.all() };
+  return { el, add, clear, setFilter, items: () => buf.all() };
 }

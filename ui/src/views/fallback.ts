@@ -88,6 +88,8 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
     const st = next.status;
     const phase = timerStory(st);
     for (const p of STORIES) el.classList.toggle(`is-${p}`, p === phase);
+    // The fallback fired but HTTP has nobody to carry sync with: no happy purple.
+    el.classList.toggle('is-isolated', st.sync_state === 'isolated');
     field(el, 'fallback-phase', st.fallback_phase);
     switch (phase) {
       case 'countdown':
@@ -97,7 +99,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
       case 'fallback':
         setArc(1);
         setText(big, 'HTTP');
-        setText(unit, 'active');
+        setText(unit, st.sync_state === 'isolated' ? 'nobody' : 'active');
         setText(title, PHASE_WORDS.active);
         setText(detail, st.sync_reason);
         break;
@@ -115,8 +117,8 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
         setText(big, String(st.peer_count));
         setText(unit, plural(st.peer_count, 'peer'));
         setText(title, 'P2P healthy');
-        setText(line, `Heartbeat every ${st.heartbeat_ms < 1000 ? `${st.heartbeat_ms} ms` : duration(st.heartbeat_ms)}`);
-        setText(detail, `HTTP takes over after ${duration(st.fallback_after_ms)} without sync peers`);
+        setText(line, `HTTP takes over after ${duration(st.fallback_after_ms)} without sync peers`);
+        setText(detail, `Checked every ${st.heartbeat_ms < 1000 ? `${st.heartbeat_ms} ms` : duration(st.heartbeat_ms)}`);
         break;
       case 'waiting':
         setArc(0);

@@ -1,4 +1,4 @@
-import { forceCollide, forceLink, forceManyBody, forceRadial, forceSimulation, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum } from 'd3-force';
+import { forceCollide, forceLink, forceManyBody, forceRadial, forceSimulation, forceX, forceY, type Simulation, type SimulationLinkDatum, type SimulationNodeDatum } from 'd3-force';
 import { h, s, setText } from '../dom';
 import { ago, clock, counted, duration, rtt } from '../format';
 import type { Frame } from '../frame';
@@ -65,8 +65,8 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     CX = w / 2;
     CY = hh / 2;
     const r = Math.min(w * 0.9, hh) / 2;
-    RING.p2p = Math.max(70, r * 0.58);
-    RING.http = Math.max(110, r * 0.84);
+    RING.p2p = Math.max(70, r * 0.5);
+    RING.http = Math.max(110, r * 0.74);
     K = Math.min(1.7, Math.max(0.8, Math.min(w, hh) / 480));
   }
 
@@ -105,12 +105,33 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
 
   const sim: Simulation<GNode, GLink> = forceSimulation<GNode, GLink>([])
     .force('link', forceLink<GNode, GLink>([]).id((d) => d.key).distance((l) => RING[l.target.ring]).strength(0.15))
-    .force('charge', forceManyBody<GNode>().strength(-700))
+    .force('charge', forceManyBody<GNode>().strength(-250))
     .force('collide', forceCollide<GNode>(() => 58 * K))
     .force('radial', forceRadial<GNode>((d) => RING[d.ring], CX, CY).strength(0.9))
     .alphaDecay(0.05)
     .on('tick', draw);
   sim.stop();
+
+  /**
+   * Where each machine settles: spread evenly around its ring in key order, so three
+   * machines make a triangle rather than a clump wherever their hashes happen to fall.
+   */
+  const targets = new Map<string, { x: number; y: number }>();
+  function placeTargets(): void {
+    targets.clear();
+    for (const ring of ['p2p', 'http'] as const) {
+      const keys = [...nodes.values()].filter((n) => n.ring === ring).map((n) => n.key).sort();
+      const start = ring === 'p2p' ? -Math.PI / 2 : -Math.PI / 2 + Math.PI / Math.max(keys.length, 1);
+      keys.forEach((k, i) => {
+        const a = start + (i * 2 * Math.PI) / keys.length;
+        targets.set(k, { x: CX + Math.cos(a) * RING[ring], y: CY + Math.sin(a) * RING[ring] });
+      });
+    }
+    // d3 reads a force's targets once, when it is set: set them again.
+    sim.force('x', forceX<GNode>((d) => targets.get(d.key)?.x ?? CX).strength(0.6));
+    sim.force('y', forceY<GNode>((d) => targets.get(d.key)?.y ?? CY).strength(0.6));
+  }
+
 
   function makeNode(key: string, ring: Ring): GNode {
     const self = ring === 'self';
@@ -121,7 +142,8 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
       s('circle', { class: 'gnode__dot', r: self ? 28 : 18 }),
       label, sub);
     const a = hashAngle(key);
-    const n: GNode = { key, ring, g, label, sub, x: CX + Math.cos(a) * RING[ring], y: CY + Math.sin(a) * RING[ring] };
+    const at = targets.get(key);
+    const n: GNode = { key, ring, g, label, sub, x: at?.x ?? CX + Math.cos(a) * RING[ring], y: at?.y ?? CY + Math.sin(a) * RING[ring] };
     if (self) {
       n.fx = CX;
       n.fy = CY;
@@ -244,17 +266,19 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     setText(self.sub, counted(st.entry_count, 'entry', 'entries'));
     self.g.setAttribute('class', `gnode gnode--self${selected === 'self' ? ' is-selected' : ''}`);
     self.g.setAttribute('aria-label', `This node ${nodeLabel(st)}`);
+    const fresh: GNode[] = [];
     for (const m of current) {
       let n = nodes.get(m.key);
       if (!n) {
         n = makeNode(m.key, m.peer ? 'p2p' : 'http');
         nodes.set(m.key, n);
+        fresh.push(n);
         changed = true;
       }
       const fr = freshness(m, st, f.nodeNow);
       const stale = fr.stale || f.lost;
       setText(n.label, m.label);
-      setText(n.sub, machineSub(m, stale, f.lost ? f.nodeNow - f.status.now_ms : fr.ageMs));
+      setText(n.sub, machineSub(m, stale, fr.ageMs ?? (f.lost ? f.nodeNow - f.status.now_ms : null)));
       const kind = m.links.length === 2 ? 'both' : m.links[0]!;
       const cls = ['gnode', `gnode--${kind}`, AGREEMENT_CLASS[m.agreement], m.neighbor ? `is-${m.neighbor.health}` : '', m.peer && !m.peer.sync_capable ? 'is-nosync' : '', m.key === selected ? 'is-selected' : ''];
       n.g.setAttribute('class', cls.filter(Boolean).join(' '));
@@ -282,10 +306,16 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     svg.classList.toggle('is-http', st.sync_state === 'http');
     setText(empty, nodes.size === 1 ? (st.p2p_state === 'cut' ? 'P2P cut: no other machine linked' : 'No other machine linked yet') : '');
     setLost(f.lost);
-    if (changed && !lost) {
+    if (changed) {
       sim.nodes([...nodes.values()]);
+      placeTargets();
+      // A machine that just appeared starts where it belongs; the others glide there.
+      for (const n of fresh) {
+        const at = targets.get(n.key);
+        if (at) [n.x, n.y] = [at.x, at.y];
+      }
       sim.force<ReturnType<typeof forceLink<GNode, GLink>>>('link')?.links([...links.values()]);
-      sim.alpha(0.5).restart();
+      if (!lost) sim.alpha(0.5).restart();
     }
     draw();
     if (selected) renderDetails();
@@ -298,7 +328,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     if (on) {
       sim.stop();
       for (const p of pulses.splice(0)) p.dot.remove();
-    }
+    } else sim.alpha(0.3).restart();
   }
 
   function animatePulses(): void {
@@ -388,6 +418,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     }
     sim.force('radial', forceRadial<GNode>((d) => RING[d.ring], CX, CY).strength(0.9));
     sim.force('collide', forceCollide<GNode>(() => 58 * K));
+    placeTargets();
     if (!lost) sim.alpha(0.2).restart();
     draw();
   }

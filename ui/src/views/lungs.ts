@@ -14,12 +14,16 @@ export interface Metric {
   sub?: string;
   /** Words for engineers (RTT and the like): hidden in presentation mode. */
   jargon?: boolean;
+  /** Detail a short screen can spare (hidden when the window is not tall enough). */
+  minor?: boolean;
   /** CONTRACT.md field this metric shows, with its raw value. */
   field?: { name: string; value: string | number };
 }
 
 export interface LungView {
   state: P2pState | HttpState;
+  /** Whether the node routes sync through this lung now (`sync_mode`). */
+  routed: boolean;
   tone: Tone;
   badge: string;
   reason: string;
@@ -82,14 +86,15 @@ export function p2pLung(s: Status): LungView {
   const moved = flow(s.entries_by_lung.p2p.received, s.entries_by_lung.p2p.sent);
   return {
     state: s.p2p_state,
+    routed: s.sync_mode === 'P2P',
     tone: p2pTone(s),
     badge: P2P_WORDS[s.p2p_state],
     reason: s.p2p_reason,
     metrics: [
       { key: 'peers', label: 'Peers', value: String(s.peer_count), sub: `${ready} ready to sync`, field: { name: 'peer-count', value: s.peer_count } },
-      { key: 'entries', label: 'Entries received', ...moved },
-      { key: 'last', label: 'Last P2P sync', value: clock(last), sub: ' ' },
-      { key: 'rtt', label: 'Round trip', value: rtt(median(rtts)), sub: rtts.length ? `median of ${rtts.length}` : 'no pings yet', jargon: true },
+      { key: 'entries', label: 'Received', ...moved },
+      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ', minor: true },
+      { key: 'rtt', label: 'Round trip', value: rtt(median(rtts)), sub: rtts.length ? `median of ${rtts.length}` : 'no pings yet', jargon: true, minor: true },
     ],
   };
 }
@@ -105,14 +110,15 @@ export function httpLung(s: Status): LungView {
   const poll = s.http_poll_ms < 1000 ? `${s.http_poll_ms} ms` : `${Math.round(s.http_poll_ms / 100) / 10} s`;
   return {
     state: s.http_state,
+    routed: s.sync_mode === 'HTTP',
     tone: httpTone(s),
     badge: HTTP_WORDS[s.http_state],
     reason: s.http_reason,
     metrics: [
       { key: 'healthy', label: 'Neighbours', value: `${healthy} / ${total}`, sub: total === 0 ? 'none configured' : unhealthy ? `healthy · ${unhealthy} unreachable` : total - healthy ? `healthy · ${total - healthy} not checked` : 'healthy' },
-      { key: 'entries', label: 'Entries received', ...moved },
-      { key: 'last', label: 'Last HTTP sync', value: clock(last), sub: ' ' },
-      { key: 'checked', label: 'Last check', value: clock(checked), sub: `every ${poll}` },
+      { key: 'entries', label: 'Received', ...moved },
+      { key: 'last', label: 'Last sync', value: clock(last), sub: ' ', minor: true },
+      { key: 'checked', label: 'Last check', value: clock(checked), sub: `every ${poll}`, minor: true },
     ],
   };
 }
@@ -132,7 +138,7 @@ function panel(kind: 'p2p' | 'http', title: string, subtitle: string, keys: Metr
   for (const m of keys) {
     const value = h('dd', { class: 'metric__value num', attrs: { 'data-metric': m.key } });
     const sub = h('span', { class: 'metric__sub' });
-    const box = h('div', { class: `metric metric--${m.key}${m.jargon ? ' jargon' : ''}` }, h('dt', { class: 'metric__label', text: m.label }), value, sub);
+    const box = h('div', { class: `metric metric--${m.key}${m.jargon ? ' jargon' : ''}${m.minor ? ' minor' : ''}` }, h('dt', { class: 'metric__label', text: m.label }), value, sub);
     values.set(m.key, { box, value, sub });
     grid.append(box);
   }
@@ -156,8 +162,10 @@ const TONES: readonly Tone[] = ['breathing', 'standby', 'off', 'warn', 'failed',
 
 function apply(p: Panel, kind: 'p2p' | 'http', v: LungView): void {
   for (const t of TONES) p.root.classList.toggle(`is-${t}`, v.tone === t);
-  // `is-carrying` is what e2e/browser.mjs and app-window.mjs wait for.
-  p.root.classList.toggle('is-carrying', v.state === 'carrying');
+  // `is-carrying`: the lung the node routes sync through (the core's `sync_mode`), which
+  // e2e/browser.mjs and app-window.mjs wait for; forced HTTP with no neighbour routes
+  // through HTTP although its state is `failing`.
+  p.root.classList.toggle('is-carrying', v.routed);
   field(p.badge, `${kind}-state`, v.state);
   setText(p.badge, v.badge);
   field(p.reason, `${kind}-reason`, v.reason);

@@ -18,7 +18,7 @@ function badge(a: Agreement): HTMLElement {
 function machineRow(m: Machine, f: Frame): HTMLElement {
   const fr = freshness(m, f.status, f.nodeNow);
   const stale = fr.stale || f.lost;
-  const age = f.lost ? f.nodeNow - f.status.now_ms : fr.ageMs;
+  const age = fr.ageMs ?? (f.lost ? f.nodeNow - f.status.now_ms : null);
   const root = m.peer?.root ?? m.neighbor?.root ?? null;
   const who = h('span', { class: 'roots__who', title: [m.peerId, m.neighbor?.url].filter(Boolean).join('\n') },
     h('span', { class: 'roots__name', text: m.label }),
