@@ -2,7 +2,8 @@
 # Sets up this machine if needed, then runs every check and test Lattice has:
 # formatting, clippy (warnings are errors), the Rust tests, the dashboard's unit tests
 # and build, the dashboard in a real browser against real nodes, and the real app in a
-# real window under Xvfb. Screenshots land in artifacts/e2e/.
+# real window under Xvfb, and the truth check of both faces (every 100 ms, what the face
+# shows against its node's status JSON). Screenshots land in artifacts/e2e/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
@@ -34,6 +35,12 @@ step "dashboard in Chromium against real nodes (playwright-core)"
 cargo build --locked -q -p lattice-node --bin lattice
 node e2e/browser.mjs
 
+step "truth check: the browser dashboard says what its node says, and when it lost it"
+node --test e2e/truth-lib.test.mjs
+timeout --kill-after=10 180 node e2e/truth-browser.mjs
+# ...and the check itself catches a page whose status stream froze.
+TRUTH_SELFTEST=frozen timeout --kill-after=10 120 node e2e/truth-browser.mjs
+
 step "the desktop app in a real window (Xvfb + WebDriver)"
 cargo build --locked -q -p lattice-app --features custom-protocol
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
@@ -41,5 +48,8 @@ if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-d
 fi
 # The single-instance plugin needs a D-Bus session bus on Linux.
 dbus-run-session node e2e/app-window.mjs
+
+step "truth check: the app's window through the whole demo, from the presenter bar"
+timeout --kill-after=10 300 dbus-run-session node e2e/truth-app.mjs
 
 step "all checks passed"
