@@ -19,6 +19,8 @@ export interface Machine {
   agreement: Agreement;
   peer: PeerStatus | null;
   neighbor: NeighborStatus | null;
+  /** The id of the other ledger it keeps, when it keeps another: it is refused, not synced. */
+  otherLedger: string | null;
 }
 
 const agreementOf = (m: boolean | null | undefined): Agreement | null =>
@@ -33,7 +35,7 @@ export function machines(s: Status): Machine[] {
   const out: Machine[] = [];
   const byPeer = new Map<string, Machine>();
   for (const p of s.peers) {
-    const m: Machine = { key: p.peer_id, peerId: p.peer_id, name: null, label: '', links: ['p2p'], agreement: 'unknown', peer: p, neighbor: null };
+    const m: Machine = { key: p.peer_id, peerId: p.peer_id, name: null, label: '', links: ['p2p'], agreement: 'unknown', peer: p, neighbor: null, otherLedger: null };
     byPeer.set(p.peer_id, m);
     out.push(m);
   }
@@ -44,12 +46,18 @@ export function machines(s: Status): Machine[] {
       same.links = ['p2p', 'http'];
       continue;
     }
-    out.push({ key: n.peer_id ?? n.url, peerId: n.peer_id, name: null, label: '', links: ['http'], agreement: 'unknown', peer: null, neighbor: n });
+    out.push({ key: n.peer_id ?? n.url, peerId: n.peer_id, name: null, label: '', links: ['http'], agreement: 'unknown', peer: null, neighbor: n, otherLedger: null });
   }
   for (const m of out) {
     m.name = m.neighbor?.name ?? null;
     m.label = m.name ?? (m.peerId ? shortId(m.peerId, 6, 4) : shortUrl(m.neighbor!.url));
     m.agreement = agreementOf(m.peer?.root_matches) ?? agreementOf(m.neighbor?.root_matches) ?? 'unknown';
+    const theirs = m.peer?.other_ledger ?? (m.neighbor?.last_error_kind === 'other_ledger' ? m.neighbor.ledger ?? 'another' : null);
+    if (theirs) {
+      m.otherLedger = theirs;
+      m.agreement = 'unknown';
+      m.label += ' · other ledger';
+    }
   }
   return out;
 }

@@ -122,6 +122,7 @@ const PAIRS: Pair[] = [
   { where: '"Isolated" pill', fg: 'bad', bg: 'bad-soft' },
   { where: '"Isolated" pill of a lone node (calm)', fg: 'text-2', bg: 'surface-2' },
   { where: 'lost-node banner', fg: 'warn', bg: 'warn-soft' },
+  { where: 'open development ledger chip', fg: 'warn', bg: 'warn-soft' },
   { where: 'countdown / P2P-down lung badge', fg: 'warn', bg: 'warn-soft' },
   { where: 'welcome card text', fg: 'text-2', bg: 'surface' },
   { where: 'machine row "linked by P2P + HTTP"', fg: 'muted', bg: 'surface' },

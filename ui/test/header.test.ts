@@ -84,4 +84,14 @@ describe('header', () => {
     expect(shown(header.el, 'connection').value).toBe('lost');
     expect(shown(header.el, 'connection').text).toMatch(/^Lost/);
   });
+
+  it('says plainly when the node keeps the open development ledger, and names a closed one', () => {
+    const header = make();
+    const ledger = { id: 'c2c4d872aa', name: 'development', open: true, authors: 0, can_write: true, refused: 0 };
+    header.update({ ...fixture(), ledger });
+    expect(shown(header.el, 'ledger')).toEqual({ value: 'c2c4d872aa', text: 'development — open development ledger: anyone can write' });
+    header.update({ ...fixture(), ledger: { ...ledger, id: 'ab12', name: 'Branches', open: false, authors: 4, can_write: false, refused: 2 } });
+    expect(shown(header.el, 'ledger')).toEqual({ value: 'ab12', text: 'Branches — 4 authors · this node may not write · 2 entries refused' });
+    expect(header.el.querySelector('[data-field="ledger"]')!.classList.contains('is-open')).toBe(false);
+  });
 });

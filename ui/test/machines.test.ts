@@ -26,6 +26,21 @@ describe('machines', () => {
     expect(lone.label).toBe('12D3Ko…69vo');
   });
 
+  it('marks a machine of another ledger as such, never as agreeing', () => {
+    const s = fixture();
+    const alien = '12D3KooWAlienAlienAlienAlienAlienAlienAlienAlien';
+    s.peers.push({ ...s.peers[0]!, peer_id: alien, sync_capable: false, other_ledger: 'ffee01', root_matches: true });
+    s.neighbors.push({ ...s.neighbors[0]!, url: 'http://127.0.0.1:9/', peer_id: null, name: null, ledger: 'ffee02', last_error_kind: 'other_ledger', root_matches: null });
+    const ms = machines(s);
+    const peer = ms.find((m) => m.key === alien)!;
+    expect(peer.otherLedger).toBe('ffee01');
+    expect(peer.agreement).toBe('unknown');
+    expect(peer.label).toMatch(/other ledger$/);
+    expect(ms.find((m) => m.key === 'http://127.0.0.1:9/')!.otherLedger).toBe('ffee02');
+    expect(identicalLedgers(ms)).toBeNull();
+    expect(ms.filter((m) => !m.otherLedger).every((m) => m.otherLedger === null)).toBe(true);
+  });
+
   it('takes P2P’s agreement when P2P knows one, the neighbour’s otherwise', () => {
     const s = fixture();
     const id = s.peers[0]!.peer_id;

@@ -64,6 +64,8 @@ export interface ReconcileReport {
 
 export interface NeighborStatus {
   url: string;
+  /** The ledger id its state answer named (refused when not ours: `last_error_kind` other_ledger). */
+  ledger?: string | null;
   /** The PeerId and name its last state answer gave (null until one was had). */
   peer_id: string | null;
   name: string | null;
@@ -92,6 +94,8 @@ export interface PeerStatus {
   sync_capable: boolean;
   /** The last proof of life (unix ms): a ping answered, or any traffic. */
   last_heard_ms: number;
+  /** Set when it keeps another ledger (its id): never a sync peer. */
+  other_ledger?: string | null;
   root: string | null;
   root_matches: boolean | null;
   last_sync_ms: number | null;
@@ -108,7 +112,21 @@ export interface SyncSummary {
 }
 
 /** The status snapshot: the one truth every face shows. */
+/** Which ledger this node keeps, and who may write to it (`status.ledger`). */
+export interface LedgerInfo {
+  id: string;
+  name: string;
+  /** The development ledger: any key may write, any peer may sync. */
+  open: boolean;
+  authors: number;
+  can_write: boolean;
+  /** Entries refused so far because their authors are not members. */
+  refused: number;
+}
+
 export interface Status {
+  /** Absent from nodes older than the ledger identity. */
+  ledger?: LedgerInfo;
   p2p_state: P2pState;
   p2p_reason: string;
   http_state: HttpState;

@@ -16,6 +16,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   const idBtn = h('button', { class: 'identity__id mono', title: 'Copy the full PeerId', attrs: { type: 'button', 'data-field': 'peer-id' } });
   const version = h('span', { class: 'identity__meta' });
   const watched = h('span', { class: 'identity__name', attrs: { 'data-field': 'watched-node' } });
+  const ledger = h('span', { class: 'ledger-chip', attrs: { 'data-field': 'ledger' } });
   let peerId = '';
   idBtn.addEventListener('click', async () => {
     if (peerId) toast((await copyText(peerId)) ? 'PeerId copied' : peerId, 'success');
@@ -37,7 +38,7 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
 
   const el = h('header', { class: 'header is-loading' },
     h('div', { class: 'brand' }, h('span', { class: 'brand__mark', attrs: { 'aria-hidden': 'true' } }), h('span', { class: 'brand__name', text: 'Lattice' })),
-    h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'Watching' }), watched, h('span', { class: 'identity__ids' }, idBtn, version)),
+    h('div', { class: 'identity' }, h('span', { class: 'card__eyebrow', text: 'Watching' }), watched, h('span', { class: 'identity__ids' }, idBtn, version, ledger)),
     h('div', { class: 'header__controls' }, mode.el, carrier.el, cut.el),
     tools,
   );
@@ -66,9 +67,25 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
       watched.title = s.node.peer_id;
       idBtn.title = `${s.node.peer_id} (click to copy)`;
       setText(version, `v${s.node.version} · ${s.node.http_listen}`);
+      renderLedger(ledger, s);
       carrier.update(s, skew);
       mode.update(s);
       cut.update(s);
     },
   };
+}
+
+/** The ledger this node keeps; an open development ledger says plainly that anyone can write. */
+export function renderLedger(el: HTMLElement, s: Status) {
+  const l = s.ledger;
+  el.hidden = !l;
+  if (!l) return;
+  field(el, 'ledger', l.id);
+  el.classList.toggle('is-open', l.open);
+  el.classList.toggle('is-readonly', !l.can_write);
+  const who = l.open ? 'open development ledger: anyone can write' : `${l.authors === 1 ? '1 author' : `${l.authors} authors`}`;
+  const refused = l.refused ? ` · ${l.refused === 1 ? '1 entry' : `${l.refused} entries`} refused` : '';
+  const ro = l.can_write ? '' : ' · this node may not write';
+  setText(el, `${l.name} — ${who}${ro}${refused}`);
+  el.title = `Ledger ${l.id}`;
 }
