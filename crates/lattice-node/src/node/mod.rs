@@ -23,13 +23,15 @@ use crate::ledger::{Appended, Entry, EntryError, Store, StoreError, StoreOptions
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{
-    EntriesByLung, EventKind, Lung, NeighborHealth, NodeEvent, NodeInfo, Status, SyncSummary,
+    EntriesByLung, EventKind, Lung, NeighborHealth, NodeEvent, NodeInfo, OPERATOR, OperatorAction,
+    Status, SyncSummary,
 };
 use crate::sync::lungs::{LungEvent, Lungs};
 use crate::sync::states::{self, Situation};
 
 mod http_lung;
 mod p2p_lung;
+mod transitions;
 use http_lung::{Neighbor, SyncDone, sleep_until_due};
 use p2p_lung::P2pSyncDone;
 
@@ -276,6 +278,7 @@ impl NodeHandle {
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
+            transitions: transitions::Transitions::default(),
         };
         actor.register_neighbor_metrics();
         for e in actor.lungs.start(actor.clock.now_ms()) {
@@ -424,6 +427,7 @@ struct Actor {
     /// The `seq` of the snapshot last published.
     seq: u64,
     entries_by_lung: EntriesByLung,
+    transitions: transitions::Transitions,
 }
 
 impl Actor {
@@ -474,6 +478,9 @@ impl Actor {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::SwitchMode { mode, reply } => {
+                if mode != self.lungs.mode() {
+                    self.operator(OperatorAction::ModeSet, Some(mode));
+                }
                 let events = self.lungs.set_mode(self.clock.now_ms(), mode);
                 for e in events {
                     self.lung_event(e);
@@ -483,6 +490,14 @@ impl Actor {
                 let _ = reply.send(self.published());
             }
             Command::SetP2pBlocked { blocked, reply } => {
+                if blocked != self.p2p.blocked {
+                    let action = if blocked {
+                        OperatorAction::P2pCut
+                    } else {
+                        OperatorAction::P2pRestored
+                    };
+                    self.operator(action, None);
+                }
                 self.set_p2p_blocked(blocked).await;
                 self.publish();
                 let _ = reply.send(self.published());
@@ -498,7 +513,20 @@ impl Actor {
         });
     }
 
+    /// Recorded before the change is applied, so the story reads cause, then effects.
+    fn operator(&mut self, action: OperatorAction, mode: Option<Mode>) {
+        // The heartbeat's clock, as the lung transitions it sits between.
+        let at_ms = self.clock.now_ms();
+        self.transitions.operator(at_ms, action, mode, OPERATOR);
+        self.emit(EventKind::Operator {
+            action,
+            mode,
+            by: OPERATOR.to_string(),
+        });
+    }
+
     fn lung_event(&mut self, event: LungEvent) {
+        self.transitions.lung_event(self.clock.now_ms(), &event);
         for line in event.log_lines(self.config.fallback_after) {
             tracing::info!("{line}");
         }
@@ -587,6 +615,7 @@ impl Actor {
             states: derived,
             entries_by_lung: self.entries_by_lung,
             seq: self.seq,
+            transitions: self.transitions.to_vec(),
         }
     }
 
