@@ -80,6 +80,7 @@ export function createApp(root: HTMLElement, backend: Backend) {
   let wasConnected = false;
   backend.onConnection((c) => {
     header.setConnected(c);
+    demo?.setLive(c);
     // Events missed while the stream was down: catch up on the entry list once.
     if (c && !wasConnected) entries.entryAdded();
     wasConnected = c;
