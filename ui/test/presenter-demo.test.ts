@@ -111,9 +111,9 @@ describe('the presenter bar', () => {
 describe('the cut counter in words', () => {
   it('says how far the cut entries got, and when the cut ran once it is over', () => {
     const done = cutCounterText({ since_ms: T0, restored_ms: T0 + 40_000, written: 12, on_every_node: 12, least_delivered: 4, nodes: 4 });
-    expect(done.text).toBe(`Written during the cut (${clock(T0)}–${clock(T0 + 40_000)}): 12 · delivered to 4 of 4 nodes`);
-    expect(done.detail).toBe('all 12 on every node');
+    expect(done.text).toBe('Written during the cut: 12 · delivered to 4 of 4 nodes');
+    expect(done.detail).toBe(`cut ${clock(T0)}–${clock(T0 + 40_000)} · all 12 on every node`);
     expect(done.tone).toBe('ok');
-    expect(cutCounterText({ since_ms: T0, restored_ms: null, written: 0, on_every_node: 0, least_delivered: 4, nodes: 4 }).detail).toBe('nothing written yet');
+    expect(cutCounterText({ since_ms: T0, restored_ms: null, written: 0, on_every_node: 0, least_delivered: 4, nodes: 4 }).detail).toBe(`cut since ${clock(T0)} · nothing written yet`);
   });
 });

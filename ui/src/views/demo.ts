@@ -17,9 +17,10 @@ export interface DemoHooks {
 
 /** The cut counter in words: "Written during the cut: 12 · delivered to 4 of 4 nodes". */
 export function cutCounterText(c: CutCounter): { text: string; detail: string; tone: 'ok' | 'warn' } {
-  const during = c.restored_ms == null ? 'Written during the cut' : `Written during the cut (${clock(c.since_ms)}–${clock(c.restored_ms)})`;
-  const text = `${during}: ${c.written} · delivered to ${c.least_delivered} of ${c.nodes} nodes`;
-  const detail = c.written === 0 ? 'nothing written yet' : c.on_every_node === c.written ? `all ${c.written} on every node` : `${c.on_every_node} of ${c.written} on every node so far`;
+  const text = `Written during the cut: ${c.written} · delivered to ${c.least_delivered} of ${c.nodes} nodes`;
+  const when = c.restored_ms == null ? `cut since ${clock(c.since_ms)}` : `cut ${clock(c.since_ms)}–${clock(c.restored_ms)}`;
+  const how = c.written === 0 ? 'nothing written yet' : c.on_every_node === c.written ? `all ${c.written} on every node` : `${c.on_every_node} of ${c.written} on every node so far`;
+  const detail = `${when} · ${how}`;
   return { text, detail, tone: c.written > 0 && c.on_every_node < c.written ? 'warn' : 'ok' };
 }
 
@@ -142,7 +143,7 @@ export function createDemoPanel(demo: DemoControls, toast: Toast, onStatus: (s: 
   const helpBtn = h('button', { class: 'btn btn--small btn--help', text: '?', attrs: { type: 'button', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', 'data-action': 'shortcuts' }, on: { click: () => shortcuts.open() } });
 
   const bar = h('section', { class: 'presenter demo-bar', attrs: { 'aria-label': 'Presenter controls', 'data-field': 'presenter' } },
-    h('div', { class: 'presenter__row' },
+    h('div', { class: 'presenter__row presenter__row--controls' },
       h('label', { class: 'demo__n' }, 'Nodes', n), startBtn, cutBtn, restoreBtn, sampleBtn, trafficBtn, stopBtn, ownBtn, nError,
       h('span', { class: 'presenter__spacer' }), barState, countdown.el, helpBtn),
     h('div', { class: 'presenter__row presenter__row--story' }, timeline.el, counter, flow.el),

@@ -132,7 +132,7 @@ export function createFlowChart(now: () => number = () => Date.now()) {
     const [pr, hr] = [perSecond(last.p2p, series.bucketMs), perSecond(last.http, series.bucketMs)];
     setText(p2pRate, `P2P ${pr}/s`);
     setText(httpRate, `HTTP ${hr}/s`);
-    setText(scale, `max ${perSecond(max, series.bucketMs)}/s`);
+    setText(scale, `top ${perSecond(max, series.bucketMs)}/s`);
     el.setAttribute('data-flow-p2p', pr);
     el.setAttribute('data-flow-http', hr);
   }

@@ -46,7 +46,8 @@ export function buildTimeline(st: TimelineInput): Step[] {
         break;
       }
       case 'countdown_reset':
-        steps.push({ tone: 'ok', text: 'peers back', at_ms: r.at_ms });
+        // Peers returning after the fallback also switch the lung: the "P2P" step says it.
+        if (records[i + 1]?.kind !== 'lung') steps.push({ tone: 'ok', text: 'peers back', at_ms: r.at_ms });
         break;
       case 'lung': {
         const end = next(i, (x) => x.kind === 'lung');
@@ -75,19 +76,31 @@ export function createTimeline() {
   const el = h('section', { class: 'timeline', attrs: { 'aria-label': 'Failover timeline', 'data-field': 'presenter-timeline' } },
     h('span', { class: 'timeline__title', text: 'Timeline' }), list);
   let shown = '';
+  /** Whole chips fall off the left until the rest fits: a half-cut "ut at 12:00" reads wrong. */
+  function fit(): void {
+    for (const li of list.querySelectorAll('.timeline__step.is-hidden')) li.classList.remove('is-hidden');
+    const visible = () => [...list.children].filter((c) => !c.classList.contains('is-hidden'));
+    for (let v = visible(); list.scrollWidth > list.clientWidth && v.length > 1; v = visible()) v[0]!.classList.add('is-hidden');
+  }
+  if (typeof window !== 'undefined') window.addEventListener('resize', () => fit());
 
   return {
     el,
     update(st: Status) {
       const steps = buildTimeline(st).slice(-TIMELINE_STEPS);
       const key = steps.map((x) => `${x.tone}|${x.text}|${x.ongoing ? 1 : 0}`).join('\n');
-      if (key === shown) return;
+      if (key === shown) {
+        fit(); // the type size may have changed (presentation mode), the chips not
+        return;
+      }
       shown = key;
       list.replaceChildren(...steps.map((x) => {
         const li = h('li', { class: `timeline__step timeline__step--${x.tone}${x.ongoing ? ' is-now' : ''}`, attrs: { 'data-tone': x.tone } });
         setText(li, x.text);
         return li;
       }));
+      fit();
     },
+    fit,
   };
 }
