@@ -64,11 +64,12 @@ describe('presenter shortcuts', () => {
     expect(keys.isOpen()).toBe(false);
   });
 
-  it('a custom shortcut runs its action', () => {
+  it('a custom shortcut runs its action, and one left out of the help still works', () => {
     const run = vi.fn(() => true);
-    const keys = createShortcuts([{ key: '3', label: 'Watch node 3', run }]);
+    const keys = createShortcuts([{ key: '3', label: 'Watch node 3', run, listed: false }], [{ key: '1–9', label: 'Watch a node' }]);
     cleanup.push(keys.destroy);
     press('3');
     expect(run).toHaveBeenCalledTimes(1);
+    expect([...keys.overlay.querySelectorAll('kbd')].map((k) => k.textContent)).toEqual(['1–9', '?', 'Esc']);
   });
 });

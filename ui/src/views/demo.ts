@@ -124,6 +124,7 @@ export function createDemoPanel(demo: DemoControls, toast: Toast, onStatus: (s: 
   const watchKey = (i: number): Shortcut => ({
     key: String(i + 1),
     label: `Watch demo node ${i + 1}`,
+    listed: false,
     run: () => {
       if (!running || i >= nodesRunning) return false;
       void run(`Watch node ${i + 1}`, () => watch(i));
@@ -139,7 +140,7 @@ export function createDemoPanel(demo: DemoControls, toast: Toast, onStatus: (s: 
     buttonShortcut('x', 'Stop the demo cluster', stopBtn),
     buttonShortcut('o', 'Watch this app\'s own node', ownBtn),
     ...Array.from({ length: 9 }, (_, i) => watchKey(i)),
-  ], [{ key: 'p', label: 'Presentation mode on / off' }]);
+  ], [{ key: '1–9', label: 'Watch demo node 1 to 9' }, { key: 'p', label: 'Presentation mode on / off' }]);
   const helpBtn = h('button', { class: 'btn btn--small btn--help', text: '?', attrs: { type: 'button', 'aria-label': 'Keyboard shortcuts', title: 'Keyboard shortcuts (?)', 'data-action': 'shortcuts' }, on: { click: () => shortcuts.open() } });
 
   const bar = h('section', { class: 'presenter demo-bar', attrs: { 'aria-label': 'Presenter controls', 'data-field': 'presenter' } },

@@ -8,6 +8,8 @@ export interface Shortcut {
   label: string;
   /** Does it; `false` when it does not make sense now (the button is disabled). */
   run: () => boolean | void;
+  /** False for keys the help lists as one row (the node digits). */
+  listed?: boolean;
 }
 
 /** A button as a shortcut: it fires only while the button is enabled, as a click would. */
@@ -40,7 +42,7 @@ function ignored(e: KeyboardEvent): boolean {
  */
 export function createShortcuts(shortcuts: Shortcut[], extra: { key: string; label: string }[] = [], target: Document = document) {
   const byKey = new Map(shortcuts.map((s) => [s.key.toLowerCase(), s]));
-  const rows = [...shortcuts, ...extra, { key: '?', label: 'Show or hide this help' }, { key: 'Esc', label: 'Close this help' }];
+  const rows = [...shortcuts.filter((x) => x.listed !== false), ...extra, { key: '?', label: 'Show or hide this help' }, { key: 'Esc', label: 'Close this help' }];
   const closeBtn = h('button', { class: 'btn btn--small', text: 'Close', attrs: { type: 'button', 'data-action': 'shortcuts-close' }, on: { click: () => close() } });
   const overlay = h('div', { class: 'shortcuts', attrs: { role: 'dialog', 'aria-modal': 'true', 'aria-label': 'Keyboard shortcuts', hidden: '', 'data-field': 'presenter-shortcuts' } },
     h('div', { class: 'shortcuts__panel' },
