@@ -13,6 +13,8 @@ const COMMANDS: &[&str] = &[
     "demo_restore",
     "demo_stop",
     "demo_status",
+    "demo_traffic",
+    "demo_sample",
 ];
 
 fn main() {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tauri::State;
 
-use crate::demo::{AppState, DemoError, DemoStatus};
+use crate::demo::{AppState, DemoError, DemoStatus, SampleWritten};
 
 #[derive(Debug, Serialize)]
 pub struct CommandError {
@@ -141,4 +141,15 @@ pub async fn demo_stop(state: State<'_, AppState>) -> Answer<DemoStatus> {
 #[tauri::command]
 pub async fn demo_status(state: State<'_, AppState>) -> Answer<DemoStatus> {
     Ok(state.demo_status().await)
+}
+
+/// Automatic traffic from every demo node: a few entries a second, bounded.
+#[tauri::command]
+pub async fn demo_traffic(state: State<'_, AppState>, on: bool) -> Answer<DemoStatus> {
+    Ok(state.demo_traffic(on).await?)
+}
+
+#[tauri::command]
+pub async fn demo_sample(state: State<'_, AppState>) -> Answer<SampleWritten> {
+    Ok(state.demo_sample().await?)
 }

@@ -3,7 +3,7 @@
 
 use std::ops::RangeInclusive;
 
-use lattice_node::demo::{DemoCluster, DemoOptions};
+use lattice_node::demo::{CutCounter, DemoCluster, DemoOptions, TrafficOptions, TrafficStatus};
 use lattice_node::node::NodeHandle;
 use serde::Serialize;
 use tokio::sync::{Mutex, watch};
@@ -28,13 +28,22 @@ pub enum DemoError {
     DataDir(std::io::Error),
     #[error("{0}")]
     Cluster(String),
+    #[error("{0}")]
+    Controller(#[from] lattice_node::demo::DemoError),
 }
 
 impl DemoError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidNodes { .. } => "invalid_demo_nodes",
-            Self::NotRunning | Self::NoSuchNode(_) | Self::DataDir(_) | Self::Cluster(_) => "demo",
+            Self::Controller(lattice_node::demo::DemoError::InvalidTraffic { .. }) => {
+                "invalid_demo_traffic"
+            }
+            Self::NotRunning
+            | Self::NoSuchNode(_)
+            | Self::DataDir(_)
+            | Self::Cluster(_)
+            | Self::Controller(_) => "demo",
         }
     }
 }
@@ -69,6 +78,20 @@ pub struct DemoStatus {
     pub nodes: Vec<DemoNodeInfo>,
     /// Where the cluster keeps its ledgers while it runs (removed when it stops).
     pub data_dir: Option<String>,
+    /// The automatic traffic (none while no cluster runs).
+    pub traffic: Option<TrafficStatus>,
+    /// The last cut's counter: "written during the cut: N, delivered to X of Y nodes";
+    /// none before the first cut of this cluster.
+    pub cut: Option<CutCounter>,
+}
+
+/// A sample entry the presenter wrote, and on which demo node.
+#[derive(Serialize)]
+pub struct SampleWritten {
+    pub node: String,
+    pub peer_id: String,
+    pub id: String,
+    pub entry_count: usize,
 }
 
 impl AppState {
@@ -151,6 +174,32 @@ impl AppState {
         Ok(self.demo_status().await)
     }
 
+    /// Automatic traffic on or off, at the default few entries a second.
+    pub async fn demo_traffic(&self, on: bool) -> Result<DemoStatus, DemoError> {
+        {
+            let demo = self.demo.lock().await;
+            let cluster = &demo.as_ref().ok_or(DemoError::NotRunning)?.cluster;
+            cluster.set_traffic(on, TrafficOptions::default()).await?;
+        }
+        Ok(self.demo_status().await)
+    }
+
+    /// Writes a sample entry on the watched demo node (the first one while the window
+    /// watches this app's own node), so the audience sees it start from the node on screen.
+    pub async fn demo_sample(&self) -> Result<SampleWritten, DemoError> {
+        let demo = self.demo.lock().await;
+        let cluster = &demo.as_ref().ok_or(DemoError::NotRunning)?.cluster;
+        let index = self.focus_index.lock().expect("not poisoned").unwrap_or(0);
+        let appended = cluster.write_sample(index).await?;
+        let node = &cluster.nodes[index];
+        Ok(SampleWritten {
+            node: node.name.clone(),
+            peer_id: node.handle.peer_id().to_string(),
+            id: appended.id.to_hex(),
+            entry_count: appended.count,
+        })
+    }
+
     /// Stops the cluster's nodes (their commits finish first), then removes their ledgers.
     pub async fn demo_stop(&self) -> DemoStatus {
         let _ = self.set_focus(None).await;
@@ -188,6 +237,8 @@ impl AppState {
                         .collect()
                 })
                 .unwrap_or_default(),
+            traffic: demo.as_ref().map(|d| d.cluster.traffic()),
+            cut: demo.as_ref().and_then(|d| d.cluster.cut_counter()),
         }
     }
 

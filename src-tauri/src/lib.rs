@@ -168,6 +168,8 @@ pub fn build_app<R: Runtime>(
             commands::demo_restore,
             commands::demo_stop,
             commands::demo_status,
+            commands::demo_traffic,
+            commands::demo_sample,
         ])
         .setup(|app| {
             if let Some(window) = app.get_webview_window(MAIN_WINDOW)
@@ -390,6 +392,62 @@ mod tests {
         }
         let demo = call(&window, "demo_status", json!({})).unwrap();
         assert_eq!(demo["running"], false, "a refused start changes nothing");
+        let state = app.state::<AppState>();
+        tauri::async_runtime::block_on(state.shutdown());
+    }
+
+    /// Polls the demo status until `cond` holds (bounded: 30 s).
+    fn demo_until(
+        window: &tauri::WebviewWindow<MockRuntime>,
+        what: &str,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let demo = call(window, "demo_status", json!({})).unwrap();
+            if cond(&demo) {
+                return demo;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {demo}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn the_presenter_bar_switches_traffic_writes_samples_and_counts_the_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, window) = app(dir.path());
+        let refused = call(&window, "demo_traffic", json!({ "on": true })).unwrap_err();
+        assert_eq!(refused["kind"], "demo", "no cluster, no traffic: {refused}");
+        assert_eq!(
+            call(&window, "demo_sample", json!({})).unwrap_err()["kind"],
+            "demo"
+        );
+
+        let demo = call(&window, "demo_start", json!({ "nodes": 2 })).unwrap();
+        assert_eq!(demo["traffic"]["on"], false);
+        assert_eq!(demo["cut"], Value::Null, "no cut yet");
+        call(&window, "focus_node", json!({ "index": 1 })).unwrap();
+        let sample = call(&window, "demo_sample", json!({})).unwrap();
+        assert_eq!(sample["node"], "Branch B", "written on the watched node");
+        assert_eq!(sample["peer_id"], demo["nodes"][1]["peer_id"]);
+
+        let on = call(&window, "demo_traffic", json!({ "on": true })).unwrap();
+        assert_eq!(on["traffic"]["on"], true);
+        demo_until(&window, "traffic", |d| {
+            d["traffic"]["written"].as_u64() >= Some(2)
+        });
+        let off = call(&window, "demo_traffic", json!({ "on": false })).unwrap();
+        assert_eq!(off["traffic"]["on"], false);
+
+        let cut = call(&window, "demo_cut", json!({})).unwrap();
+        assert_eq!(cut["cut"]["written"], 0, "{}", cut["cut"]);
+        assert_eq!(cut["cut"]["nodes"], 2);
+        call(&window, "demo_sample", json!({})).unwrap();
+        demo_until(&window, "the cut counter", |d| d["cut"]["written"] == 1);
         let state = app.state::<AppState>();
         tauri::async_runtime::block_on(state.shutdown());
     }

@@ -161,6 +161,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
   function setConnected(c: boolean): void {
     header.setConnected(c);
     timer.freeze(!c);
+    demo?.setLive(c);
     // Events missed while the stream was down: catch up on the entry list once.
     if (c && !connected && everConnected) entries.entryAdded();
     everConnected ||= c;

@@ -10,9 +10,17 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Overrides};
 use crate::http::server::{self, ServerOptions};
 use crate::identity::NodeKey;
+use crate::ledger::Appended;
 use crate::node::{NodeError, NodeHandle, NodeOptions};
 use crate::status::{EventKind, Lung, Status};
 use crate::sync::lungs::LungEvent;
+
+mod controller;
+pub use controller::{
+    CutCounter, TRAFFIC_MAX_ENTRIES, TRAFFIC_MAX_PER_SECOND, TRAFFIC_PER_SECOND, TrafficOptions,
+    TrafficStatus,
+};
+use controller::{CutTracker, Traffic};
 
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
@@ -33,6 +41,12 @@ pub struct DemoNode {
 pub struct DemoCluster {
     pub nodes: Vec<DemoNode>,
     pub fallback_after: Duration,
+    /// The automatic traffic while it runs (or ran: it stops by itself when bounded out).
+    traffic: std::sync::Mutex<Option<Traffic>>,
+    /// The last cut's counter: from "cut" on, kept after the restore until the next cut.
+    cut: std::sync::Mutex<Option<CutTracker>>,
+    /// Numbers the sample entries, so each one differs.
+    samples: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +57,13 @@ pub enum DemoError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("there is no demo node {0}")]
+    NoSuchNode(usize),
+    #[error(
+        "demo traffic is 1 to {max} entries a second and at least one entry, not {per_second}/s for {max_entries}",
+        max = TRAFFIC_MAX_PER_SECOND
+    )]
+    InvalidTraffic { per_second: u32, max_entries: u64 },
 }
 
 fn timers(fast: bool) -> [(&'static str, &'static str); 3] {
@@ -73,6 +94,10 @@ impl DemoCluster {
             .iter()
             .map(|l| l.local_addr().map(|a| format!("http://{a}")))
             .collect::<Result<_, _>>()?;
+        // A fresh closed ledger each time: only these nodes may write, so a demo never
+        // writes into a real ledger and no outside node merges with it.
+        let (genesis, keys) = crate::ledger::genesis::demo_ledger(n)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut nodes: Vec<DemoNode> = Vec::new();
         let mut fallback_after = Duration::ZERO;
         for (i, listener) in listeners.into_iter().enumerate() {
@@ -92,12 +117,9 @@ impl DemoCluster {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             vars.extend([
-                (
-                    "LATTICE_P2P_KEY".into(),
-                    NodeKey::generate()
-                        .map_err(|e| std::io::Error::other(e.to_string()))?
-                        .to_base64(),
-                ),
+                ("LATTICE_P2P_KEY".into(), keys[i].to_base64()),
+                ("LATTICE_LEDGER".into(), genesis.id().to_hex()),
+                ("LATTICE_GENESIS".into(), genesis.to_base64()),
                 ("LATTICE_P2P_LISTEN".into(), "/ip4/127.0.0.1/tcp/0".into()),
                 ("LATTICE_BOOTSTRAP".into(), bootstrap.join(",")),
                 ("LATTICE_HTTP_LISTEN".into(), http.to_string()),
@@ -138,6 +160,9 @@ impl DemoCluster {
         Ok(DemoCluster {
             nodes,
             fallback_after,
+            traffic: std::sync::Mutex::new(None),
+            cut: std::sync::Mutex::new(None),
+            samples: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -145,19 +170,112 @@ impl DemoCluster {
         self.nodes.iter().map(|n| n.handle.status()).collect()
     }
 
-    /// Cuts P2P on every node: connections closed, new ones refused.
+    /// Cuts P2P on every node: connections closed, new ones refused. A new cut (not one
+    /// already running) starts a new cut counter.
     pub async fn cut_p2p(&self) -> Result<(), NodeError> {
+        {
+            let mut cut = self.cut.lock().expect("not poisoned");
+            if cut.as_ref().is_none_or(|c| c.is_restored()) {
+                *cut = Some(CutTracker::start(&self.stores()));
+            }
+        }
         for n in &self.nodes {
             n.handle.set_p2p_blocked(true).await?;
         }
         Ok(())
     }
 
+    /// Restores P2P on every node; the cut counter stops counting new entries but keeps
+    /// following where the cut's entries arrive.
     pub async fn restore_p2p(&self) -> Result<(), NodeError> {
+        if let Some(cut) = self.cut.lock().expect("not poisoned").as_ref() {
+            cut.restored();
+        }
         for n in &self.nodes {
             n.handle.set_p2p_blocked(false).await?;
         }
         Ok(())
+    }
+
+    /// What the last cut did: entries written during it and on how many nodes they are.
+    pub fn cut_counter(&self) -> Option<CutCounter> {
+        let cut = self.cut.lock().expect("not poisoned");
+        cut.as_ref().map(|c| c.counter(&self.stores()))
+    }
+
+    fn stores(&self) -> Vec<crate::ledger::Store> {
+        self.nodes
+            .iter()
+            .map(|n| n.handle.store().clone())
+            .collect()
+    }
+
+    /// Turns the automatic traffic on (a few entries a second, round-robin from every
+    /// node, bounded) or off. Turning on what is on changes nothing; bad options are
+    /// refused and change nothing.
+    pub async fn set_traffic(
+        &self,
+        on: bool,
+        options: TrafficOptions,
+    ) -> Result<TrafficStatus, DemoError> {
+        if on
+            && (options.per_second == 0
+                || options.per_second > TRAFFIC_MAX_PER_SECOND
+                || options.max_entries == 0)
+        {
+            return Err(DemoError::InvalidTraffic {
+                per_second: options.per_second,
+                max_entries: options.max_entries,
+            });
+        }
+        let stopping = {
+            let mut traffic = self.traffic.lock().expect("not poisoned");
+            match traffic.as_mut() {
+                Some(t) if on && t.is_on() => None,
+                Some(t) if !on => t.stop(),
+                _ if on => {
+                    let nodes = self
+                        .nodes
+                        .iter()
+                        .map(|n| (n.name.clone(), n.handle.clone()))
+                        .collect();
+                    traffic
+                        .replace(Traffic::spawn(nodes, options))
+                        .and_then(|mut old| old.stop())
+                }
+                _ => None,
+            }
+        };
+        if let Some(task) = stopping {
+            let _ = task.await;
+        }
+        Ok(self.traffic())
+    }
+
+    pub fn traffic(&self) -> TrafficStatus {
+        match self.traffic.lock().expect("not poisoned").as_ref() {
+            Some(t) => t.status(),
+            None => TrafficStatus {
+                on: false,
+                per_second: TRAFFIC_PER_SECOND,
+                written: 0,
+                max_entries: TRAFFIC_MAX_ENTRIES,
+            },
+        }
+    }
+
+    /// Writes one sample entry on node `index` (0-based), signed by that node.
+    pub async fn write_sample(&self, index: usize) -> Result<Appended, DemoError> {
+        let node = self
+            .nodes
+            .get(index)
+            .ok_or(DemoError::NoSuchNode(index + 1))?;
+        let n = self
+            .samples
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let payload = serde_json::json!({ "demo": "sample", "from": node.name, "n": n });
+        Ok(node.handle.put(&payload).await?)
     }
 
     pub fn roots_equal(&self) -> bool {
@@ -166,6 +284,11 @@ impl DemoCluster {
     }
 
     pub async fn shutdown(self) {
+        let traffic = self.traffic.lock().expect("not poisoned").take();
+        if let Some(task) = traffic.and_then(|mut t| t.stop()) {
+            let _ = task.await;
+        }
+        drop(self.cut.lock().expect("not poisoned").take());
         for n in &self.nodes {
             n.handle.shutdown_token().cancel();
         }
@@ -392,6 +515,185 @@ fn shorten(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    async fn cluster(nodes: usize) -> (DemoCluster, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DemoOptions {
+            nodes,
+            fast: true,
+            data_dir: dir.path().to_owned(),
+        };
+        (DemoCluster::start(&options).await.unwrap(), dir)
+    }
+
+    async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn authors(cluster: &DemoCluster) -> std::collections::BTreeSet<String> {
+        let store = cluster.nodes[0].handle.store();
+        store
+            .latest(1000)
+            .unwrap()
+            .iter()
+            .map(|e| e.author())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_demo_starts_a_fresh_closed_ledger_its_nodes_alone_may_write() {
+        let (first, _a) = cluster(2).await;
+        let (second, _b) = cluster(2).await;
+        let ledger = |c: &DemoCluster, i: usize| c.nodes[i].handle.status().ledger;
+        let (l0, l1) = (ledger(&first, 0), ledger(&first, 1));
+        assert_eq!(l0.id, l1.id, "one cluster, one ledger");
+        assert!(!l0.open && l0.can_write && l1.can_write, "{l0:?} {l1:?}");
+        assert_eq!(l0.authors, 2);
+        assert_ne!(l0.id, ledger(&second, 0).id, "each demo has its own ledger");
+        first.shutdown().await;
+        second.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn traffic_writes_from_every_node_stops_by_itself_at_its_bound_and_when_switched_off() {
+        let (cluster, _dir) = cluster(2).await;
+        let bounded = TrafficOptions {
+            per_second: 40,
+            max_entries: 6,
+        };
+        let on = cluster.set_traffic(true, bounded).await.unwrap();
+        assert!(on.on);
+        until("six entries written", || cluster.traffic().written == 6).await;
+        until("the bounded run ends", || !cluster.traffic().on).await;
+        until("node 1 holds what both wrote", || {
+            cluster.nodes[0].handle.store().len() == 6
+        })
+        .await;
+        let ids: std::collections::BTreeSet<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| n.handle.peer_id().to_string())
+            .collect();
+        assert_eq!(authors(&cluster), ids, "round-robin from every node");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(cluster.traffic().written, 6, "no entry past the bound");
+
+        let run = TrafficOptions {
+            per_second: 40,
+            max_entries: 10_000,
+        };
+        cluster.set_traffic(true, run).await.unwrap();
+        until("traffic flows again", || cluster.traffic().written >= 2).await;
+        let off = cluster.set_traffic(false, run).await.unwrap();
+        assert!(!off.on);
+        let own = |c: &DemoCluster| -> usize {
+            // What each node wrote itself is in its own store at once (no replication).
+            c.nodes
+                .iter()
+                .map(|n| {
+                    let me = n.handle.peer_id().to_string();
+                    let all = n.handle.store().latest(100_000).unwrap();
+                    all.iter().filter(|e| e.author() == me).count()
+                })
+                .sum()
+        };
+        let written = own(&cluster);
+        assert_eq!(written as u64, 6 + off.written);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(own(&cluster), written, "nothing is written once it is off");
+        assert_eq!(cluster.traffic().written, off.written);
+        cluster.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn traffic_outside_its_bounds_is_refused_and_changes_nothing() {
+        let (cluster, _dir) = cluster(2).await;
+        for (per_second, max_entries) in [(0, 10), (TRAFFIC_MAX_PER_SECOND + 1, 10), (3, 0)] {
+            let options = TrafficOptions {
+                per_second,
+                max_entries,
+            };
+            let refused = cluster.set_traffic(true, options).await.unwrap_err();
+            assert!(
+                matches!(refused, DemoError::InvalidTraffic { .. }),
+                "{refused}"
+            );
+            assert!(
+                refused.to_string().contains(&per_second.to_string()),
+                "{refused}"
+            );
+        }
+        assert!(!cluster.traffic().on);
+        assert!(matches!(
+            cluster.write_sample(2).await,
+            Err(DemoError::NoSuchNode(3))
+        ));
+        cluster.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cut_counter_counts_entries_written_during_the_cut_and_how_far_they_got() {
+        let (cluster, _dir) = cluster(2).await;
+        assert_eq!(cluster.cut_counter(), None, "no cut, no counter");
+        until("both nodes linked by P2P", || {
+            cluster.statuses().iter().all(|s| s.peer_count == 1)
+        })
+        .await;
+        cluster.write_sample(0).await.unwrap();
+        until("the entry before the cut is everywhere", || {
+            cluster.statuses().iter().all(|s| s.entry_count == 1)
+        })
+        .await;
+
+        cluster.cut_p2p().await.unwrap();
+        let counter = cluster.cut_counter().unwrap();
+        assert_eq!((counter.written, counter.nodes), (0, 2), "{counter:?}");
+        assert_eq!(counter.restored_ms, None);
+        cluster.write_sample(1).await.unwrap();
+        // P2P is cut and HTTP only takes over after the fallback (6 s): the entry is on
+        // its writer alone.
+        until("the counter sees the entry", || {
+            cluster.cut_counter().unwrap().written == 1
+        })
+        .await;
+        let counter = cluster.cut_counter().unwrap();
+        assert_eq!(
+            (counter.on_every_node, counter.least_delivered),
+            (0, 1),
+            "{counter:?}"
+        );
+        until("HTTP delivers it to both nodes", || {
+            let c = cluster.cut_counter().unwrap();
+            c.on_every_node == 1 && c.least_delivered == 2
+        })
+        .await;
+
+        cluster.restore_p2p().await.unwrap();
+        let restored = cluster.cut_counter().unwrap();
+        assert!(restored.restored_ms.is_some_and(|r| r >= restored.since_ms));
+        cluster.write_sample(0).await.unwrap();
+        until("the entry after the restore is everywhere", || {
+            cluster.statuses().iter().all(|s| s.entry_count == 3)
+        })
+        .await;
+        assert_eq!(
+            cluster.cut_counter().unwrap().written,
+            1,
+            "written after the restore: not counted"
+        );
+
+        // A new cut starts a new count.
+        cluster.cut_p2p().await.unwrap();
+        let next = cluster.cut_counter().unwrap();
+        assert_eq!((next.written, next.restored_ms), (0, None), "{next:?}");
+        cluster.shutdown().await;
+    }
+
     #[test]
     fn demo_nodes_are_named_branch_a_onwards() {
         let names: Vec<String> = (0..4).map(super::branch_name).collect();

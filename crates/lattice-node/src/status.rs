@@ -66,6 +66,57 @@ pub struct Status {
     /// face orders snapshots per node; `now_ms` does not (an idle node's clock field
     /// only moves when something else changes).
     pub seq: u64,
+    /// The node's recent story, oldest first (at most [`TRANSITIONS_KEPT`]): lung changes,
+    /// fallback countdowns and what the operator did. In the snapshot, not only in the
+    /// event stream, so a face that starts watching mid-failover can still draw it.
+    pub transitions: Vec<TransitionRecord>,
+}
+
+/// How many [`TransitionRecord`]s a snapshot keeps: enough for several cut-and-restore
+/// rounds of a presentation, small enough to resend with every snapshot.
+pub const TRANSITIONS_KEPT: usize = 32;
+
+/// Who acted, when a person (through any face: window, HTTP API, CLI) changed the node.
+pub const OPERATOR: &str = "operator";
+
+/// One step of the node's recent story.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TransitionRecord {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub what: TransitionKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransitionKind {
+    /// The sync lung changed.
+    Lung {
+        from: Lung,
+        to: Lung,
+        reason: String,
+    },
+    /// The last live sync peer went: HTTP takes over at `deadline_ms` unless one returns.
+    CountdownStarted { deadline_ms: u64 },
+    /// A sync peer returned before the deadline.
+    CountdownReset { peers: usize },
+    /// Someone changed the node on purpose.
+    Operator {
+        action: OperatorAction,
+        /// The mode set, for `mode_set`.
+        mode: Option<Mode>,
+        by: String,
+    },
+}
+
+/// What an operator did to the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorAction {
+    /// P2P cut: every connection closed, new ones refused.
+    P2pCut,
+    P2pRestored,
+    ModeSet,
 }
 
 /// Entries received and sent by each lung. P2P: gossip and P2P reconciliation; HTTP:
@@ -206,5 +257,12 @@ pub enum EventKind {
         with: String,
         kind: String,
         message: String,
+    },
+    /// Someone changed the node on purpose (cut, restore, mode), so every face's log
+    /// shows who did what, not only the consequences.
+    Operator {
+        action: OperatorAction,
+        mode: Option<Mode>,
+        by: String,
     },
 }

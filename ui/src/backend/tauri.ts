@@ -9,6 +9,7 @@ import type {
   Mode,
   NodeEvent,
   PutResult,
+  SampleWritten,
   Status,
   Unsubscribe,
 } from './types';
@@ -90,6 +91,8 @@ export function createTauriBackend(
       stop: () => call<unknown>('demo_stop'),
       status: () => call<DemoStatus>('demo_status'),
       focus: (index: number | null) => call<Status>('focus_node', { index }),
+      traffic: (on: boolean) => call<DemoStatus>('demo_traffic', { on }),
+      sample: () => call<SampleWritten>('demo_sample'),
     },
   };
 }

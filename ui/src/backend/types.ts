@@ -161,7 +161,21 @@ export interface Status {
   store_failure: string | null;
   /** The node's clock when the snapshot was taken (unix ms). */
   now_ms: number;
+  // presenter: the field below is read by the timeline strip.
+  /** The node's recent story, oldest first (at most 32): lung changes, countdowns, operator actions. */
+  transitions: TransitionRecord[];
 }
+
+/** What an operator did (status.rs `OperatorAction`). */
+export type OperatorAction = 'p2p_cut' | 'p2p_restored' | 'mode_set';
+
+/** One step of the node's story (status.rs `TransitionRecord`, tagged by `kind`). */
+export type TransitionRecord = { at_ms: number } & (
+  | { kind: 'lung'; from: Lung; to: Lung; reason: string }
+  | { kind: 'countdown_started'; deadline_ms: number }
+  | { kind: 'countdown_reset'; peers: number }
+  | { kind: 'operator'; action: OperatorAction; mode: Mode | null; by: string }
+);
 
 /** The heartbeat state machine's events (`LungEvent`, tagged by `kind`). */
 export type LungEvent =
@@ -182,6 +196,7 @@ export type NodeEvent = { at_ms: number } & (
   | { type: 'store_failed'; reason: string }
   | { type: 'sync_failed'; lung: Lung; with: string; kind: string; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'operator'; action: OperatorAction; mode: Mode | null; by: string }
 );
 
 /** A signed entry as JSON. */
@@ -239,6 +254,34 @@ export interface DemoStatus {
   /** Which demo node the window watches (`null`: the app's own node). */
   focus: number | null;
   nodes: DemoNode[];
+  /** The automatic traffic (null while no cluster runs). */
+  traffic?: TrafficStatus | null;
+  /** The last cut's counter (null before the first cut). */
+  cut?: CutCounter | null;
+}
+
+export interface TrafficStatus {
+  on: boolean;
+  per_second: number;
+  written: number;
+  max_entries: number;
+}
+
+/** "Written during the cut: N, delivered to X of Y nodes" (lattice-node demo `CutCounter`). */
+export interface CutCounter {
+  since_ms: number;
+  restored_ms: number | null;
+  written: number;
+  on_every_node: number;
+  least_delivered: number;
+  nodes: number;
+}
+
+export interface SampleWritten {
+  node: string;
+  peer_id: string;
+  id: string;
+  entry_count: number;
 }
 
 /** The built-in demo cluster (Tauri only). */
@@ -250,6 +293,10 @@ export interface DemoControls {
   status(): Promise<DemoStatus>;
   /** Watch demo node `index` in the whole window, or the app's own node with `null`. */
   focus(index: number | null): Promise<unknown>;
+  /** Automatic traffic from every demo node (a few entries a second, bounded). */
+  traffic?(on: boolean): Promise<DemoStatus>;
+  /** One sample entry on the watched demo node. */
+  sample?(): Promise<SampleWritten>;
 }
 
 export type Unsubscribe = () => void;

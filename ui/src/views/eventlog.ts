@@ -43,6 +43,8 @@ export function describeEvent(e: NodeEvent, name: Namer = () => undefined): Omit
     }
     case 'sync_failed': return { category: 'errors', level: 'error', text: `${e.lung} sync with ${who(e.lung, e.with)} failed (${e.kind}): ${e.message}` };
     case 'store_failed': return { category: 'errors', level: 'error', text: `Store stopped accepting writes: ${e.reason}` };
+    // presenter: what a person did, so the log shows the cause before its consequences.
+    case 'operator': return { category: 'transitions', level: 'info', text: `${e.by === 'operator' ? 'Operator' : e.by}: ${e.action === 'p2p_cut' ? 'P2P cut' : e.action === 'p2p_restored' ? 'P2P restored' : `mode set to ${e.mode ?? '?'}`}` };
     // The app process's log lines ([P2P_HEARTBEAT] ...), as the terminal shows them. With
     // a demo cluster running they come from every node in the process, so they stay
     // under their own filter and never mix into the watched node's events.

@@ -25,8 +25,8 @@ use crate::ledger::{
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{
-    EntriesByLung, EventKind, LedgerInfo, Lung, NeighborHealth, NodeEvent, NodeInfo, Status,
-    SyncSummary,
+    EntriesByLung, EventKind, LedgerInfo, Lung, NeighborHealth, NodeEvent, NodeInfo, OPERATOR,
+    OperatorAction, Status, SyncSummary,
 };
 use crate::sync::lungs::{LungEvent, Lungs};
 use crate::sync::states::{self, Situation};
@@ -34,6 +34,7 @@ use crate::sync::states::{self, Situation};
 mod genesis;
 mod http_lung;
 mod p2p_lung;
+mod transitions;
 use genesis::{announce_ledger, resolve_genesis};
 use http_lung::{Neighbor, SyncDone, sleep_until_due};
 use p2p_lung::P2pSyncDone;
@@ -304,6 +305,7 @@ impl NodeHandle {
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
             can_write,
+            transitions: transitions::Transitions::default(),
         };
         actor.register_neighbor_metrics();
         for e in actor.lungs.start(actor.clock.now_ms()) {
@@ -462,6 +464,7 @@ struct Actor {
     entries_by_lung: EntriesByLung,
     /// Whether our own key is an author of the ledger.
     can_write: bool,
+    transitions: transitions::Transitions,
 }
 
 impl Actor {
@@ -512,6 +515,9 @@ impl Actor {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::SwitchMode { mode, reply } => {
+                if mode != self.lungs.mode() {
+                    self.operator(OperatorAction::ModeSet, Some(mode));
+                }
                 let events = self.lungs.set_mode(self.clock.now_ms(), mode);
                 for e in events {
                     self.lung_event(e);
@@ -521,6 +527,14 @@ impl Actor {
                 let _ = reply.send(self.published());
             }
             Command::SetP2pBlocked { blocked, reply } => {
+                if blocked != self.p2p.blocked {
+                    let action = if blocked {
+                        OperatorAction::P2pCut
+                    } else {
+                        OperatorAction::P2pRestored
+                    };
+                    self.operator(action, None);
+                }
                 self.set_p2p_blocked(blocked).await;
                 self.publish();
                 let _ = reply.send(self.published());
@@ -536,7 +550,20 @@ impl Actor {
         });
     }
 
+    /// Recorded before the change is applied, so the story reads cause, then effects.
+    fn operator(&mut self, action: OperatorAction, mode: Option<Mode>) {
+        // The heartbeat's clock, as the lung transitions it sits between.
+        let at_ms = self.clock.now_ms();
+        self.transitions.operator(at_ms, action, mode, OPERATOR);
+        self.emit(EventKind::Operator {
+            action,
+            mode,
+            by: OPERATOR.to_string(),
+        });
+    }
+
     fn lung_event(&mut self, event: LungEvent) {
+        self.transitions.lung_event(self.clock.now_ms(), &event);
         for line in event.log_lines(self.config.fallback_after) {
             tracing::info!("{line}");
         }
@@ -626,6 +653,7 @@ impl Actor {
             states: derived,
             entries_by_lung: self.entries_by_lung,
             seq: self.seq,
+            transitions: self.transitions.to_vec(),
         }
     }
 
