@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Overrides};
 use crate::http::server::{self, ServerOptions};
-use crate::identity::NodeKey;
 use crate::ledger::Appended;
 use crate::node::{NodeError, NodeHandle, NodeOptions};
 use crate::status::{EventKind, Lung, Status};
