@@ -120,9 +120,8 @@ pub enum OperatorAction {
 }
 
 /// Entries received and sent by each lung. P2P: gossip and P2P reconciliation; HTTP:
-/// HTTP reconciliation and the neighbours' event streams. Counted where this node
-/// took part on its own initiative or by gossip (entries a neighbour pushed to our
-/// API are counted on its side as sent).
+/// HTTP reconciliation, the neighbours' event streams and entries a neighbour's
+/// reconciliation pushed to our API (counted on its side as sent, on ours as received).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EntriesByLung {
     pub p2p: EntryFlow,

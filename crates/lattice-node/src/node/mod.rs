@@ -179,6 +179,9 @@ enum Command {
         blocked: bool,
         reply: oneshot::Sender<Status>,
     },
+    /// A neighbour pushed entries to our API (its reconciliation): new to us, carried by
+    /// the HTTP lung.
+    PushedIn { new: u64 },
 }
 
 struct Shared {
@@ -413,6 +416,17 @@ impl NodeHandle {
         Ok(self.shared.store.append_batch(entries).await?)
     }
 
+    /// Appends entries a neighbour pushed to our API, and counts the new ones as received
+    /// over HTTP (the pusher counts them as sent), so the receiving face sees the flow too.
+    pub async fn ingest_pushed(&self, entries: Vec<Entry>) -> Result<Vec<Appended>, NodeError> {
+        let appended = self.ingest(entries).await?;
+        let new = appended.iter().filter(|a| a.inserted).count() as u64;
+        if new > 0 {
+            let _ = self.shared.commands.send(Command::PushedIn { new }).await;
+        }
+        Ok(appended)
+    }
+
     /// Switches the sync mode; returns the status right after.
     pub async fn switch_mode(&self, mode: Mode) -> Result<Status, NodeError> {
         let (reply, rx) = oneshot::channel();
@@ -540,6 +554,7 @@ impl Actor {
                 let _ = reply.send(self.published());
             }
             Command::Follower { index, report } => self.follower_report(index, report),
+            Command::PushedIn { new } => self.entries_by_lung.http.received += new,
         }
     }
 

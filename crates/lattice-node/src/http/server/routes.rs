@@ -271,7 +271,7 @@ pub(super) async fn push(
     let msg: EntriesMessage = parse_json(&body.map_err(body_error)?)?;
     let entries = answer::verify_push(&msg, node.config().max_payload)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind(), e.to_string()))?;
-    let appended = node.ingest(entries).await?;
+    let appended = node.ingest_pushed(entries).await?;
     let accepted = appended.iter().filter(|a| a.inserted).count();
     Ok(to_json(&PushResponse {
         accepted,
