@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use lattice_node::NodeKey;
 use lattice_node::config::{Config, Overrides};
 use lattice_node::ledger::{Entry, Genesis};
 use lattice_node::node::{NodeHandle, NodeOptions};
@@ -138,13 +137,10 @@ async fn two_init_ledgers_whose_nodes_meet_never_exchange_an_entry_and_name_each
 /// A closed ledger whose authors are the keys of seeds 1 and 2.
 fn members_genesis() -> Genesis {
     Genesis::sign(
-        &NodeKey::from_seed([1; 32]),
+        &node_key(1),
         "members",
         false,
-        &[
-            NodeKey::from_seed([1; 32]).public_bytes(),
-            NodeKey::from_seed([2; 32]).public_bytes(),
-        ],
+        &[node_key(1).public_bytes(), node_key(2).public_bytes()],
         &[],
         7,
     )
@@ -180,8 +176,8 @@ async fn a_non_member_cannot_write_by_post_or_http_push_and_members_still_sync()
     assert_eq!(status_json(&outsider)["ledger"]["can_write"], false);
 
     // A push of an outsider-signed entry to a member is refused whole.
-    let foreign = Entry::sign(&NodeKey::from_seed([3; 32]), 1, &json!({"y": 1}), 1024).unwrap();
-    let member = Entry::sign(&NodeKey::from_seed([2; 32]), 1, &json!({"y": 2}), 1024).unwrap();
+    let foreign = Entry::sign(&node_key(3), 1, &json!({"y": 1}), 1024).unwrap();
+    let member = Entry::sign(&node_key(2), 1, &json!({"y": 2}), 1024).unwrap();
     let push = json!({"entries": [
         serde_json::from_str::<Value>(&member.to_json()).unwrap(),
         serde_json::from_str::<Value>(&foreign.to_json()).unwrap(),
@@ -232,10 +228,7 @@ fn config_in(dir: &Path, vars: &[(&str, &str)]) -> Config {
     let mut all: Vec<(String, String)> = fast_vars();
     all.push(("LATTICE_P2P_LISTEN".into(), "/ip4/127.0.0.1/tcp/0".into()));
     all.push(("LATTICE_HTTP_LISTEN".into(), "127.0.0.1:0".into()));
-    all.push((
-        "LATTICE_P2P_KEY".into(),
-        NodeKey::from_seed([1; 32]).to_base64(),
-    ));
+    all.push(("LATTICE_P2P_KEY".into(), node_key(1).to_base64()));
     all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_pairs(&all, &overrides).unwrap()
 }
@@ -245,10 +238,10 @@ async fn a_data_dir_of_one_ledger_is_refused_for_another_naming_both() {
     let dir = tempfile::tempdir().unwrap();
     let a = members_genesis();
     let b = Genesis::sign(
-        &NodeKey::from_seed([1; 32]),
+        &node_key(1),
         "other",
         false,
-        &[NodeKey::from_seed([1; 32]).public_bytes()],
+        &[node_key(1).public_bytes()],
         &[],
         7,
     )

@@ -112,6 +112,23 @@ pub async fn start_node_in(
     start_node_with(dir, listener, neighbors, extra, seed, |_| {}).await
 }
 
+/// The key of a test node started with `seed`: the same for the same seed within one test
+/// (a restarted node keeps its PeerId), different across the tests of one binary, which
+/// run at once. With one key per seed for all, a node of one test redialing a stopped
+/// peer at its old port could reach another test's node with the same PeerId there and
+/// connect across tests (seen in CI: a node that never dialed its own bootstrap peer,
+/// because "that PeerId" was already connected).
+pub fn node_key(seed: u8) -> NodeKey {
+    use sha2::{Digest, Sha256};
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("unnamed");
+    let digest = Sha256::new()
+        .chain_update(test.as_bytes())
+        .chain_update([seed])
+        .finalize();
+    NodeKey::from_seed(digest.into())
+}
+
 /// Like [`start_node_in`], with the test's node options changed by `adjust`.
 pub async fn start_node_with(
     dir: tempfile::TempDir,
@@ -126,10 +143,7 @@ pub async fn start_node_with(
     vars.push(("LATTICE_P2P_LISTEN".into(), "/ip4/127.0.0.1/tcp/0".into()));
     vars.push(("LATTICE_HTTP_LISTEN".into(), addr.to_string()));
     vars.push(("LATTICE_HTTP_NEIGHBORS".into(), neighbors.join(",")));
-    vars.push((
-        "LATTICE_P2P_KEY".into(),
-        NodeKey::from_seed([seed; 32]).to_base64(),
-    ));
+    vars.push(("LATTICE_P2P_KEY".into(), node_key(seed).to_base64()));
     // Later pairs win: the test's own settings override the defaults above.
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let overrides = Overrides {
