@@ -29,7 +29,11 @@ step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test --workspace"
-cargo test --workspace --locked
+# One test at a time within each binary: the network tests of one binary all run real
+# nodes on the same loopback, and while several ran at once a node now and then never
+# made its first P2P connection (seen only in full runs, not understood yet: see the
+# session notes). Costs about two minutes.
+cargo test --workspace --locked -- --test-threads=1
 
 step "dashboard in Chromium against real nodes (playwright-core)"
 cargo build --locked -q -p lattice-node --bin lattice
