@@ -9,9 +9,10 @@ LATTICE_APT_PACKAGES=(build-essential pkg-config ca-certificates curl wget file
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev)
 # What running and testing the window headless needs (Xvfb, screenshots, WebDriver) and
 # the browser for the dashboard's end-to-end tests; `ip` and `nft` for the fault-injection
-# suite's network namespaces and partitions (crates/lattice-node/tests/faults.rs).
+# suite's network namespaces and partitions (crates/lattice-node/tests/faults.rs);
+# gnome-keyring as the real Secret Service the app's keychain tests run against.
 LATTICE_APT_TEST_PACKAGES=(xvfb xauth imagemagick webkit2gtk-driver dbus-x11 dbus-daemon at-spi2-core chromium
-  iproute2 nftables)
+  iproute2 nftables gnome-keyring)
 
 lattice_as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

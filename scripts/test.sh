@@ -35,6 +35,9 @@ step "cargo test --workspace"
 # session notes). Costs about two minutes.
 cargo test --workspace --locked -- --test-threads=1
 
+step "the app's node key in a real keychain (gnome-keyring on a private session bus)"
+dbus-run-session -- scripts/with-keyring.sh cargo test --locked -p lattice-app --lib keychain
+
 step "dashboard in Chromium against real nodes (playwright-core)"
 cargo build --locked -q -p lattice-node --bin lattice
 node e2e/browser.mjs

@@ -104,6 +104,11 @@ impl AppState {
         }
     }
 
+    /// This app's own node (not a demo node).
+    pub fn own(&self) -> NodeHandle {
+        self.own.clone()
+    }
+
     pub fn focus_receiver(&self) -> watch::Receiver<NodeHandle> {
         self.focus.subscribe()
     }

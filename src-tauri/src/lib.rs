@@ -7,6 +7,9 @@
 mod bridge;
 mod commands;
 mod demo;
+mod keychain;
+mod tray;
+mod updates;
 
 use std::path::PathBuf;
 
@@ -36,41 +39,7 @@ fn load_config() -> Result<Config, String> {
     if std::env::var("LATTICE_DATA_DIR").map_or(true, |v| v.trim().is_empty()) {
         overrides.data_dir = Some(app_data_dir());
     }
-    let mut config = Config::from_env(&overrides).map_err(|e| e.to_string())?;
-    if config.key.is_none() {
-        config.key = Some(app_key(&config.data_dir)?);
-    }
-    Ok(config)
-}
-
-/// Without `LATTICE_P2P_KEY` the app keeps its own key in its data directory (0600), so
-/// the desktop has the same PeerId from one launch to the next.
-fn app_key(data_dir: &std::path::Path) -> Result<lattice_node::NodeKey, String> {
-    let path = data_dir.join("node.key");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return lattice_node::NodeKey::from_base64(&text)
-            .map_err(|e| format!("{}: the stored node key {e}", path.display()));
-    }
-    let key = lattice_node::NodeKey::generate().map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write as _;
-    options
-        .open(&path)
-        .and_then(|mut f| {
-            f.write_all(key.to_base64().as_bytes())
-                .and_then(|_| f.sync_all())
-        })
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    log::info!(
-        "created the node key {} ({})",
-        path.display(),
-        key.peer_id()
-    );
-    Ok(key)
+    Config::from_env(&overrides).map_err(|e| e.to_string())
 }
 
 fn app_data_dir() -> PathBuf {
@@ -121,19 +90,30 @@ pub fn run() {
             let _ = window.set_focus();
         }
     });
-    let builder = Builder::default()
+    let context = tauri::generate_context!();
+    let updates = updates::configured(context.config());
+    let mut builder = Builder::default()
+        .on_window_event(tray::on_window_event)
         .plugin(single)
         .plugin(log)
         .plugin(tauri_plugin_window_state::Builder::default().build());
-    let app = match build_app(builder, config, tauri::generate_context!()) {
+    if updates {
+        builder = builder.plugin(tauri_plugin_updater::Builder::new().build());
+    }
+    let app = match build_app(builder, config, context) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("lattice: the app could not start: {e}");
             std::process::exit(1);
         }
     };
-    // Only here, not in `build_app`: tests must keep their own signal handling.
+    // Only here, not in `build_app`: tests must keep their own signal handling, and the
+    // mock runtime has no tray.
     quit_on_signals(app.handle().clone());
+    let own = app.state::<AppState>().own();
+    if let Err(e) = tray::install(app.handle(), own, updates) {
+        log::warn!("no tray icon ({e}): closing the window quits Lattice");
+    }
     app.run(|handle, event| {
         if let RunEvent::Exit = event {
             let state = handle.state::<AppState>();
@@ -180,6 +160,15 @@ pub fn build_app<R: Runtime>(
             Ok(())
         })
         .build(context)?;
+    let mut config = config;
+    if config.key.is_none() {
+        // Without `LATTICE_P2P_KEY` the app keeps its own key (the OS keychain, else a
+        // 0600 file in its data directory), so the desktop keeps its PeerId. Here, after
+        // the plugins, so what the keychain said reaches the log.
+        let (key, home) = keychain::load_or_create(&config.data_dir)?;
+        log::info!("node key {} ({})", key.peer_id(), home.describe());
+        config.key = Some(key);
+    }
     let node = start_node_and_api(config)?;
     let state = AppState::new(node);
     let focus = state.focus_receiver();
@@ -310,23 +299,6 @@ mod tests {
             },
         )
         .map(|body| body.deserialize::<Value>().unwrap())
-    }
-
-    #[test]
-    fn the_app_keeps_one_private_key_across_launches() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = app_key(dir.path()).unwrap();
-        let again = app_key(dir.path()).unwrap();
-        assert_eq!(first.peer_id(), again.peer_id());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("node.key"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
     }
 
     #[test]
