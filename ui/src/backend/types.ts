@@ -87,7 +87,10 @@ export interface NeighborStatus {
 export interface PeerStatus {
   peer_id: string;
   address: string | null;
+  /** `tcp` or `quic`. */
   transport: string;
+  /** `relayed` while the only connection runs through a relay (never a sync peer). */
+  path?: 'direct' | 'relayed';
   rtt_ms: number | null;
   connected_since_ms: number;
   in_mesh: boolean;
