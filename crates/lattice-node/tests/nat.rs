@@ -278,8 +278,13 @@ fn peers_summary(s: &Value) -> String {
         })
         .collect();
     format!(
-        "sync over {} reach {} root {:.8} [{}]",
-        s["sync_mode"], s["reachability"], s["merkle_root"], peers.join("; ")
+        "sync over {} reach {} entries {} by lung {} root {:.8} [{}]",
+        s["sync_mode"],
+        s["reachability"],
+        s["entry_count"],
+        s["entries_by_lung"],
+        s["merkle_root"],
+        peers.join("; ")
     )
 }
 

@@ -452,10 +452,13 @@ impl EventLoop {
         self.redial.connected(&peer);
         let address = endpoint.get_remote_address().clone();
         let dialed = endpoint.is_dialer();
+        // An inbound circuit's remote address is only `/p2p/<id>`: the local side (our
+        // listener on the relay) is what says it is relayed.
+        let relayed = endpoint.is_relayed();
         if let Some(p) = self.peers.get_mut(&peer) {
             p.heard();
             let was_direct = p.direct();
-            p.add_link(connection, address, dialed);
+            p.add_link(connection, address, dialed, relayed);
             if !was_direct && p.direct() {
                 info!(%peer, "peer connected directly (it was relayed)");
                 self.probe_if_due(peer);
@@ -465,7 +468,7 @@ impl EventLoop {
         }
         info!(%peer, %address, "peer connected");
         let mut state = PeerState::new(address.clone(), dialed);
-        state.add_link(connection, address, dialed);
+        state.add_link(connection, address, dialed, relayed);
         self.peers.insert(peer, state);
         self.emit(P2pEvent::PeersChanged);
     }
@@ -593,7 +596,17 @@ impl EventLoop {
                 message,
             } => {
                 self.heard(&propagation_source);
-                let verdict = if !self.gossip {
+                // A relayed connection is for finding a direct path, not for carrying the
+                // ledger: what comes over it is ignored (not penalised); reconciliation
+                // over a direct path, or the HTTP lung, carries it.
+                let relayed_only = self
+                    .peers
+                    .get(&propagation_source)
+                    .is_some_and(|p| !p.direct());
+                let verdict = if !self.gossip || relayed_only {
+                    if relayed_only {
+                        debug!(peer = %propagation_source, "gossip over a relayed connection ignored");
+                    }
                     MessageAcceptance::Ignore
                 } else {
                     let parsed = std::str::from_utf8(&message.data)

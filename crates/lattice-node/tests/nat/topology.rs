@@ -97,10 +97,10 @@ fn router_rules(kind: NatKind) -> String {
         "table ip nat {{
   chain post {{ type nat hook postrouting priority 100; oifname \"wan\" {masquerade}; }};
 }};
-table inet filter {{
-  chain fwd {{ type filter hook forward priority 0; policy drop; {udp}
+table inet natfilter {{
+  chain forwarding {{ type filter hook forward priority 0; policy drop; {udp}
     ct state established,related accept; iifname \"lan\" oifname \"wan\" accept; }};
-  chain in {{ type filter hook input priority 0; iifname \"wan\" ct state established,related accept; iifname \"wan\" drop; }};
+  chain inbound {{ type filter hook input priority 0; iifname \"wan\" ct state established,related accept; iifname \"wan\" drop; }};
 }};
 "
     )

@@ -74,8 +74,13 @@ impl PeerState {
     }
 
     /// A new connection; a direct one becomes the address status shows (and redials).
-    pub(super) fn add_link(&mut self, id: ConnectionId, address: Multiaddr, dialed: bool) {
-        let relayed = super::transport::is_relayed(&address);
+    pub(super) fn add_link(
+        &mut self,
+        id: ConnectionId,
+        address: Multiaddr,
+        dialed: bool,
+        relayed: bool,
+    ) {
         if !relayed && !self.direct() {
             self.address = Some(address.clone());
             self.dialed = dialed;

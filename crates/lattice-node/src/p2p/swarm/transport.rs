@@ -94,9 +94,3 @@ pub(crate) fn is_quic(addr: &libp2p::Multiaddr) -> bool {
     addr.iter()
         .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1))
 }
-
-/// Whether a connection at `addr` runs through a relay's circuit.
-pub(crate) fn is_relayed(addr: &libp2p::Multiaddr) -> bool {
-    addr.iter()
-        .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit))
-}
