@@ -536,10 +536,15 @@ fn flag(
 /// A relay address: where to reach it (TCP or QUIC, IP or DNS name) and its PeerId,
 /// and not itself a circuit.
 fn parse_relay(var: &str, s: &str) -> Result<Multiaddr, ConfigError> {
-    let expected = "is not a relay multiaddr such as /dns4/relay.example.org/tcp/7600/p2p/<relay peer id>";
+    let expected =
+        "is not a relay multiaddr such as /dns4/relay.example.org/tcp/7600/p2p/<relay peer id>";
     let addr = parse_bootstrap(var, s).map_err(|_| ConfigError::new(var, s, expected))?;
     if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
-        return Err(ConfigError::new(var, s, "is a circuit address; name the relay itself"));
+        return Err(ConfigError::new(
+            var,
+            s,
+            "is a circuit address; name the relay itself",
+        ));
     }
     Ok(addr)
 }
@@ -1017,6 +1022,54 @@ mod tests {
         assert_eq!(
             cfg(&[("LATTICE_MDNS", "maybe")]).unwrap_err().var,
             "LATTICE_MDNS"
+        );
+    }
+
+    #[test]
+    fn nat_settings_parse_and_refuse_nonsense() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.relays.is_empty() && !c.upnp && c.autonat_global_only);
+        let quic = c
+            .p2p_listen
+            .iter()
+            .any(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)));
+        assert!(quic, "QUIC is on by default: {:?}", c.p2p_listen);
+
+        let relay = format!(
+            "/dns4/relay.example.org/tcp/4001/p2p/{}",
+            NodeKey::from_seed([3; 32]).peer_id()
+        );
+        let c = cfg(&[
+            (
+                "LATTICE_RELAYS",
+                &format!(
+                    "{relay}, /ip4/198.51.100.10/udp/4001/quic-v1/p2p/{}",
+                    NodeKey::from_seed([3; 32]).peer_id()
+                ),
+            ),
+            ("LATTICE_UPNP", "true"),
+            ("LATTICE_AUTONAT_GLOBAL_ONLY", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.relays.len(), 2);
+        assert_eq!(c.relays[0].to_string(), relay);
+        assert!(c.upnp && !c.autonat_global_only);
+
+        let e = cfg(&[("LATTICE_RELAYS", "/ip4/198.51.100.10/tcp/4001")]).unwrap_err();
+        assert_eq!(e.var, "LATTICE_RELAYS");
+        assert!(e.to_string().contains("/p2p/<relay peer id>"), "{e}");
+        let e = cfg(&[(
+            "LATTICE_RELAYS",
+            &format!(
+                "{relay}/p2p-circuit/p2p/{}",
+                NodeKey::from_seed([4; 32]).peer_id()
+            ),
+        )])
+        .unwrap_err();
+        assert!(e.to_string().contains("circuit address"), "{e}");
+        assert_eq!(
+            cfg(&[("LATTICE_UPNP", "maybe")]).unwrap_err().var,
+            "LATTICE_UPNP"
         );
     }
 

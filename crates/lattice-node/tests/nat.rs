@@ -35,8 +35,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use topology::{
-    HTTP_PORT, Internet, NatKind, P2P_PORT, PUBLIC_IP, Process, RELAY_IP, RELAY_PORT, home_ip,
-    key,
+    HTTP_PORT, Internet, NatKind, P2P_PORT, PUBLIC_IP, Process, RELAY_IP, RELAY_PORT, home_ip, key,
 };
 
 /// From start to a direct connection (reservation, relayed dial, hole punch): seconds
@@ -121,19 +120,37 @@ impl Scenario {
             ("LATTICE_P2P_KEY".to_string(), relay_key.to_base64()),
             (
                 "LATTICE_P2P_LISTEN".to_string(),
-                format!("/ip4/{RELAY_IP}/tcp/{RELAY_PORT},/ip4/{RELAY_IP}/udp/{RELAY_PORT}/quic-v1"),
+                format!(
+                    "/ip4/{RELAY_IP}/tcp/{RELAY_PORT},/ip4/{RELAY_IP}/udp/{RELAY_PORT}/quic-v1"
+                ),
             ),
             // Reservations and circuits only for the two nodes.
             ("LATTICE_P2P_ALLOW".to_string(), ids.join(",")),
         ]);
-        let relay = Process::start("relay", &net.relay, &dir.path().join("relay"), "relay", &env, None);
+        let relay = Process::start(
+            "relay",
+            &net.relay,
+            &dir.path().join("relay"),
+            "relay",
+            &env,
+            None,
+        );
 
         let mut env = timers();
         env.extend([
             ("LATTICE_P2P_KEY".to_string(), public_key.to_base64()),
-            ("LATTICE_P2P_LISTEN".to_string(), format!("/ip4/{PUBLIC_IP}/tcp/{P2P_PORT}")),
-            ("LATTICE_HTTP_LISTEN".to_string(), format!("{PUBLIC_IP}:{HTTP_PORT}")),
-            ("LATTICE_DATA_DIR".to_string(), dir.path().join("pub/data").display().to_string()),
+            (
+                "LATTICE_P2P_LISTEN".to_string(),
+                format!("/ip4/{PUBLIC_IP}/tcp/{P2P_PORT}"),
+            ),
+            (
+                "LATTICE_HTTP_LISTEN".to_string(),
+                format!("{PUBLIC_IP}:{HTTP_PORT}"),
+            ),
+            (
+                "LATTICE_DATA_DIR".to_string(),
+                dir.path().join("pub/data").display().to_string(),
+            ),
         ]);
         let public = Process::start(
             "public",
@@ -269,7 +286,12 @@ fn peers_summary(s: &Value) -> String {
         .map(|p| {
             format!(
                 "{}..{} {} {} sync={}",
-                p["peer_id"].as_str().unwrap_or("?").chars().take(6).collect::<String>(),
+                p["peer_id"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .chars()
+                    .take(6)
+                    .collect::<String>(),
                 p["path"].as_str().unwrap_or("?"),
                 p["transport"].as_str().unwrap_or("?"),
                 p["address"].as_str().unwrap_or("?"),
@@ -311,17 +333,23 @@ fn punches_through(kind: NatKind, transports: Transports, transport: &str) {
     s.nodes[0]
         .put(&json!({ "across": "the NATs" }))
         .unwrap_or_else(|e| panic!("put on node 0: {e}"));
-    s.wait("node 1 received the entry by P2P gossip, roots equal", CARRY_BOUND, |_, _| {
-        let st: Vec<Value> = s.statuses().into_iter().flatten().collect();
-        st.len() == 2
-            && st[0]["merkle_root"] == st[1]["merkle_root"]
-            && st[1]["entry_count"] == 1
-            && st[1]["entries_by_lung"]["p2p"]["received"].as_u64() >= Some(1)
-    });
+    s.wait(
+        "node 1 received the entry by P2P gossip, roots equal",
+        CARRY_BOUND,
+        |_, _| {
+            let st: Vec<Value> = s.statuses().into_iter().flatten().collect();
+            st.len() == 2
+                && st[0]["merkle_root"] == st[1]["merkle_root"]
+                && st[1]["entry_count"] == 1
+                && st[1]["entries_by_lung"]["p2p"]["received"].as_u64() >= Some(1)
+        },
+    );
     // Behind a NAT that drops unsolicited packets, the relay's dial-back fails.
-    s.wait("AutoNAT says both nodes are private", PUNCH_BOUND, |_, st| {
-        st["reachability"] == "private"
-    });
+    s.wait(
+        "AutoNAT says both nodes are private",
+        PUNCH_BOUND,
+        |_, st| st["reachability"] == "private",
+    );
 }
 
 #[test]
@@ -366,14 +394,18 @@ fn symmetric_nat_finds_no_direct_path_and_the_http_lung_carries_sync() {
     s.nodes[0]
         .put(&json!({ "across": "the symmetric NATs" }))
         .unwrap_or_else(|e| panic!("put on node 0: {e}"));
-    s.wait("node 1 received the entry over HTTP, roots equal", CARRY_BOUND, |_, _| {
-        let st: Vec<Value> = s.statuses().into_iter().flatten().collect();
-        st.len() == 2
-            && st[0]["merkle_root"] == st[1]["merkle_root"]
-            && st[1]["entry_count"] == 1
-            && st[1]["entries_by_lung"]["http"]["received"].as_u64() >= Some(1)
-            && st[1]["entries_by_lung"]["p2p"]["received"] == 0
-    });
+    s.wait(
+        "node 1 received the entry over HTTP, roots equal",
+        CARRY_BOUND,
+        |_, _| {
+            let st: Vec<Value> = s.statuses().into_iter().flatten().collect();
+            st.len() == 2
+                && st[0]["merkle_root"] == st[1]["merkle_root"]
+                && st[1]["entry_count"] == 1
+                && st[1]["entries_by_lung"]["http"]["received"].as_u64() >= Some(1)
+                && st[1]["entries_by_lung"]["p2p"]["received"] == 0
+        },
+    );
     let public = s.public.status().expect("the public neighbour answers");
     assert_eq!(public["entry_count"], 1, "the public neighbour carried it");
 }

@@ -10,11 +10,13 @@
 //! peer is disconnected, then redialed with a capped, jittered backoff (see `redial`).
 
 mod behaviour;
-pub mod nat;
 #[cfg(test)]
 mod ledger_tests;
 #[cfg(test)]
 mod liveness_tests;
+pub mod nat;
+#[cfg(test)]
+mod nat_tests;
 pub mod protocol;
 mod redial;
 pub mod relay;

@@ -101,10 +101,7 @@ impl Nat {
             relay_client,
             dcutr: dcutr::Behaviour::new(peer_id),
             autonat,
-            upnp: options
-                .upnp
-                .then(upnp::tokio::Behaviour::default)
-                .into(),
+            upnp: options.upnp.then(upnp::tokio::Behaviour::default).into(),
         }
     }
 }

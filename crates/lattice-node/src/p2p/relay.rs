@@ -71,7 +71,10 @@ impl RelayHandle {
 }
 
 /// Starts the relay in its own task; it stops when `cancel` fires.
-pub fn spawn_relay(config: RelayConfig, cancel: CancellationToken) -> Result<RelayHandle, P2pError> {
+pub fn spawn_relay(
+    config: RelayConfig,
+    cancel: CancellationToken,
+) -> Result<RelayHandle, P2pError> {
     let peer_id = config.key.peer_id();
     let options = TransportOptions {
         key: &config.key.to_libp2p(),
@@ -123,10 +126,12 @@ pub fn spawn_relay(config: RelayConfig, cancel: CancellationToken) -> Result<Rel
             warn!(%addr, "LATTICE_P2P_PSK is set: QUIC cannot carry a pre-shared key, so the relay stays on TCP");
             continue;
         }
-        swarm.listen_on(addr.clone()).map_err(|e| P2pError::Listen {
-            addr: addr.clone(),
-            message: e.to_string(),
-        })?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| P2pError::Listen {
+                addr: addr.clone(),
+                message: e.to_string(),
+            })?;
     }
     let (addrs_tx, addrs_rx) = mpsc::channel(8);
     let announced = !config.announce.is_empty();
@@ -197,7 +202,10 @@ fn log_relay(event: relay::Event) {
             src_peer_id,
             renewed: false,
         } => info!(peer = %src_peer_id, "[RELAY] reservation granted"),
-        relay::Event::ReservationReqDenied { src_peer_id, status } => {
+        relay::Event::ReservationReqDenied {
+            src_peer_id,
+            status,
+        } => {
             info!(peer = %src_peer_id, ?status, "[RELAY] reservation refused")
         }
         relay::Event::CircuitReqAccepted {

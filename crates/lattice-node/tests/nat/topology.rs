@@ -140,12 +140,30 @@ impl Internet {
             run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
         }
         run("ip", &["-n", &inet, "link", "add", "br0", "type", "bridge"])?;
-        run("ip", &["-n", &inet, "addr", "add", "198.51.100.1/24", "dev", "br0"])?;
-        run("ip", &["-n", &inet, "addr", "add", "203.0.113.1/24", "dev", "br0"])?;
+        run(
+            "ip",
+            &["-n", &inet, "addr", "add", "198.51.100.1/24", "dev", "br0"],
+        )?;
+        run(
+            "ip",
+            &["-n", &inet, "addr", "add", "203.0.113.1/24", "dev", "br0"],
+        )?;
         run("ip", &["-n", &inet, "link", "set", "br0", "up"])?;
         sysctl_forward(&inet)?;
-        attach(&inet, &net.relay, "vrelay", &format!("{RELAY_IP}/24"), "198.51.100.1")?;
-        attach(&inet, &net.public, "vpub", &format!("{PUBLIC_IP}/24"), "198.51.100.1")?;
+        attach(
+            &inet,
+            &net.relay,
+            "vrelay",
+            &format!("{RELAY_IP}/24"),
+            "198.51.100.1",
+        )?;
+        attach(
+            &inet,
+            &net.public,
+            "vpub",
+            &format!("{PUBLIC_IP}/24"),
+            "198.51.100.1",
+        )?;
         for (i, rt) in routers.iter().enumerate() {
             attach(
                 &inet,
@@ -163,13 +181,43 @@ impl Internet {
                     "netns", home,
                 ],
             )?;
-            run("ip", &["-n", rt, "addr", "add", &format!("10.0.{i}.1/24"), "dev", "lan"])?;
+            run(
+                "ip",
+                &[
+                    "-n",
+                    rt,
+                    "addr",
+                    "add",
+                    &format!("10.0.{i}.1/24"),
+                    "dev",
+                    "lan",
+                ],
+            )?;
             run("ip", &["-n", rt, "link", "set", "lan", "up"])?;
-            run("ip", &["-n", home, "addr", "add", &format!("{}/24", home_ip(i)), "dev", "eth0"])?;
+            run(
+                "ip",
+                &[
+                    "-n",
+                    home,
+                    "addr",
+                    "add",
+                    &format!("{}/24", home_ip(i)),
+                    "dev",
+                    "eth0",
+                ],
+            )?;
             run("ip", &["-n", home, "link", "set", "eth0", "up"])?;
             run(
                 "ip",
-                &["-n", home, "route", "add", "default", "via", &format!("10.0.{i}.1")],
+                &[
+                    "-n",
+                    home,
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &format!("10.0.{i}.1"),
+                ],
             )?;
             nft(rt, &router_rules(kind))?;
         }
@@ -180,7 +228,15 @@ impl Internet {
 fn sysctl_forward(ns: &str) -> Result<(), String> {
     run(
         "ip",
-        &["netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
+        &[
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=1",
+        ],
     )
     .map(|_| ())
 }

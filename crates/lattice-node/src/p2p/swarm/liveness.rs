@@ -97,7 +97,10 @@ impl PeerState {
 
     pub(super) fn remove_link(&mut self, id: ConnectionId) {
         self.links.remove(&id);
-        if !self.links.values().any(|l| Some(&l.address) == self.address.as_ref())
+        if !self
+            .links
+            .values()
+            .any(|l| Some(&l.address) == self.address.as_ref())
             && let Some(l) = self
                 .links
                 .values()

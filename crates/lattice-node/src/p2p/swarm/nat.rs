@@ -88,7 +88,12 @@ impl EventLoop {
             }
             NatEvent::Autonat(autonat::Event::StatusChanged { old, new }) => {
                 let reachability = Reachability::from(&new);
-                info!(?old, ?new, "[P2P] AutoNAT: this node is {}", reachability.as_str());
+                info!(
+                    ?old,
+                    ?new,
+                    "[P2P] AutoNAT: this node is {}",
+                    reachability.as_str()
+                );
                 if reachability != self.reachability {
                     self.reachability = reachability;
                     self.emit(P2pEvent::Reachability(reachability));

@@ -39,8 +39,7 @@ pub(crate) fn build<B>(
 where
     B: NetworkBehaviour,
 {
-    let builder =
-        libp2p::SwarmBuilder::with_existing_identity(options.key.clone()).with_tokio();
+    let builder = libp2p::SwarmBuilder::with_existing_identity(options.key.clone()).with_tokio();
     let tcp_config = || tcp::Config::default().nodelay(true);
     let swarm = match options.psk {
         None => builder
