@@ -277,7 +277,21 @@ fn print_status(s: &serde_json::Value) {
     if let Some(failure) = s["store_failure"].as_str() {
         println!("STORE     {failure}");
     }
+    println!("reach     {}", str_of(&s["reachability"]));
     if let Some(ps) = s["peers"].as_array() {
+        for p in ps.iter().filter(|p| !p["other_ledger"].is_string()) {
+            println!(
+                "peer      {} {} over {}{}",
+                str_of(&p["peer_id"]),
+                str_of(&p["path"]),
+                str_of(&p["transport"]),
+                if p["sync_capable"].as_bool() == Some(true) {
+                    ", sync peer"
+                } else {
+                    ""
+                }
+            );
+        }
         for p in ps.iter().filter(|p| p["other_ledger"].is_string()) {
             println!(
                 "REFUSED   peer {}: holds ledger {}, not ours (other_ledger)",
