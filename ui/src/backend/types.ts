@@ -200,6 +200,7 @@ export type NodeEvent = { at_ms: number } & (
   | { type: 'sync_failed'; lung: Lung; with: string; kind: string; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'operator'; action: OperatorAction; mode: Mode | null; by: string }
+  | { type: 'hole_punched'; peer: string }
 );
 
 /** A signed entry as JSON. */
