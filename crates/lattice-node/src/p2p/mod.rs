@@ -1,4 +1,5 @@
-//! The P2P lung: a libp2p swarm (TCP + Noise + Yamux) with identify, ping, gossipsub for
+//! The P2P lung: a libp2p swarm (TCP + Noise + Yamux, and QUIC; relay client, hole punching,
+//! AutoNAT and UPnP in `nat`) with identify, ping, gossipsub for
 //! new entries and a request-response protocol for reconciliation.
 //!
 //! The swarm lives in one task (see [`swarm`]); [`P2pHandle`] is the cloneable way in,
