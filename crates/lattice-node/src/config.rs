@@ -22,7 +22,9 @@ use crate::ledger::{DEFAULT_MAX_PAYLOAD, Genesis, LedgerId};
 pub const ENV_FILE_VAR: &str = "LATTICE_ENV_FILE";
 pub const DEFAULT_ENV_FILE: &str = ".env";
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8000";
-pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7600";
+/// TCP and QUIC on the same port number (QUIC is UDP); with `LATTICE_P2P_PSK` the QUIC
+/// listener is skipped, since QUIC cannot carry a pre-shared key.
+pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7600,/ip4/0.0.0.0/udp/7600/quic-v1";
 
 /// Which lung may carry sync. `Auto` lets the heartbeat decide.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,6 +115,14 @@ pub struct Config {
     /// Its genesis record (`LATTICE_GENESIS`), already checked against `ledger`. A node
     /// without it finds it in its data directory or fetches it from a neighbour.
     pub genesis: Option<Genesis>,
+    /// Public relays to reserve a slot on (`LATTICE_RELAYS`, multiaddrs ending in
+    /// `/p2p/<relay id>`), for being reached behind a NAT and hole punching.
+    pub relays: Vec<Multiaddr>,
+    /// Ask the router for port mappings by UPnP (`LATTICE_UPNP`, default off).
+    pub upnp: bool,
+    /// AutoNAT only trusts peers at global addresses (`LATTICE_AUTONAT_GLOBAL_ONLY`,
+    /// default true); off only for test networks on documentation addresses.
+    pub autonat_global_only: bool,
 }
 
 /// A configuration problem, displayed as the one line the user sees.
@@ -444,14 +454,12 @@ impl Config {
                     })
             })
             .transpose()?;
-        let mdns = match get("LATTICE_MDNS") {
-            None => false,
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => return Err(ConfigError::new("LATTICE_MDNS", &v, "is not true or false")),
-            },
-        };
+        let mdns = flag(&get, "LATTICE_MDNS", false)?;
+        let upnp = flag(&get, "LATTICE_UPNP", false)?;
+        let autonat_global_only = flag(&get, "LATTICE_AUTONAT_GLOBAL_ONLY", true)?;
+        let relays = list(get("LATTICE_RELAYS").as_deref().unwrap_or(""))
+            .map(|s| parse_relay("LATTICE_RELAYS", s))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let node_name = get("LATTICE_NODE_NAME")
             .map(|v| parse_node_name("LATTICE_NODE_NAME", &v))
@@ -503,8 +511,42 @@ impl Config {
             fallback_after,
             http_poll,
             max_payload,
+            relays,
+            upnp,
+            autonat_global_only,
         })
     }
+}
+
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::new(var, &v, "is not true or false")),
+        },
+    }
+}
+
+/// A relay address: where to reach it (TCP or QUIC, IP or DNS name) and its PeerId,
+/// and not itself a circuit.
+fn parse_relay(var: &str, s: &str) -> Result<Multiaddr, ConfigError> {
+    let expected =
+        "is not a relay multiaddr such as /dns4/relay.example.org/tcp/7600/p2p/<relay peer id>";
+    let addr = parse_bootstrap(var, s).map_err(|_| ConfigError::new(var, s, expected))?;
+    if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        return Err(ConfigError::new(
+            var,
+            s,
+            "is a circuit address; name the relay itself",
+        ));
+    }
+    Ok(addr)
 }
 
 /// Most characters in `LATTICE_NODE_NAME`: it must fit a circle's label.
@@ -980,6 +1022,54 @@ mod tests {
         assert_eq!(
             cfg(&[("LATTICE_MDNS", "maybe")]).unwrap_err().var,
             "LATTICE_MDNS"
+        );
+    }
+
+    #[test]
+    fn nat_settings_parse_and_refuse_nonsense() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.relays.is_empty() && !c.upnp && c.autonat_global_only);
+        let quic = c
+            .p2p_listen
+            .iter()
+            .any(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)));
+        assert!(quic, "QUIC is on by default: {:?}", c.p2p_listen);
+
+        let relay = format!(
+            "/dns4/relay.example.org/tcp/4001/p2p/{}",
+            NodeKey::from_seed([3; 32]).peer_id()
+        );
+        let c = cfg(&[
+            (
+                "LATTICE_RELAYS",
+                &format!(
+                    "{relay}, /ip4/198.51.100.10/udp/4001/quic-v1/p2p/{}",
+                    NodeKey::from_seed([3; 32]).peer_id()
+                ),
+            ),
+            ("LATTICE_UPNP", "true"),
+            ("LATTICE_AUTONAT_GLOBAL_ONLY", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.relays.len(), 2);
+        assert_eq!(c.relays[0].to_string(), relay);
+        assert!(c.upnp && !c.autonat_global_only);
+
+        let e = cfg(&[("LATTICE_RELAYS", "/ip4/198.51.100.10/tcp/4001")]).unwrap_err();
+        assert_eq!(e.var, "LATTICE_RELAYS");
+        assert!(e.to_string().contains("/p2p/<relay peer id>"), "{e}");
+        let e = cfg(&[(
+            "LATTICE_RELAYS",
+            &format!(
+                "{relay}/p2p-circuit/p2p/{}",
+                NodeKey::from_seed([4; 32]).peer_id()
+            ),
+        )])
+        .unwrap_err();
+        assert!(e.to_string().contains("circuit address"), "{e}");
+        assert_eq!(
+            cfg(&[("LATTICE_UPNP", "maybe")]).unwrap_err().var,
+            "LATTICE_UPNP"
         );
     }
 

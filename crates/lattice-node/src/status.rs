@@ -48,6 +48,10 @@ pub struct Status {
     pub p2p_blocked: bool,
     /// Where this node accepts P2P connections (multiaddrs ending in its PeerId).
     pub p2p_listen: Vec<String>,
+    /// Whether this node can be dialed from the internet, as AutoNAT judged it:
+    /// `public`, `private` (behind a NAT: reached through relays and hole punching) or
+    /// `unknown` (not probed yet, or no one to ask).
+    pub reachability: crate::p2p::Reachability,
     /// Set when the store stopped accepting writes, with the reason.
     pub store_failure: Option<String>,
     /// The node's clock when this snapshot was made (unix ms), so a UI can correct
@@ -257,6 +261,9 @@ pub enum EventKind {
         kind: String,
         message: String,
     },
+    /// A peer reached through a relay is now connected directly: "direct connection
+    /// to X established by hole punching".
+    HolePunched { peer: String },
     /// Someone changed the node on purpose (cut, restore, mode), so every face's log
     /// shows who did what, not only the consequences.
     Operator {

@@ -87,7 +87,10 @@ export interface NeighborStatus {
 export interface PeerStatus {
   peer_id: string;
   address: string | null;
+  /** `tcp` or `quic`. */
   transport: string;
+  /** `relayed` while the only connection runs through a relay (never a sync peer). */
+  path?: 'direct' | 'relayed';
   rtt_ms: number | null;
   connected_since_ms: number;
   in_mesh: boolean;
@@ -197,6 +200,7 @@ export type NodeEvent = { at_ms: number } & (
   | { type: 'sync_failed'; lung: Lung; with: string; kind: string; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'operator'; action: OperatorAction; mode: Mode | null; by: string }
+  | { type: 'hole_punched'; peer: string }
 );
 
 /** A signed entry as JSON. */

@@ -42,6 +42,7 @@ export function describeEvent(e: NodeEvent, name: Namer = () => undefined): Omit
       return { category: 'syncs', level: moved ? 'ok' : 'info', text: moved ? `${e.lung} sync with ${who(e.lung, e.with)}: pulled ${r.pulled}, pushed ${r.pushed} (${bytes(r.bytes_sent + r.bytes_received)})` : `${e.lung} sync with ${who(e.lung, e.with)}: already in sync` };
     }
     case 'sync_failed': return { category: 'errors', level: 'error', text: `${e.lung} sync with ${who(e.lung, e.with)} failed (${e.kind}): ${e.message}` };
+    case 'hole_punched': return { category: 'transitions', level: 'ok', text: `Direct connection to ${name(e.peer) ?? shortId(e.peer, 6, 4)} established by hole punching` };
     case 'store_failed': return { category: 'errors', level: 'error', text: `Store stopped accepting writes: ${e.reason}` };
     // presenter: what a person did, so the log shows the cause before its consequences.
     case 'operator': return { category: 'transitions', level: 'info', text: `${e.by === 'operator' ? 'Operator' : e.by}: ${e.action === 'p2p_cut' ? 'P2P cut' : e.action === 'p2p_restored' ? 'P2P restored' : `mode set to ${e.mode ?? '?'}`}` };

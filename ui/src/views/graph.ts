@@ -208,7 +208,7 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
         if (m.peerId) rows.push(['PeerId', m.peerId]);
         const p = m.peer;
         if (p) {
-          rows.push(['P2P address', p.address ?? '—'], ['Connected since', `${clock(p.connected_since_ms)} (${duration(st.now_ms - p.connected_since_ms)})`], ['Round trip', rtt(p.rtt_ms)], ['Ready to sync', p.sync_capable ? 'yes' : 'no'], ['Last heard', clock(p.last_heard_ms)], ['Root (P2P)', p.root ?? 'unknown'], ['Last P2P sync', clock(p.last_sync_ms)]);
+          rows.push(['P2P address', p.address ?? '—'], ['Path', `${p.path ?? 'direct'} over ${p.transport}`], ['Connected since', `${clock(p.connected_since_ms)} (${duration(st.now_ms - p.connected_since_ms)})`], ['Round trip', rtt(p.rtt_ms)], ['Ready to sync', p.sync_capable ? 'yes' : 'no'], ['Last heard', clock(p.last_heard_ms)], ['Root (P2P)', p.root ?? 'unknown'], ['Last P2P sync', clock(p.last_sync_ms)]);
         }
         const n = m.neighbor;
         if (n) {
@@ -302,6 +302,11 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
       const active = l.lung === 'p2p' ? st.sync_state === 'p2p' && !!m?.peer?.sync_capable : st.sync_state === 'http' && m?.neighbor?.health === 'healthy';
       l.line.classList.toggle('is-active', active);
       l.line.classList.toggle('is-unhealthy', l.lung === 'http' && m?.neighbor?.health === 'unhealthy');
+      // A relayed link (through a relay's circuit, waiting for a hole punch) is dashed.
+      const relayed = l.lung === 'p2p' && m?.peer?.path === 'relayed';
+      l.line.classList.toggle('is-relayed', relayed);
+      if (relayed) l.line.setAttribute('stroke-dasharray', '6 5');
+      else l.line.removeAttribute('stroke-dasharray');
     }
     svg.classList.toggle('is-http', st.sync_state === 'http');
     setText(empty, nodes.size === 1 ? (st.p2p_state === 'cut' ? 'P2P cut: no other machine linked' : 'No other machine linked yet') : '');

@@ -663,6 +663,7 @@ impl Actor {
             peers,
             p2p_blocked: self.p2p.blocked,
             p2p_listen: self.p2p.listen.clone(),
+            reachability: self.p2p.reachability,
             store_failure: self.store.write_failure(),
             now_ms: now_ms(),
             states: derived,

@@ -27,6 +27,8 @@ pub(super) struct P2pLung {
     gossip_warnings: crate::throttle::LogThrottle,
     pub(super) blocked: bool,
     pub(super) listen: Vec<String>,
+    /// AutoNAT's last verdict on this node.
+    pub(super) reachability: crate::p2p::Reachability,
     peers: Vec<PeerInfo>,
     /// Each peer's root as last seen, and when.
     roots: HashMap<String, ([u8; 32], u64)>,
@@ -46,6 +48,7 @@ impl P2pLung {
             gossip_warnings: crate::throttle::LogThrottle::default(),
             blocked: false,
             listen: Vec::new(),
+            reachability: crate::p2p::Reachability::Unknown,
             peers: Vec::new(),
             roots: HashMap::new(),
             in_flight: HashSet::new(),
@@ -112,6 +115,15 @@ impl Actor {
             P2pEvent::PeersChanged => self.refresh_peers().await,
             P2pEvent::GossipStored => self.entries_by_lung.p2p.received += 1,
             P2pEvent::GossipPublished => self.entries_by_lung.p2p.sent += 1,
+            P2pEvent::HolePunched { peer } => {
+                self.refresh_peers().await;
+                self.emit(EventKind::HolePunched {
+                    peer: peer.to_string(),
+                });
+            }
+            P2pEvent::Reachability(r) => {
+                self.p2p.reachability = r;
+            }
             P2pEvent::GossipRejected { peer, kind, reason } => {
                 if let Some(held) = self.p2p.gossip_warnings.allow(std::time::Instant::now()) {
                     tracing::warn!(
@@ -303,6 +315,9 @@ pub(super) fn p2p_config(config: &Config, options: &NodeOptions, key: NodeKey) -
         gossip_heartbeat: options.gossip_heartbeat,
         psk: config.p2p_psk,
         announce: options.p2p_announce.clone(),
+        relays: config.relays.clone(),
+        upnp: config.upnp,
+        autonat_global_only: config.autonat_global_only,
     }
 }
 

@@ -20,6 +20,7 @@ use libp2p::{
 use sha2::{Digest, Sha256};
 
 use super::P2pConfig;
+use super::nat::Nat;
 use super::protocol::{
     GOSSIP_ENVELOPE, IDENTIFY_PROTOCOL, MAX_SYNC_MESSAGE, SyncRequest, SyncResponse, gossip_topic,
     sync_protocol,
@@ -27,9 +28,9 @@ use super::protocol::{
 use crate::ledger::{Entry, LedgerId};
 
 /// Most established connections in total, and per peer (a simultaneous dial from both
-/// sides may briefly make two).
+/// sides may briefly make two, beside a relayed one while hole punching).
 const MAX_ESTABLISHED: u32 = 64;
-const MAX_ESTABLISHED_PER_PEER: u32 = 2;
+const MAX_ESTABLISHED_PER_PEER: u32 = 3;
 
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
@@ -42,6 +43,8 @@ pub(super) struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Relay client, hole punching, AutoNAT and UPnP (see `p2p::nat`).
+    pub nat: Nat,
 }
 
 /// The gossip message id is the entry id, so the same entry arriving along two paths is
@@ -93,6 +96,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 impl Behaviour {
     pub(super) fn new(
         key: &Keypair,
+        relay_client: libp2p::relay::client::Behaviour,
         config: &P2pConfig,
         ledger: &LedgerId,
     ) -> Result<Self, BoxError> {
@@ -166,6 +170,7 @@ impl Behaviour {
             gossipsub,
             sync,
             mdns: mdns.into(),
+            nat: Nat::new(peer_id, relay_client, &config.nat_options()),
         })
     }
 }

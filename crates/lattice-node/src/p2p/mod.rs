@@ -1,4 +1,5 @@
-//! The P2P lung: a libp2p swarm (TCP + Noise + Yamux) with identify, ping, gossipsub for
+//! The P2P lung: a libp2p swarm (TCP + Noise + Yamux, and QUIC; relay client, hole punching,
+//! AutoNAT and UPnP in `nat`) with identify, ping, gossipsub for
 //! new entries and a request-response protocol for reconciliation.
 //!
 //! The swarm lives in one task (see [`swarm`]); [`P2pHandle`] is the cloneable way in,
@@ -14,8 +15,12 @@ mod behaviour;
 mod ledger_tests;
 #[cfg(test)]
 mod liveness_tests;
+pub mod nat;
+#[cfg(test)]
+mod nat_tests;
 pub mod protocol;
 mod redial;
+pub mod relay;
 mod remote;
 mod swarm;
 #[cfg(test)]
@@ -29,6 +34,7 @@ pub use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use self::nat::Reachability;
 pub use self::protocol::{SyncRequest, SyncResponse};
 pub use self::remote::P2pRemote;
 use self::swarm::Command;
@@ -70,6 +76,27 @@ pub struct P2pConfig {
     /// Told to peers (by identify) instead of the listen addresses, when set: where the
     /// node is reachable from outside (a port forward, a relay).
     pub announce: Vec<Multiaddr>,
+    /// Public relays (`LATTICE_RELAYS`, each ending in `/p2p/<id>`): a slot is reserved on
+    /// each and the `/p2p-circuit` address through it advertised, so peers behind other
+    /// NATs reach us there and then upgrade to a direct connection by hole punching.
+    pub relays: Vec<Multiaddr>,
+    /// Ask the router for port mappings by UPnP (`LATTICE_UPNP`).
+    pub upnp: bool,
+    /// See [`nat::NatOptions::autonat_global_only`] (`LATTICE_AUTONAT_GLOBAL_ONLY`).
+    pub autonat_global_only: bool,
+}
+
+impl P2pConfig {
+    pub(crate) fn nat_options(&self) -> nat::NatOptions {
+        nat::NatOptions {
+            relays: self.relays.clone(),
+            upnp: self.upnp,
+            autonat_global_only: self.autonat_global_only,
+            autonat_boot: self.ping_interval * 2,
+            autonat_retry: self.peer_timeout * 2,
+            request_timeout: self.request_timeout,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +107,8 @@ pub enum P2pError {
     Listen { addr: Multiaddr, message: String },
     #[error("cannot build the P2P swarm: {0}")]
     Build(String),
+    #[error("relay address {0} does not end in /p2p/<relay peer id>")]
+    RelayWithoutPeerId(Multiaddr),
 }
 
 impl P2pError {
@@ -88,6 +117,7 @@ impl P2pError {
             P2pError::BootstrapWithoutPeerId(_) => "bad_bootstrap",
             P2pError::Listen { .. } => "p2p_listen",
             P2pError::Build(_) => "p2p_build",
+            P2pError::RelayWithoutPeerId(_) => "bad_relay",
         }
     }
 }
@@ -97,7 +127,12 @@ impl P2pError {
 pub struct PeerInfo {
     pub peer_id: String,
     pub address: Option<String>,
+    /// `tcp` or `quic`: of the direct connection when there is one, else of the
+    /// connection to the relay the circuit runs through.
     pub transport: String,
+    /// `direct`, or `relayed` while the only connection runs through a relay's circuit
+    /// (which never counts as a sync peer: it is for finding a direct path).
+    pub path: String,
     pub rtt_ms: Option<f64>,
     /// Unix time in milliseconds.
     pub connected_since_ms: u64,
@@ -134,6 +169,10 @@ pub enum P2pEvent {
     GossipStored,
     /// An entry was handed to at least one gossip peer.
     GossipPublished,
+    /// A relayed peer is now connected directly, by hole punching (DCUtR).
+    HolePunched { peer: PeerId },
+    /// AutoNAT changed its mind about whether this node is publicly reachable.
+    Reachability(Reachability),
 }
 
 /// The way into the swarm task. Cheap to clone; every method is one command.

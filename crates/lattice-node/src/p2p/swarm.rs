@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns, ping};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -32,7 +32,8 @@ use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
 use crate::sync::reconcile::TransportError;
 
 mod liveness;
-mod transport;
+mod nat;
+pub(crate) mod transport;
 
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
@@ -89,6 +90,11 @@ pub(super) struct EventLoop {
     addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
     /// libp2p's own metrics, when the node exports them.
     metrics: Option<libp2p::metrics::Metrics>,
+    /// Our reservations on `LATTICE_RELAYS`, renewed when lost (see `nat`).
+    relays: nat::RelayListeners,
+    reachability: super::Reachability,
+    /// How soon a lost relay reservation is tried again.
+    relay_retry: Duration,
 }
 
 impl EventLoop {
@@ -116,13 +122,27 @@ impl EventLoop {
         )?;
 
         let ledger = store.ledger().id();
-        let mut swarm = transport::build(&config, &ledger)?;
+        let options = transport::TransportOptions {
+            key: &config.key.to_libp2p(),
+            psk: config.psk,
+            dial_timeout: config.dial_timeout,
+        };
+        let mut swarm = transport::build(&options, |key, relay| {
+            Behaviour::new(key, relay, &config, &ledger)
+        })?;
         for addr in &config.announce {
             swarm.add_external_address(addr.clone());
         }
 
         let mut unbound = HashSet::new();
         for addr in &config.listen {
+            if config.psk.is_some() && transport::is_quic(addr) {
+                warn!(
+                    %addr,
+                    "LATTICE_P2P_PSK is set: QUIC cannot carry a pre-shared key, so this node stays on TCP and does not listen on QUIC"
+                );
+                continue;
+            }
             let id = swarm
                 .listen_on(addr.clone())
                 .map_err(|e| P2pError::Listen {
@@ -132,6 +152,7 @@ impl EventLoop {
             unbound.insert(id);
         }
 
+        let relays = nat::RelayListeners::start(&mut swarm, &config.relays)?;
         let (answers_tx, answers) = mpsc::unbounded_channel();
         Ok(EventLoop {
             swarm,
@@ -161,6 +182,9 @@ impl EventLoop {
             unbound,
             addr_waiters: Vec::new(),
             metrics,
+            relays,
+            reachability: super::Reachability::Unknown,
+            relay_retry: config.redial_min.max(Duration::from_millis(100)),
         })
     }
 
@@ -193,7 +217,10 @@ impl EventLoop {
                 _ = tokio::time::sleep_until(silent_at.unwrap_or_else(Instant::now)),
                     if silent_at.is_some() => self.check_liveness(),
                 // Also periodically: asks unproven peers again, and notices our own pauses.
-                _ = liveness_tick.tick() => self.check_liveness(),
+                _ = liveness_tick.tick() => {
+                    self.check_liveness();
+                    self.relisten_relays();
+                }
             }
         }
         debug!("P2P swarm task stopped");
@@ -342,6 +369,7 @@ impl EventLoop {
                     BehaviourEvent::Gossipsub(e) => m.record(e),
                     BehaviourEvent::Identify(e) => m.record(e),
                     BehaviourEvent::Ping(e) => m.record(e),
+                    BehaviourEvent::Nat(super::nat::NatEvent::Dcutr(e)) => m.record(e),
                     _ => {}
                 }
             }
@@ -359,10 +387,26 @@ impl EventLoop {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| *a != address);
             }
-            SwarmEvent::ListenerClosed { listener_id, .. } => self.listener_bound(listener_id),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                self.relay_listener_closed(listener_id, reason.err());
+                self.listener_bound(listener_id);
+            }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } => self.connected(peer_id, &endpoint),
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => self.connected(peer_id, connection_id, &endpoint),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established: 1..,
+                ..
+            } => self.link_closed(peer_id, connection_id),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -399,22 +443,48 @@ impl EventLoop {
         }
     }
 
-    fn connected(&mut self, peer: PeerId, endpoint: &ConnectedPoint) {
+    fn connected(&mut self, peer: PeerId, connection: ConnectionId, endpoint: &ConnectedPoint) {
         if self.blocked {
             // The gate refuses new connections; this closes one that raced it.
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
         self.redial.connected(&peer);
+        let address = endpoint.get_remote_address().clone();
+        let dialed = endpoint.is_dialer();
+        // An inbound circuit's remote address is only `/p2p/<id>`: the local side (our
+        // listener on the relay) is what says it is relayed.
+        let relayed = endpoint.is_relayed();
         if let Some(p) = self.peers.get_mut(&peer) {
             p.heard();
+            let was_direct = p.direct();
+            p.add_link(connection, address, dialed, relayed);
+            if !was_direct && p.direct() {
+                info!(%peer, "peer connected directly (it was relayed)");
+                self.probe_if_due(peer);
+                self.emit(P2pEvent::PeersChanged);
+            }
             return;
         }
-        let address = endpoint.get_remote_address().clone();
         info!(%peer, %address, "peer connected");
-        self.peers
-            .insert(peer, PeerState::new(address, endpoint.is_dialer()));
+        let mut state = PeerState::new(address.clone(), dialed);
+        state.add_link(connection, address, dialed, relayed);
+        self.peers.insert(peer, state);
         self.emit(P2pEvent::PeersChanged);
+    }
+
+    /// One of several connections to `peer` closed: it may have been the direct one.
+    fn link_closed(&mut self, peer: PeerId, connection: ConnectionId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let was_direct = p.direct();
+        p.remove_link(connection);
+        if was_direct != p.direct() {
+            info!(%peer, "the direct connection closed; the peer is only relayed now");
+            self.refresh_sync(peer);
+            self.emit(P2pEvent::PeersChanged);
+        }
     }
 
     /// Re-derives whether `peer` is sync-capable and reports any change.
@@ -498,6 +568,7 @@ impl EventLoop {
                 // Not a verdict by itself: silence past the peer timeout is.
                 debug!(%peer, error = %e, "ping failed");
             }
+            BehaviourEvent::Nat(event) => self.handle_nat(event),
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 if self.blocked {
                     return;
@@ -525,7 +596,17 @@ impl EventLoop {
                 message,
             } => {
                 self.heard(&propagation_source);
-                let verdict = if !self.gossip {
+                // A relayed connection is for finding a direct path, not for carrying the
+                // ledger: what comes over it is ignored (not penalised); reconciliation
+                // over a direct path, or the HTTP lung, carries it.
+                let relayed_only = self
+                    .peers
+                    .get(&propagation_source)
+                    .is_some_and(|p| !p.direct());
+                let verdict = if !self.gossip || relayed_only {
+                    if relayed_only {
+                        debug!(peer = %propagation_source, "gossip over a relayed connection ignored");
+                    }
                     MessageAcceptance::Ignore
                 } else {
                     let parsed = std::str::from_utf8(&message.data)
@@ -661,7 +742,8 @@ impl EventLoop {
             .map(|(id, p)| PeerInfo {
                 peer_id: id.to_string(),
                 address: p.address.as_ref().map(ToString::to_string),
-                transport: "tcp".into(),
+                transport: p.transport().into(),
+                path: if p.direct() { "direct" } else { "relayed" }.into(),
                 rtt_ms: p.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 connected_since_ms: p.connected_since_ms,
                 in_mesh: mesh.contains(id),

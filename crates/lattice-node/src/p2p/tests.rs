@@ -67,6 +67,9 @@ pub(super) fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         gossip_heartbeat: Duration::from_millis(100),
         psk: None,
         announce: Vec::new(),
+        relays: Vec::new(),
+        upnp: false,
+        autonat_global_only: true,
     }
 }
 

@@ -38,6 +38,12 @@ enum Command {
     /// Run the node: the heartbeat, the HTTP lung and the HTTP API on LATTICE_HTTP_LISTEN.
     /// Logs to stdout (RUST_LOG is respected); stops gracefully on Ctrl-C or SIGTERM.
     Node,
+    /// Run a relay for nodes behind NATs, on LATTICE_P2P_LISTEN: it relays circuits so
+    /// two nodes that cannot dial each other meet and hole punch, and tells nodes whether
+    /// they are publicly reachable (AutoNAT). It holds no ledger and never syncs. With
+    /// LATTICE_P2P_ALLOW set, only those peers may use it. Clients name it in
+    /// LATTICE_RELAYS as one of the addresses it prints.
+    Relay,
     /// Show a running node's status (mode, lung, peers, fallback timer, root, neighbours).
     Status {
         /// The node's base URL (default: http://LATTICE_HTTP_LISTEN).
@@ -191,7 +197,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let loaded = config::load_env_file(&overrides)?;
     init_logging(matches!(
         cli.command,
-        Command::Node | Command::Demo { script: false, .. }
+        Command::Node | Command::Relay | Command::Demo { script: false, .. }
     ));
     match &loaded {
         Some(path) => tracing::info!("loaded env file {}", path.display()),
@@ -214,6 +220,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Node => online::run_node(config),
+        Command::Relay => online::run_relay(config),
         Command::Demo {
             nodes,
             fast,

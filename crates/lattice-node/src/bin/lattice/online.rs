@@ -62,6 +62,55 @@ pub fn run_node(config: Config) -> Result<(), Failure> {
     })
 }
 
+/// `lattice relay`: runs until Ctrl-C or SIGTERM.
+pub fn run_relay(config: Config) -> Result<(), Failure> {
+    let key = config.key.clone().ok_or_else(|| {
+        Failure::Config(
+            "LATTICE_P2P_KEY is not set: a relay needs a stable PeerId that clients name in LATTICE_RELAYS (run `lattice keygen`)".into(),
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let relay = lattice_node::p2p::relay::spawn_relay(
+            lattice_node::p2p::relay::RelayConfig {
+                key,
+                listen: config.p2p_listen.clone(),
+                announce: Vec::new(),
+                allow: config.p2p_allow.clone(),
+                psk: config.p2p_psk,
+                dial_timeout: Duration::from_secs(10),
+                ping_interval: config.heartbeat.min(config.peer_timeout / 3),
+                peer_timeout: config.peer_timeout,
+                autonat_global_only: config.autonat_global_only,
+            },
+            cancel.clone(),
+        )
+        .map_err(|e| anyhow!(e))?;
+        let addrs = relay.listen_addrs().await;
+        tracing::info!(
+            "relay {} ready; clients set LATTICE_RELAYS to one of: {}",
+            relay.peer_id,
+            addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        match &config.p2p_allow {
+            Some(peers) => tracing::info!("only the {} peers of LATTICE_P2P_ALLOW may use this relay", peers.len()),
+            None => tracing::warn!("LATTICE_P2P_ALLOW is not set: any peer may reserve a slot and open circuits through this relay"),
+        }
+        wait_for_signal().await;
+        cancel.cancel();
+        tracing::info!("relay stopped");
+        Ok::<(), Failure>(())
+    })
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -228,7 +277,21 @@ fn print_status(s: &serde_json::Value) {
     if let Some(failure) = s["store_failure"].as_str() {
         println!("STORE     {failure}");
     }
+    println!("reach     {}", str_of(&s["reachability"]));
     if let Some(ps) = s["peers"].as_array() {
+        for p in ps.iter().filter(|p| !p["other_ledger"].is_string()) {
+            println!(
+                "peer      {} {} over {}{}",
+                str_of(&p["peer_id"]),
+                str_of(&p["path"]),
+                str_of(&p["transport"]),
+                if p["sync_capable"].as_bool() == Some(true) {
+                    ", sync peer"
+                } else {
+                    ""
+                }
+            );
+        }
         for p in ps.iter().filter(|p| p["other_ledger"].is_string()) {
             println!(
                 "REFUSED   peer {}: holds ledger {}, not ours (other_ledger)",

@@ -3,9 +3,11 @@
 //! close anything), and only a peer that answered a sync request counts as a sync peer
 //! (a gossip subscription alone proves nothing about syncing).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use tokio::time::Instant;
 use tracing::warn;
@@ -36,13 +38,87 @@ pub(super) struct PeerState {
     /// The last proof of life (a ping answered, any traffic), monotonic and as unix ms.
     pub last_heard: Instant,
     pub last_heard_ms: u64,
+    /// Every open connection to it: a relayed one alongside a direct one while hole
+    /// punching, or two from a simultaneous dial.
+    pub links: HashMap<ConnectionId, Link>,
+}
+
+/// One connection to a peer.
+pub(super) struct Link {
+    pub address: Multiaddr,
+    pub dialed: bool,
+    /// Through a relay's circuit: for finding a direct path, never for carrying sync.
+    pub relayed: bool,
 }
 
 impl PeerState {
     /// Counts as a sync peer: it speaks the sync protocol and answers it. Liveness is
     /// the map's own invariant: a peer silent past the timeout is taken out of it.
+    /// A peer reached only through a relay never counts (relays cap circuits in time
+    /// and bytes; where hole punching fails, the HTTP lung is what carries sync).
     pub(super) fn sync_capable(&self) -> bool {
-        self.answers_sync
+        self.answers_sync && self.direct()
+    }
+
+    /// At least one connection is not through a relay.
+    pub(super) fn direct(&self) -> bool {
+        self.links.values().any(|l| !l.relayed)
+    }
+
+    /// `quic` or `tcp`, of the connection that status shows.
+    pub(super) fn transport(&self) -> &'static str {
+        match &self.address {
+            Some(a) if super::transport::is_quic(a) => "quic",
+            _ => "tcp",
+        }
+    }
+
+    /// A new connection; a direct one becomes the address status shows (and redials).
+    pub(super) fn add_link(
+        &mut self,
+        id: ConnectionId,
+        address: Multiaddr,
+        dialed: bool,
+        relayed: bool,
+    ) {
+        if !relayed && !self.direct() {
+            self.address = Some(address.clone());
+            self.dialed = dialed;
+        }
+        self.links.insert(
+            id,
+            Link {
+                address,
+                dialed,
+                relayed,
+            },
+        );
+    }
+
+    pub(super) fn remove_link(&mut self, id: ConnectionId) {
+        self.links.remove(&id);
+        if !self
+            .links
+            .values()
+            .any(|l| Some(&l.address) == self.address.as_ref())
+            && let Some(l) = self
+                .links
+                .values()
+                .find(|l| !l.relayed)
+                .or_else(|| self.links.values().next())
+        {
+            self.address = Some(l.address.clone());
+            self.dialed = l.dialed;
+        }
+    }
+
+    /// The relayed connections, to close once a direct one exists.
+    pub(super) fn relayed_links(&self) -> Vec<ConnectionId> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.relayed)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     pub(super) fn heard(&mut self) {
@@ -74,6 +150,7 @@ impl PeerState {
             other_ledger: None,
             last_heard: Instant::now(),
             last_heard_ms: now_ms(),
+            links: HashMap::new(),
         }
     }
 }
@@ -94,7 +171,9 @@ impl EventLoop {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if !p.speaks_sync || p.answers_sync || p.probing {
+        // Not over a relay's circuit: the answer would make it count, and a probe
+        // once the direct connection exists goes that way.
+        if !p.speaks_sync || p.answers_sync || p.probing || !p.direct() {
             return;
         }
         p.probing = true;
@@ -190,7 +269,7 @@ impl EventLoop {
         let unproven: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.speaks_sync && !p.answers_sync && !p.probing)
+            .filter(|(_, p)| p.speaks_sync && !p.answers_sync && !p.probing && p.direct())
             .map(|(id, _)| *id)
             .collect();
         for peer in unproven {
