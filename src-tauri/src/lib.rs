@@ -55,7 +55,11 @@ async fn start_node(config: Config) -> Result<NodeHandle, NodeError> {
         Err(NodeError::P2p(e)) if e.kind() == "p2p_listen" => {
             log::warn!("{e}; listening for P2P on a free port instead");
             let mut config = config;
-            config.p2p_listen = vec!["/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr")];
+            // Both transports, as by default (with a pre-shared key the node keeps TCP).
+            config.p2p_listen = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+                .iter()
+                .map(|a| a.parse().expect("valid multiaddr"))
+                .collect();
             NodeHandle::start(config, NodeOptions::default()).await
         }
         other => other,
