@@ -25,14 +25,20 @@ export interface AppOptions {
   now?: () => number;
   /** Whether to run the 1 s UI clock (tests drive `tick` themselves). */
   clock?: boolean;
+  /**
+   * Keep a trace of every snapshot offered to the store (source, seq, now_ms, states,
+   * applied or dropped) as `window.__latticeTrace`: `?debug=snapshots` (see main.ts).
+   */
+  trace?: boolean;
 }
 
 /** Mounts the dashboard into `root` and wires it to `backend`. Returns handles for tests. */
 export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions = {}) {
   const now = opts.now ?? (() => Date.now());
-  const store = new StatusStore(now);
+  const store = new StatusStore(now, { trace: opts.trace });
+  if (store.trace) (window as unknown as { __latticeTrace: unknown }).__latticeTrace = store.trace;
   const toast = mountToasts(document.body);
-  const setStatus = (s: Status) => store.set(s);
+  const setStatus = (s: Status) => store.set(s, 'reply');
 
   const header = createHeader(backend, toast, setStatus, now);
   const lungs = createLungs();
@@ -126,6 +132,10 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
       seeded = false;
     }
     watching = status.node.peer_id;
+    // The seq of the snapshot on screen (docs/truth-contract.md): the truth checks tell a
+    // face one snapshot behind from a face showing a wrong value by it.
+    if (typeof status.seq === 'number') app.setAttribute('data-seq', String(status.seq));
+    else app.removeAttribute('data-seq');
     if (!seeded) {
       // The last lung change the node reports is a real past event: start the log with it.
       seeded = true;
@@ -170,11 +180,11 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     render();
   }
 
-  backend.onStatus(setStatus);
+  backend.onStatus((s) => store.set(s, 'stream'));
   backend.onEvent(onEvent);
   header.setConnected(connected);
   backend.onConnection(setConnected);
-  backend.getStatus().then(setStatus, (e) => {
+  backend.getStatus().then((s) => store.set(s, 'get'), (e) => {
     if (!store.current) setText(waiting, `Cannot reach the node: ${errorMessage(e)}. Waiting for its event stream…`);
   });
   void entries.refresh();
