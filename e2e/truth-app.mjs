@@ -8,91 +8,23 @@
 // Xvfb) into artifacts/e2e/truth-app-<W>x<H>-NN-step.png (TRUTH_SHOTS_DIR to change).
 // TRUTH_WIDTH / TRUTH_HEIGHT (default 1280x720) size the screen and the window.
 // Run it under `dbus-run-session` (the single-instance plugin needs a session bus).
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, chmodSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
+import { mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
-import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
+import { ARTIFACTS, startAppHarness, until } from './lib.mjs';
+import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, reportInterrupted } from './truth-lib.mjs';
 
 const W = Number(process.env.TRUTH_WIDTH || 1280);
 const H = Number(process.env.TRUTH_HEIGHT || 720);
 const SHOTS = process.env.TRUTH_SHOTS_DIR || ARTIFACTS;
 mkdirSync(SHOTS, { recursive: true });
 for (const f of readdirSync(SHOTS)) if (f.startsWith(`truth-app-${W}x${H}-`)) rmSync(join(SHOTS, f));
-const APP = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
-const CARGO_DRIVER = join(homedir(), '.cargo', 'bin', 'tauri-driver');
-const DRIVER = process.env.TAURI_DRIVER || (existsSync(CARGO_DRIVER) ? CARGO_DRIVER : 'tauri-driver');
-if (!process.env.DBUS_SESSION_BUS_ADDRESS) throw new Error('run this under dbus-run-session');
-if (!existsSync(APP)) throw new Error(`no app at ${APP}: cargo build -p lattice-app --features custom-protocol`);
 
 const step = (what) => console.log(`truth-app ${W}x${H}: ${what}`);
-const temps = ['home', 'run', 'cwd', 'tmp'].map((n) => mkdtempSync(join(tmpdir(), `lattice-truth-app-${n}-`)));
-const [home, runtime, work, appTmp] = temps;
-chmodSync(runtime, 0o700);
-const ownPort = await freePort();
-writeFileSync(join(work, '.env'), [
-  'LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0',
-  `LATTICE_HTTP_LISTEN=127.0.0.1:${ownPort}`,
-  'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', '',
-].join('\n'));
-const OWN = `http://127.0.0.1:${ownPort}`;
-const display = `:${80 + Math.floor(Math.random() * 9)}`;
-const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
-  WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: 'warn', TMPDIR: appTmp };
-
-// Each child leads its own process group, so cleanup also ends what it started
-// (tauri-driver's WebKitWebDriver, and the app under it).
-const children = [];
-const start = (cmd, args) => {
-  const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore', detached: true });
-  children.push(c);
-  return c;
-};
-/** The app this check started (its binary, and this run's HOME), for cleanup. */
-function appPid() {
-  let exe;
-  try { exe = realpathSync(APP); } catch { return null; }
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readlinkSync(`/proc/${pid}/exe`) !== exe) continue;
-      if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`HOME=${home}`)) return Number(pid);
-    } catch { /* gone, or not ours */ }
-  }
-  return null;
-}
-function cleanup() {
-  const pid = appPid();
-  if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const c of children.reverse()) {
-    try { process.kill(-c.pid, 'SIGKILL'); } catch { /* the group is gone */ }
-  }
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-}
-process.once('exit', cleanup);
-
-start('Xvfb', [display, '-screen', '0', `${W}x${H}x24`, '-nolisten', 'tcp']);
-await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
-const driverPort = await freePort();
-// Its own native port too: WebKitWebDriver's default (4445) may be another run's.
-start(DRIVER, ['--port', String(driverPort), '--native-port', String(await freePort())]);
-const wd = `http://127.0.0.1:${driverPort}`;
-
-async function call(method, path, body, ms = 30_000) {
-  let res;
-  try {
-    res = await fetch(`${wd}${path}`, {
-      method, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ms),
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new Error(`${method} ${path.replace(/^\/session\/[^/]+/, '')}: ${e.message} (${ms} ms)`);
-  }
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
+const harness = await startAppHarness({ width: W, height: H, displayBase: 80, prefix: 'lattice-truth-app' });
+const { env, call } = harness;
+const OWN = harness.own;
 const run = promisify(execFile);
 let shots = 0;
 const shot = async (name) => {
@@ -105,10 +37,7 @@ let failed = false;
 let session;
 let sampler;
 try {
-  await until('tauri-driver to listen', async () => (await fetch(`${wd}/status`)).ok, 15_000);
-  session = (await call('POST', '/session', {
-    capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP } } },
-  }, 120_000)).sessionId;
+  session = await harness.session();
   const S = `/session/${session}`;
   const script = (body, args = []) => call('POST', `${S}/execute/sync`, { script: body, args }, 10_000);
   const invoke = (cmd, args = {}) => call('POST', `${S}/execute/async`, {
@@ -313,16 +242,9 @@ try {
   failed = true;
   console.error(`FAILED: ${e.message}`);
   await shot('failure').catch(() => {});
-  if (sampler) {
-    const result = await sampler.stop().catch(() => null);
-    if (result) {
-      console.error(result.report);
-      console.error(listed(result.described));
-    }
-  }
+  await reportInterrupted(sampler);
 } finally {
   if (session) await call('DELETE', `/session/${session}`, undefined, 15_000).catch(() => {});
-  cleanup();
-  process.removeListener('exit', cleanup);
+  harness.stop();
 }
 process.exit(failed ? 1 : 0);

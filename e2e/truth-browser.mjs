@@ -8,7 +8,7 @@
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 import { ROOT, ARTIFACTS, until } from './lib.mjs';
-import { LIMIT_MS, collectTruth, startCluster, startSampler, verdict, versionProblem, listed, traceNodeStream, traceLines } from './truth-lib.mjs';
+import { LIMIT_MS, collectTruth, startCluster, startSampler, verdict, versionProblem, listed, reportInterrupted, traceNodeStream, traceLines } from './truth-lib.mjs';
 
 const WIDTH = Number(process.env.TRUTH_WIDTH || 1280);
 const HEIGHT = Number(process.env.TRUTH_HEIGHT || 720);
@@ -154,14 +154,9 @@ try {
 } catch (e) {
   failed = true;
   console.error(`FAILED: ${e.message}`);
-  if (sampler) {
-    const result = await sampler.stop().catch(() => null);
-    if (result) {
-      console.error(result.report);
-      console.error(listed(result.described));
-      await printTrace(sampler, result, page).catch(() => {});
-    }
-  }
+  const stopped = sampler;
+  const result = await reportInterrupted(stopped);
+  if (result) await printTrace(stopped, result, page).catch(() => {});
 } finally {
   await nodeStream.stop();
   await browser.close().catch(() => {});

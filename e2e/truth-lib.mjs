@@ -638,6 +638,21 @@ export function verdict(name, result) {
   }
 }
 
+/**
+ * After a run that failed on something else (a timeout, a missing button): stops the
+ * sampler if it still runs and prints what it saw until then, so the failure comes with
+ * the window's record. Returns the result (null when there was none).
+ */
+export async function reportInterrupted(sampler) {
+  if (!sampler) return null;
+  const result = await sampler.stop().catch(() => null);
+  if (result) {
+    console.error(result.report);
+    console.error(listed(result.described));
+  }
+  return result;
+}
+
 /** The first dozen disagreements, one a line (the rest counted). */
 export function listed(described, max = 12) {
   const lines = described.slice(0, max).map((d) => `  - ${d}`);
