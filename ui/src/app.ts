@@ -95,6 +95,22 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
    * connection change and every UI clock tick, so relative times and staleness move even
    * when the node publishes nothing new.
    */
+  /**
+   * Where the grid starts (below the header, the presenter bar and any banner), for the
+   * CSS that ends the first row at the fold (`--grid-top`, layout.css). Measured, not
+   * guessed: the bar's height changes with the window's width, the mode and the theme.
+   */
+  function fitFold(): void {
+    if (grid.hasAttribute('hidden')) return;
+    const top = `${Math.round(grid.getBoundingClientRect().top + window.scrollY)}px`;
+    if (app.style.getPropertyValue('--grid-top') !== top) app.style.setProperty('--grid-top', top);
+  }
+  if (typeof ResizeObserver !== 'undefined') {
+    const ro = new ResizeObserver(() => fitFold());
+    for (const el of [header.el, demo?.bar, lostBanner, banner]) if (el) ro.observe(el);
+  }
+  window.addEventListener('resize', () => fitFold());
+
   function render(): void {
     const snap = store.current;
     const lost = !connected;
@@ -121,6 +137,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
       if (el.hasAttribute('data-machine')) continue;
       markStale(el, lost);
     }
+    fitFold();
   }
 
   let seeded = false;
