@@ -162,3 +162,42 @@ export async function startAppHarness({ width = 1280, height = 720, displayBase 
   return { app, env, home, work, appTmp, ownPort, own: `http://127.0.0.1:${ownPort}`, display, start, children, appPid, call, session,
     stop() { cleanup(); process.removeListener('exit', cleanup); } };
 }
+
+/**
+ * Runs IN THE PAGE (serialised with `toString()`; keep it self-contained): what a presenter
+ * would see wrong in the layout. Everything the story needs must be on screen without
+ * scrolling (the lung cards, the graph, the fallback timer, the presenter bar's buttons),
+ * a lung's title must not run into its badge or glyph, and no text of the presenter bar
+ * (the flow chart's rates, the timeline) may be cut off. Returns one line per problem.
+ */
+export function layoutProblems() {
+  const out = [];
+  const vw = window.innerWidth;
+  const vh = window.innerHeight;
+  const name = (el) => el.getAttribute('data-action') || el.getAttribute('data-lung') || el.getAttribute('data-field') || el.className.toString().split(' ')[0];
+  const shown = (el) => el.checkVisibility ? el.checkVisibility() : el.getBoundingClientRect().width > 0;
+  const below = [...document.querySelectorAll('[data-lung], .area--graph > .card, .timer, .presenter button')].filter(shown);
+  for (const el of below) {
+    const r = el.getBoundingClientRect();
+    if (r.bottom > vh + 1 || r.right > vw + 1) out.push(`${name(el)} ends at ${Math.round(r.right)}x${Math.round(r.bottom)}, outside the ${vw}x${vh} window`);
+  }
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  for (const lung of document.querySelectorAll('[data-lung]')) {
+    const title = lung.querySelector('.lung__titles');
+    for (const other of lung.querySelectorAll('.lung__badge, .lung__glyph')) {
+      if (title && shown(other) && hit(title.getBoundingClientRect(), other.getBoundingClientRect())) out.push(`the ${lung.getAttribute('data-lung')} lung's title overlaps its ${other.className.toString().split(' ')[0]}`);
+    }
+  }
+  for (const el of document.querySelectorAll('.flow__rate, .flow__title, .timeline__step:not(.is-hidden), .presenter button')) {
+    if (!shown(el)) continue;
+    const r = el.getBoundingClientRect();
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const cs = getComputedStyle(p);
+      if (cs.overflow === 'visible' && cs.overflowX === 'visible') continue;
+      const q = p.getBoundingClientRect();
+      if (r.right > q.right + 1 || r.bottom > q.bottom + 1 || r.left < q.left - 1) out.push(`"${(el.textContent || '').trim().slice(0, 30)}" is cut off by ${name(p)}`);
+      break;
+    }
+  }
+  return out;
+}

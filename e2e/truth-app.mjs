@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACTS, startAppHarness, until } from './lib.mjs';
+import { ARTIFACTS, layoutProblems, startAppHarness, until } from './lib.mjs';
 import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, reportInterrupted } from './truth-lib.mjs';
 
 const W = Number(process.env.TRUTH_WIDTH || 1280);
@@ -98,6 +98,16 @@ try {
   if (problem && process.env.TRUTH_ANY_UI !== '1') throw new Error(problem);
   if (problem) step(`going on anyway (TRUTH_ANY_UI=1): ${problem}`);
 
+  /** What a presenter would see wrong in the layout at this step (failed at the end). */
+  const layout = [];
+  const checkLayout = async (at) => {
+    for (const p of await script(`return (${layoutProblems})()`)) layout.push(`${at}: ${p}`);
+  };
+  /** Presentation mode on or off, as the presenter does it (the P key). */
+  const presentation = (on) => script(`if (document.documentElement.classList.contains('presentation') !== arguments[0])
+      document.dispatchEvent(new KeyboardEvent('keydown', { key: 'p', bubbles: true }));
+    return document.documentElement.classList.contains('presentation');`, [on]);
+
   const urlOf = (d, i) => d.nodes[i].url.replace(/\/$/, '');
   // The page samples itself every 100 ms (the contract attributes, stamped with their
   // moment); the statuses come over HTTP from here, every 100 ms, and are matched by time.
@@ -155,6 +165,7 @@ try {
   await until('the own node to answer', async () => (await fetchStatus(OWN)) !== null, 30_000);
   await pause(1500);
   await shot('own-node');
+  await checkLayout('own-node');
   step('the window shows its own node');
 
   switching();
@@ -163,6 +174,7 @@ try {
   await until('the demo cluster to sync over P2P', () => cluster((all) => all.every((s) => s.sync_state === 'p2p' && s.peer_count >= all.length - 1)), 40_000);
   await pause(2000);
   await shot('demo-p2p');
+  await checkLayout('demo-p2p');
   step('demo cluster started; the window watches Branch A');
 
   switching();
@@ -188,11 +200,19 @@ try {
   await until('Branch A to lose P2P', async () => (await st())?.p2p_state !== 'carrying', 15_000);
   await pause(1000);
   await shot('cut-countdown');
+  await checkLayout('cut-countdown');
   step('P2P cut: the countdown');
   await until('HTTP to take over on Branch A', async () => (await st())?.sync_state === 'http', 30_000);
   await pause(1500);
   await shot('http-fallback');
-  step('HTTP carries sync');
+  await checkLayout('http-fallback');
+  if (!(await presentation(true))) throw new Error('the P key did not turn presentation mode on');
+  await pause(1000);
+  await shot('presentation-http-fallback');
+  await checkLayout('http-fallback, presentation mode');
+  await presentation(false);
+  await pause(500);
+  step('HTTP carries sync (and in presentation mode)');
 
   const before = (await st()).entry_count;
   const write = await find('[data-action="demo-write"]');
@@ -215,6 +235,7 @@ try {
   await until('the entry to reach every demo node over HTTP', () => cluster((all) => all.every((s) => s.entry_count === all[0].entry_count && s.merkle_root === all[0].merkle_root)), 30_000);
   await pause(1500);
   await shot('written-during-cut');
+  await checkLayout('written-during-cut');
   step('an entry written during the cut reached every node');
 
   await action('demo-restore');
@@ -225,6 +246,7 @@ try {
   }, 20_000);
   await pause(2000);
   await shot('restored');
+  await checkLayout('restored');
   step('P2P restored, every ledger identical');
 
   switching();
@@ -237,6 +259,8 @@ try {
   const result = await sampler.stop();
   sampler = undefined;
   verdict(`truth-app ${W}x${H}`, result);
+  if (layout.length) throw new Error(`the window's layout at ${W}x${H} would embarrass a presenter:\n${layout.map((l) => `  - ${l}`).join('\n')}`);
+  console.log(`ok: at ${W}x${H} the story fits the window without scrolling, nothing overlaps or is cut off`);
   console.log(`ok: the app's window told the truth through the whole demo at ${W}x${H}`);
 } catch (e) {
   failed = true;
