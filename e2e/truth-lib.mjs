@@ -229,11 +229,12 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
   const seqs = new Map(); // node id -> [{ t, seq }] of the node's seq, changes only
 
   /**
-   * With the page's snapshot seq (`data-seq`) and the node's: the page is late from the
-   * first sample where the node had a newer snapshot than the one the page shows. Value
-   * history cannot say that when the node passed through the page's value between two
-   * samples (it would find the last time a sample saw that value, maybe seconds before).
-   * A page as new as the node yet showing another value is wrong from when it was seen.
+   * With the page's snapshot seq (`data-seq`) and the node's: the page is late at most
+   * since the first sample where the node had a newer snapshot than the one the page
+   * shows. Value history alone cannot say that when the node passed through the page's
+   * value between two samples (it would find the last time a sample saw that value, maybe
+   * seconds before). A page as new as the node yet showing another value is wrong from
+   * when it was seen.
    */
   function seqSince(meta, t) {
     if (!meta || meta.pageSeq == null || meta.nodeSeq == null || meta.pageId !== meta.nodeId) return null;
@@ -293,7 +294,12 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
           else if (!worst.has(e.field)) worst.set(e.field, { ms: 0, key, at: t });
           continue;
         }
-        const start = seqSince(meta, t) ?? since(key, shown, e.match, t);
+        // Surely wrong from the later of the two: the node seen past the page's value, and
+        // the node seen past the page's snapshot (its seq also moves for changes this key
+        // does not show, e.g. a peer's last ping, so alone it would date a lag too early).
+        const bySeq = seqSince(meta, t);
+        const byValue = since(key, shown, e.match, t);
+        const start = bySeq == null ? byValue : byValue == null ? bySeq : Math.max(bySeq, byValue);
         if (!o || o.shown !== shown) {
           const begun = start ?? (o ? Math.min(o.start, t) : t);
           open.set(key, { shown, start: begun, seen: t, expected: e.value, field: e.field });

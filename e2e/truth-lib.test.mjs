@@ -259,3 +259,16 @@ test('a page stuck on an old snapshot fails from when the node surely had a newe
   assert.equal(f.start, 1000);
   assert.equal(f.ms, 2000);
 });
+
+test('a page whose seq trails the node\'s (pings the page does not show) is late from the change it missed, not from its seq', () => {
+  const cmp = createComparator({ startedAt: 0 });
+  // The node's seq moves every sample (pings); the page stays 5 behind, as a busy bridge does.
+  for (let t = 0; t <= 3000; t += 100) {
+    const nodeSeq = 100 + t / 100;
+    const now = status({ p2p_state: t >= 2000 ? 'cut' : 'carrying' });
+    const shown = status({ p2p_state: t >= 2800 ? 'cut' : 'carrying' });
+    cmp.add(t, expectations(now), observations(pageFor(shown)), { nodeId: A, nodeSeq, pageId: A, pageSeq: nodeSeq - 5 });
+  }
+  assert.deepEqual(cmp.failures().map((f) => cmp.describe(f)), []);
+  assert.match(cmp.report(), /p2p-state\s+worst lag\s+≤\s*800 ms/);
+});

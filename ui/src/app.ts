@@ -100,6 +100,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
    * CSS that ends the first row at the fold (`--grid-top`, layout.css). Measured, not
    * guessed: the bar's height changes with the window's width, the mode and the theme.
    */
+  // Not on every render: reading the layout forces it, ten times a second on a busy page.
   function fitFold(): void {
     if (grid.hasAttribute('hidden')) return;
     const top = `${Math.round(grid.getBoundingClientRect().top + window.scrollY)}px`;
@@ -137,7 +138,6 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
       if (el.hasAttribute('data-machine')) continue;
       markStale(el, lost);
     }
-    fitFold();
   }
 
   let seeded = false;
@@ -160,7 +160,11 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
       if (t) log.add({ at_ms: t.at_ms, type: 'lung', event: { kind: 'transition', ...t } });
     }
     waiting.remove();
-    grid.removeAttribute('hidden');
+    if (grid.hasAttribute('hidden')) {
+      grid.removeAttribute('hidden');
+      if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => fitFold());
+      else fitFold();
+    }
     header.update(status, store.current!.skew);
     lungs.update(status);
     timer.update(store.current!);
