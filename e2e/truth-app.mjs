@@ -103,6 +103,11 @@ try {
   const checkLayout = async (at) => {
     for (const p of await script(`return (${layoutProblems})()`)) layout.push(`${at}: ${p}`);
   };
+  /** Resolves once the window painted what it holds (two animation frames): a busy page
+   * can take seconds, and a screenshot before then shows the previous mode. */
+  const painted = () => call('POST', `${S}/execute/async`, {
+    script: 'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));', args: [],
+  }, 30_000);
   /** Presentation mode on or off, as the presenter does it (the P key). */
   const presentation = (on) => script(`if (document.documentElement.classList.contains('presentation') !== arguments[0])
       document.dispatchEvent(new KeyboardEvent('keydown', { key: 'p', bubbles: true }));
@@ -207,7 +212,8 @@ try {
   await shot('http-fallback');
   await checkLayout('http-fallback');
   if (!(await presentation(true))) throw new Error('the P key did not turn presentation mode on');
-  await pause(1000);
+  await painted();
+  await pause(500);
   await shot('presentation-http-fallback');
   await checkLayout('http-fallback, presentation mode');
   await presentation(false);
