@@ -27,7 +27,11 @@ const { env, call } = harness;
 const OWN = harness.own;
 const run = promisify(execFile);
 let shots = 0;
+/** Set once the session exists: waits for the window to paint what it holds. */
+let beforeShot = async () => {};
 const shot = async (name) => {
+  // X's picture is what WebKit last painted: on a busy machine that can be a second old.
+  await beforeShot().catch(() => {});
   const file = join(SHOTS, `truth-app-${W}x${H}-${String(++shots).padStart(2, '0')}-${name}.png`);
   await run('import', ['-window', 'root', file], { env, timeout: 15_000 });
 };
@@ -108,6 +112,7 @@ try {
   const painted = () => call('POST', `${S}/execute/async`, {
     script: 'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));', args: [],
   }, 30_000);
+  beforeShot = painted;
   /** Presentation mode on or off, as the presenter does it (the P key). */
   const presentation = (on) => script(`if (document.documentElement.classList.contains('presentation') !== arguments[0])
       document.dispatchEvent(new KeyboardEvent('keydown', { key: 'p', bubbles: true }));
