@@ -6,81 +6,28 @@
 // Run it under `dbus-run-session` (the single-instance plugin finds the first instance
 // over the D-Bus session bus).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
+import { ARTIFACTS, startAppHarness, until } from './lib.mjs';
 
-const APP = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
-const CARGO_DRIVER = join(homedir(), '.cargo', 'bin', 'tauri-driver');
-const DRIVER = process.env.TAURI_DRIVER || (existsSync(CARGO_DRIVER) ? CARGO_DRIVER : 'tauri-driver');
-const display = `:${90 + Math.floor(Math.random() * 9)}`;
-const home = mkdtempSync(join(tmpdir(), 'lattice-app-home-'));
-const runtime = mkdtempSync(join(tmpdir(), 'lattice-app-run-'));
-chmodSync(runtime, 0o700);
-const work = mkdtempSync(join(tmpdir(), 'lattice-app-cwd-'));
-// The app's own temporary directory, so a demo cluster's leftovers would show here.
-const appTmp = mkdtempSync(join(tmpdir(), 'lattice-app-tmp-'));
-const httpPort = await freePort();
-writeFileSync(join(work, '.env'), [
-  'LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0',
-  `LATTICE_HTTP_LISTEN=127.0.0.1:${httpPort}`,
-  'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', '',
-].join('\n'));
-const api = `http://127.0.0.1:${httpPort}/api/lattice`;
-const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
-  WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: 'info', TMPDIR: appTmp };
-if (!process.env.DBUS_SESSION_BUS_ADDRESS) throw new Error('run this under dbus-run-session');
+const harness = await startAppHarness({ width: 1280, height: 720, displayBase: 90, prefix: 'lattice-app', rustLog: 'info' });
+const { env, work, appTmp, appPid, call: wdCall } = harness;
+const APP = harness.app;
+const api = `${harness.own}/api/lattice`;
 
-/** The pid of the app this check started (its binary, and this run's HOME). */
-function appPid() {
-  const exe = realpathSync(APP);
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readlinkSync(`/proc/${pid}/exe`) !== exe) continue;
-      if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`HOME=${home}`)) return Number(pid);
-    } catch { /* gone, or not ours */ }
-  }
-  return null;
-}
 const exited = (child, ms) => until('the process to exit', () => child.exitCode !== null || child.signalCode !== null, ms)
   .then(() => child.exitCode ?? child.signalCode);
 const apiDown = () => until('the app to close', async () => {
   try { await fetch(`${api}/p2p/status`); return false; } catch { return true; }
 }, 20_000);
 
-const children = [];
-const start = (cmd, args, opts = {}) => {
-  const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore', ...opts });
-  children.push(c);
-  return c;
-};
-start('Xvfb', [display, '-screen', '0', '1280x720x24', '-nolisten', 'tcp']);
-// The display is up once its socket exists.
-await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
-const driverPort = await freePort();
-start(DRIVER, ['--port', String(driverPort)]);
-const wd = `http://127.0.0.1:${driverPort}`;
-
-async function call(method, path, body) {
-  const res = await fetch(`${wd}${path}`, {
-    method, headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
+const call = (method, path, body) => wdCall(method, path, body, 120_000);
 const shot = (name) => execFileSync('import', ['-window', 'root', join(ARTIFACTS, `${name}.png`)], { env });
 
 let failed = false;
 let session;
 try {
-  await until('tauri-driver to listen', async () => (await fetch(`${wd}/status`)).ok, 15_000);
-  const created = await call('POST', '/session', {
-    capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP } } },
-  });
-  session = created.sessionId;
+  session = await harness.session();
   // W3C element references are objects with one key, 'element-6066-11e4-a52e-4f735466cecf'.
   const find = async (css) => Object.values(
     await call('POST', `/session/${session}/element`, { using: 'css selector', value: css }) ?? {})[0];
@@ -139,8 +86,7 @@ try {
   session = undefined;
 
   // The exit status of a SIGTERM, seen by the process that started the app.
-  const direct = spawn(APP, [], { env, cwd: work, stdio: 'ignore' });
-  children.push(direct);
+  const direct = harness.start(APP, []);
   await until('the relaunched app API', async () => (await fetch(`${api}/p2p/status`)).ok, 30_000);
   direct.kill('SIGTERM');
   const code = await exited(direct, 20_000);
@@ -152,6 +98,6 @@ try {
   try { shot('app-failure'); } catch { /* no display */ }
 } finally {
   if (session) await call('DELETE', `/session/${session}`).catch(() => {});
-  for (const c of children.reverse()) c.kill('SIGTERM');
+  harness.stop();
 }
 process.exit(failed ? 1 : 0);

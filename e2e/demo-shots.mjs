@@ -14,7 +14,7 @@ import { ROOT, ARTIFACTS } from './lib.mjs';
 const OUT = join(ROOT, 'docs', 'screenshots');
 const SIZES = (process.env.SHOT_SIZES || '1280x720,1920x1080').split(',');
 /** Step name in truth-app's file names -> the README's picture. */
-const KEEP = { 'demo-p2p': 'p2p', 'cut-countdown': 'countdown', 'http-fallback': 'http-fallback', 'written-during-cut': 'written-during-cut', restored: 'restored' };
+const KEEP = { 'demo-p2p': 'p2p', 'cut-countdown': 'countdown', 'http-fallback': 'http-fallback', 'written-during-cut': 'written-during-cut', restored: 'restored', 'presentation-http-fallback': 'presentation-http-fallback' };
 mkdirSync(OUT, { recursive: true });
 
 const raw = mkdtempSync(join(tmpdir(), 'lattice-shots-'));

@@ -1,8 +1,8 @@
 // Shared helpers for the end-to-end checks: real `lattice` processes on loopback.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync, mkdirSync, chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,4 +74,130 @@ export async function startNodes(count, extraEnv = {}) {
       await Promise.all(procs.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
     },
   };
+}
+
+/**
+ * The desktop app under Xvfb, driven through WebDriver (tauri-driver + WebKitWebDriver),
+ * for the checks that need the real window (app-window.mjs, truth-app.mjs). Each run gets
+ * its own display, HOME, XDG_RUNTIME_DIR, working directory (with the app's `.env`: its
+ * node on `127.0.0.1:<ownPort>`, fast timers) and TMPDIR, and its own WebDriver ports
+ * (tauri-driver's and WebKitWebDriver's native one: the default 4445 may be another
+ * run's). Every child leads its own process group; `cleanup()` ends them all and the app,
+ * and removes the directories (it also runs when this process exits).
+ */
+export async function startAppHarness({ width = 1280, height = 720, displayBase = 80, prefix = 'lattice-app', rustLog = 'warn' } = {}) {
+  const app = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
+  const cargoDriver = join(homedir(), '.cargo', 'bin', 'tauri-driver');
+  const driver = process.env.TAURI_DRIVER || (existsSync(cargoDriver) ? cargoDriver : 'tauri-driver');
+  if (!process.env.DBUS_SESSION_BUS_ADDRESS) throw new Error('run this under dbus-run-session');
+  if (!existsSync(app)) throw new Error(`no app at ${app}: cargo build -p lattice-app --features custom-protocol`);
+  const temps = ['home', 'run', 'cwd', 'tmp'].map((n) => mkdtempSync(join(tmpdir(), `${prefix}-${n}-`)));
+  const [home, runtime, work, appTmp] = temps;
+  chmodSync(runtime, 0o700);
+  const ownPort = await freePort();
+  writeFileSync(join(work, '.env'), [
+    'LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0',
+    `LATTICE_HTTP_LISTEN=127.0.0.1:${ownPort}`,
+    'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', '',
+  ].join('\n'));
+  const display = `:${displayBase + Math.floor(Math.random() * 9)}`;
+  const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
+    WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: rustLog, TMPDIR: appTmp };
+  const children = [];
+  const start = (cmd, args) => {
+    const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore', detached: true });
+    children.push(c);
+    return c;
+  };
+  /** The app this run started (its binary, and this run's HOME), or null. */
+  const appPid = () => {
+    let exe;
+    try { exe = realpathSync(app); } catch { return null; }
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (readlinkSync(`/proc/${pid}/exe`) !== exe) continue;
+        if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`HOME=${home}`)) return Number(pid);
+      } catch { /* gone, or not ours */ }
+    }
+    return null;
+  };
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    const pid = appPid();
+    if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const c of children.reverse()) {
+      try { process.kill(-c.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+    }
+    for (const d of temps) rmSync(d, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
+
+  start('Xvfb', [display, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp']);
+  await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
+  const driverPort = await freePort();
+  start(driver, ['--port', String(driverPort), '--native-port', String(await freePort())]);
+  const wd = `http://127.0.0.1:${driverPort}`;
+  /** One WebDriver call; its `value`, or an error naming the call (and the time it got). */
+  const call = async (method, path, body, ms = 30_000) => {
+    let res;
+    try {
+      res = await fetch(`${wd}${path}`, {
+        method, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ms),
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new Error(`${method} ${path.replace(/^\/session\/[^/]+/, '')}: ${e.message} (${ms} ms)`);
+    }
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
+    return json.value;
+  };
+  await until('tauri-driver to listen', async () => (await fetch(`${wd}/status`)).ok, 15_000);
+  /** A WebDriver session on the app (starts it). */
+  const session = async () => (await call('POST', '/session', {
+    capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: app } } },
+  }, 120_000)).sessionId;
+  return { app, env, home, work, appTmp, ownPort, own: `http://127.0.0.1:${ownPort}`, display, start, children, appPid, call, session,
+    stop() { cleanup(); process.removeListener('exit', cleanup); } };
+}
+
+/**
+ * Runs IN THE PAGE (serialised with `toString()`; keep it self-contained): what a presenter
+ * would see wrong in the layout. Everything the story needs must be on screen without
+ * scrolling (the lung cards, the graph, the fallback timer, the presenter bar's buttons),
+ * a lung's title must not run into its badge or glyph, and no text of the presenter bar
+ * (the flow chart's rates, the timeline) may be cut off. Returns one line per problem.
+ */
+export function layoutProblems() {
+  const out = [];
+  const vw = window.innerWidth;
+  const vh = window.innerHeight;
+  const name = (el) => el.getAttribute('data-action') || el.getAttribute('data-lung') || el.getAttribute('data-field') || el.className.toString().split(' ')[0];
+  const shown = (el) => el.checkVisibility ? el.checkVisibility() : el.getBoundingClientRect().width > 0;
+  const below = [...document.querySelectorAll('[data-lung], .area--graph > .card, .timer, .presenter button')].filter(shown);
+  for (const el of below) {
+    const r = el.getBoundingClientRect();
+    if (r.bottom > vh + 1 || r.right > vw + 1) out.push(`${name(el)} ends at ${Math.round(r.right)}x${Math.round(r.bottom)}, outside the ${vw}x${vh} window`);
+  }
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  for (const lung of document.querySelectorAll('[data-lung]')) {
+    const title = lung.querySelector('.lung__titles');
+    for (const other of lung.querySelectorAll('.lung__badge, .lung__glyph')) {
+      if (title && shown(other) && hit(title.getBoundingClientRect(), other.getBoundingClientRect())) out.push(`the ${lung.getAttribute('data-lung')} lung's title overlaps its ${other.className.toString().split(' ')[0]}`);
+    }
+  }
+  for (const el of document.querySelectorAll('.flow__rate, .flow__title, .timeline__step:not(.is-hidden), .presenter button')) {
+    if (!shown(el)) continue;
+    const r = el.getBoundingClientRect();
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const cs = getComputedStyle(p);
+      if (cs.overflow === 'visible' && cs.overflowX === 'visible') continue;
+      const q = p.getBoundingClientRect();
+      if (r.right > q.right + 1 || r.bottom > q.bottom + 1 || r.left < q.left - 1) out.push(`"${(el.textContent || '').trim().slice(0, 30)}" is cut off by ${name(p)}`);
+      break;
+    }
+  }
+  return out;
 }

@@ -8,94 +8,30 @@
 // Xvfb) into artifacts/e2e/truth-app-<W>x<H>-NN-step.png (TRUTH_SHOTS_DIR to change).
 // TRUTH_WIDTH / TRUTH_HEIGHT (default 1280x720) size the screen and the window.
 // Run it under `dbus-run-session` (the single-instance plugin needs a session bus).
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, chmodSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
+import { mkdirSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TARGET, ARTIFACTS, freePort, until } from './lib.mjs';
-import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
+import { ARTIFACTS, layoutProblems, startAppHarness, until } from './lib.mjs';
+import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, reportInterrupted } from './truth-lib.mjs';
 
 const W = Number(process.env.TRUTH_WIDTH || 1280);
 const H = Number(process.env.TRUTH_HEIGHT || 720);
 const SHOTS = process.env.TRUTH_SHOTS_DIR || ARTIFACTS;
 mkdirSync(SHOTS, { recursive: true });
 for (const f of readdirSync(SHOTS)) if (f.startsWith(`truth-app-${W}x${H}-`)) rmSync(join(SHOTS, f));
-const APP = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
-const CARGO_DRIVER = join(homedir(), '.cargo', 'bin', 'tauri-driver');
-const DRIVER = process.env.TAURI_DRIVER || (existsSync(CARGO_DRIVER) ? CARGO_DRIVER : 'tauri-driver');
-if (!process.env.DBUS_SESSION_BUS_ADDRESS) throw new Error('run this under dbus-run-session');
-if (!existsSync(APP)) throw new Error(`no app at ${APP}: cargo build -p lattice-app --features custom-protocol`);
 
 const step = (what) => console.log(`truth-app ${W}x${H}: ${what}`);
-const temps = ['home', 'run', 'cwd', 'tmp'].map((n) => mkdtempSync(join(tmpdir(), `lattice-truth-app-${n}-`)));
-const [home, runtime, work, appTmp] = temps;
-chmodSync(runtime, 0o700);
-const ownPort = await freePort();
-writeFileSync(join(work, '.env'), [
-  'LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0',
-  `LATTICE_HTTP_LISTEN=127.0.0.1:${ownPort}`,
-  'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', '',
-].join('\n'));
-const OWN = `http://127.0.0.1:${ownPort}`;
-const display = `:${80 + Math.floor(Math.random() * 9)}`;
-const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
-  WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: 'warn', TMPDIR: appTmp };
-
-// Each child leads its own process group, so cleanup also ends what it started
-// (tauri-driver's WebKitWebDriver, and the app under it).
-const children = [];
-const start = (cmd, args) => {
-  const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore', detached: true });
-  children.push(c);
-  return c;
-};
-/** The app this check started (its binary, and this run's HOME), for cleanup. */
-function appPid() {
-  let exe;
-  try { exe = realpathSync(APP); } catch { return null; }
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (readlinkSync(`/proc/${pid}/exe`) !== exe) continue;
-      if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`HOME=${home}`)) return Number(pid);
-    } catch { /* gone, or not ours */ }
-  }
-  return null;
-}
-function cleanup() {
-  const pid = appPid();
-  if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const c of children.reverse()) {
-    try { process.kill(-c.pid, 'SIGKILL'); } catch { /* the group is gone */ }
-  }
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-}
-process.once('exit', cleanup);
-
-start('Xvfb', [display, '-screen', '0', `${W}x${H}x24`, '-nolisten', 'tcp']);
-await until(`Xvfb on ${display}`, () => existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 15_000);
-const driverPort = await freePort();
-// Its own native port too: WebKitWebDriver's default (4445) may be another run's.
-start(DRIVER, ['--port', String(driverPort), '--native-port', String(await freePort())]);
-const wd = `http://127.0.0.1:${driverPort}`;
-
-async function call(method, path, body, ms = 30_000) {
-  let res;
-  try {
-    res = await fetch(`${wd}${path}`, {
-      method, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ms),
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new Error(`${method} ${path.replace(/^\/session\/[^/]+/, '')}: ${e.message} (${ms} ms)`);
-  }
-  const json = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
+const harness = await startAppHarness({ width: W, height: H, displayBase: 80, prefix: 'lattice-truth-app' });
+const { env, call } = harness;
+const OWN = harness.own;
 const run = promisify(execFile);
 let shots = 0;
+/** Set once the session exists: waits for the window to paint what it holds. */
+let beforeShot = async () => {};
 const shot = async (name) => {
+  // X's picture is what WebKit last painted: on a busy machine that can be a second old.
+  await beforeShot().catch(() => {});
   const file = join(SHOTS, `truth-app-${W}x${H}-${String(++shots).padStart(2, '0')}-${name}.png`);
   await run('import', ['-window', 'root', file], { env, timeout: 15_000 });
 };
@@ -105,10 +41,7 @@ let failed = false;
 let session;
 let sampler;
 try {
-  await until('tauri-driver to listen', async () => (await fetch(`${wd}/status`)).ok, 15_000);
-  session = (await call('POST', '/session', {
-    capabilities: { alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP } } },
-  }, 120_000)).sessionId;
+  session = await harness.session();
   const S = `/session/${session}`;
   const script = (body, args = []) => call('POST', `${S}/execute/sync`, { script: body, args }, 10_000);
   const invoke = (cmd, args = {}) => call('POST', `${S}/execute/async`, {
@@ -169,6 +102,22 @@ try {
   if (problem && process.env.TRUTH_ANY_UI !== '1') throw new Error(problem);
   if (problem) step(`going on anyway (TRUTH_ANY_UI=1): ${problem}`);
 
+  /** What a presenter would see wrong in the layout at this step (failed at the end). */
+  const layout = [];
+  const checkLayout = async (at) => {
+    for (const p of await script(`return (${layoutProblems})()`)) layout.push(`${at}: ${p}`);
+  };
+  /** Resolves once the window painted what it holds (two animation frames): a busy page
+   * can take seconds, and a screenshot before then shows the previous mode. */
+  const painted = () => call('POST', `${S}/execute/async`, {
+    script: 'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));', args: [],
+  }, 30_000);
+  beforeShot = painted;
+  /** Presentation mode on or off, as the presenter does it (the P key). */
+  const presentation = (on) => script(`if (document.documentElement.classList.contains('presentation') !== arguments[0])
+      document.dispatchEvent(new KeyboardEvent('keydown', { key: 'p', bubbles: true }));
+    return document.documentElement.classList.contains('presentation');`, [on]);
+
   const urlOf = (d, i) => d.nodes[i].url.replace(/\/$/, '');
   // The page samples itself every 100 ms (the contract attributes, stamped with their
   // moment); the statuses come over HTTP from here, every 100 ms, and are matched by time.
@@ -226,6 +175,7 @@ try {
   await until('the own node to answer', async () => (await fetchStatus(OWN)) !== null, 30_000);
   await pause(1500);
   await shot('own-node');
+  await checkLayout('own-node');
   step('the window shows its own node');
 
   switching();
@@ -234,6 +184,7 @@ try {
   await until('the demo cluster to sync over P2P', () => cluster((all) => all.every((s) => s.sync_state === 'p2p' && s.peer_count >= all.length - 1)), 40_000);
   await pause(2000);
   await shot('demo-p2p');
+  await checkLayout('demo-p2p');
   step('demo cluster started; the window watches Branch A');
 
   switching();
@@ -259,11 +210,20 @@ try {
   await until('Branch A to lose P2P', async () => (await st())?.p2p_state !== 'carrying', 15_000);
   await pause(1000);
   await shot('cut-countdown');
+  await checkLayout('cut-countdown');
   step('P2P cut: the countdown');
   await until('HTTP to take over on Branch A', async () => (await st())?.sync_state === 'http', 30_000);
   await pause(1500);
   await shot('http-fallback');
-  step('HTTP carries sync');
+  await checkLayout('http-fallback');
+  if (!(await presentation(true))) throw new Error('the P key did not turn presentation mode on');
+  await painted();
+  await pause(500);
+  await shot('presentation-http-fallback');
+  await checkLayout('http-fallback, presentation mode');
+  await presentation(false);
+  await pause(500);
+  step('HTTP carries sync (and in presentation mode)');
 
   const before = (await st()).entry_count;
   const write = await find('[data-action="demo-write"]');
@@ -286,6 +246,7 @@ try {
   await until('the entry to reach every demo node over HTTP', () => cluster((all) => all.every((s) => s.entry_count === all[0].entry_count && s.merkle_root === all[0].merkle_root)), 30_000);
   await pause(1500);
   await shot('written-during-cut');
+  await checkLayout('written-during-cut');
   step('an entry written during the cut reached every node');
 
   await action('demo-restore');
@@ -296,6 +257,7 @@ try {
   }, 20_000);
   await pause(2000);
   await shot('restored');
+  await checkLayout('restored');
   step('P2P restored, every ledger identical');
 
   switching();
@@ -308,21 +270,16 @@ try {
   const result = await sampler.stop();
   sampler = undefined;
   verdict(`truth-app ${W}x${H}`, result);
+  if (layout.length) throw new Error(`the window's layout at ${W}x${H} would embarrass a presenter:\n${layout.map((l) => `  - ${l}`).join('\n')}`);
+  console.log(`ok: at ${W}x${H} the story fits the window without scrolling, nothing overlaps or is cut off`);
   console.log(`ok: the app's window told the truth through the whole demo at ${W}x${H}`);
 } catch (e) {
   failed = true;
   console.error(`FAILED: ${e.message}`);
   await shot('failure').catch(() => {});
-  if (sampler) {
-    const result = await sampler.stop().catch(() => null);
-    if (result) {
-      console.error(result.report);
-      console.error(listed(result.described));
-    }
-  }
+  await reportInterrupted(sampler);
 } finally {
   if (session) await call('DELETE', `/session/${session}`, undefined, 15_000).catch(() => {});
-  cleanup();
-  process.removeListener('exit', cleanup);
+  harness.stop();
 }
 process.exit(failed ? 1 : 0);

@@ -8,7 +8,7 @@
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 import { ROOT, ARTIFACTS, until } from './lib.mjs';
-import { LIMIT_MS, collectTruth, startCluster, startSampler, verdict, versionProblem, listed } from './truth-lib.mjs';
+import { LIMIT_MS, collectTruth, startCluster, startSampler, verdict, versionProblem, listed, reportInterrupted, traceNodeStream, traceLines } from './truth-lib.mjs';
 
 const WIDTH = Number(process.env.TRUTH_WIDTH || 1280);
 const HEIGHT = Number(process.env.TRUTH_HEIGHT || 720);
@@ -28,9 +28,12 @@ const browser = await chromium.launch({
 });  // Playwright gives the browser a fresh, empty profile of its own.
 let failed = false;
 let sampler;
+let page;
+/** Our own reader of Branch A's event stream: when the node sent each snapshot. */
+const nodeStream = traceNodeStream(cluster.apis[0]);
 try {
   const [a, b, c] = cluster.apis;
-  const page = await browser.newPage({ viewport: { width: WIDTH, height: HEIGHT } });
+  page = await browser.newPage({ viewport: { width: WIDTH, height: HEIGHT } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `truth-browser-${WIDTH}x${HEIGHT}-${name}.png`) });
@@ -55,7 +58,9 @@ try {
       };
     });
   }
-  await page.goto(`${a}/`);
+  // `?debug=snapshots`: the page keeps every snapshot it is offered (GET, stream, replies),
+  // with seq and now_ms, applied or dropped; printed beside the node's on a failure.
+  await page.goto(`${a}/?debug=snapshots`);
   await page.locator('[data-field]').first().waitFor({ timeout: 20_000 });
   const problem = versionProblem(await page.evaluate(collectTruth));
   // TRUTH_ANY_UI=1 plays the story against an older UI anyway (to see what it gets wrong).
@@ -134,6 +139,7 @@ try {
 
   }
   const result = await sampler.stop();
+  await printTrace(sampler, result, page);
   sampler = undefined;
   if (FROZEN) {
     console.log(result.report);
@@ -148,18 +154,31 @@ try {
 } catch (e) {
   failed = true;
   console.error(`FAILED: ${e.message}`);
-  if (sampler) {
-    const result = await sampler.stop().catch(() => null);
-    if (result) {
-      console.error(result.report);
-      console.error(listed(result.described));
-    }
-  }
+  const stopped = sampler;
+  const result = await reportInterrupted(stopped);
+  if (result) await printTrace(stopped, result, page).catch(() => {});
 } finally {
+  await nodeStream.stop();
   await browser.close().catch(() => {});
   await cluster.stop();
 }
 process.exit(failed ? 1 : 0);
+
+/**
+ * The snapshots around each disagreement, merged by time: what Branch A served (its status
+ * answers to the check, its event stream to our own reader) and what the page was offered
+ * and applied. TRUTH_TRACE=<seconds> prints that many first seconds of the run as well.
+ */
+async function printTrace(s, result, p) {
+  const pageRows = p ? await p.evaluate(() => window.__latticeTrace ?? []).catch(() => []) : [];
+  const rows = [...s.served, ...nodeStream.rows, ...pageRows.map((r) => ({ ...r, source: `page ${r.source}` }))];
+  const spans = result.failures.map((f) => [f.start - 2000, f.start + f.upTo + 1000]);
+  if (process.env.TRUTH_TRACE) spans.unshift([-Infinity, s.startedAt + Number(process.env.TRUTH_TRACE) * 1000]);
+  for (const [from, to] of spans) {
+    console.log(`truth-browser: snapshots from ${((from - s.startedAt) / 1000).toFixed(1)} s to ${((to - s.startedAt) / 1000).toFixed(1)} s into the run:`);
+    console.log(traceLines(rows, from, to, s.startedAt).join('\n'));
+  }
+}
 
 function expectedAllMatch(s) {
   const ms = [...(s.peers ?? []).map((p) => p.root_matches), ...(s.neighbors ?? []).map((n) => n.root_matches)];

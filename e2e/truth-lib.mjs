@@ -1,7 +1,7 @@
 // The truth check (issue 9): what a face shows must be what the watched node says.
 // Every 100 ms one script call collects every attribute of the window's truth contract
-// (/work/helpers/CONTRACT.md, mirrored in docs/truth-contract.md) and, at the same moment,
-// the watched node's own status JSON is fetched. The comparator follows each field's
+// (/work/helpers/CONTRACT.md, mirrored in docs/truth-contract.md) and, right after, the
+// watched node's own status JSON is fetched. The comparator follows each field's
 // disagreement from the moment the page's value stopped being true and fails on any that
 // lasts longer than a second; it also reports the worst lag per field, so a pass still says
 // how close the face followed.
@@ -58,6 +58,7 @@ export function collectTruth() {
   return {
     at: Date.now(),
     version: version ? version.getAttribute('data-truth-version') : null,
+    seq: version ? version.getAttribute('data-seq') : null,
     lost: document.body ? document.body.getAttribute('data-lost') : null,
     fields,
     machines,
@@ -225,6 +226,24 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
   let maxGap = 0;
   const rel = (t) => `${((t - startedAt) / 1000).toFixed(1)} s into the run, ${clock(t)} UTC`;
 
+  const seqs = new Map(); // node id -> [{ t, seq }] of the node's seq, changes only
+
+  /**
+   * With the page's snapshot seq (`data-seq`) and the node's: the page is late at most
+   * since the first sample where the node had a newer snapshot than the one the page
+   * shows. Value history alone cannot say that when the node passed through the page's
+   * value between two samples (it would find the last time a sample saw that value, maybe
+   * seconds before). A page as new as the node yet showing another value is wrong from
+   * when it was seen.
+   */
+  function seqSince(meta, t) {
+    if (!meta || meta.pageSeq == null || meta.nodeSeq == null || meta.pageId !== meta.nodeId) return null;
+    if (meta.pageSeq >= meta.nodeSeq) return t;
+    const h = seqs.get(meta.nodeId) ?? [];
+    const first = h.find((x) => x.seq > meta.pageSeq);
+    return first ? first.t : t;
+  }
+
   function since(key, shown, match, t) {
     const h = history.get(key) ?? [];
     for (let i = h.length - 1; i >= 0; i--) {
@@ -251,10 +270,19 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
 
   return {
     /** One sample: the node's expectations and the page's observations taken at `t`. */
-    add(t, expected, observed) {
+    /**
+     * `meta` (optional): `{ nodeId, nodeSeq, pageId, pageSeq }`, the node's PeerId and
+     * snapshot seq, and the ones the page shows (`watched-node`, `data-seq`).
+     */
+    add(t, expected, observed, meta = null) {
       samples++;
       if (lastT != null) maxGap = Math.max(maxGap, t - lastT);
       lastT = t;
+      if (meta?.nodeSeq != null) {
+        const h = seqs.get(meta.nodeId) ?? [];
+        if (!h.length || h[h.length - 1].seq !== meta.nodeSeq) h.push({ t, seq: meta.nodeSeq });
+        seqs.set(meta.nodeId, h);
+      }
       for (const [key, e] of expected) {
         const h = history.get(key) ?? [];
         if (!h.length || h[h.length - 1].value !== e.value) h.push({ t, value: e.value });
@@ -266,7 +294,12 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
           else if (!worst.has(e.field)) worst.set(e.field, { ms: 0, key, at: t });
           continue;
         }
-        const start = since(key, shown, e.match, t);
+        // Surely wrong from the later of the two: the node seen past the page's value, and
+        // the node seen past the page's snapshot (its seq also moves for changes this key
+        // does not show, e.g. a peer's last ping, so alone it would date a lag too early).
+        const bySeq = seqSince(meta, t);
+        const byValue = since(key, shown, e.match, t);
+        const start = bySeq == null ? byValue : byValue == null ? bySeq : Math.max(bySeq, byValue);
         if (!o || o.shown !== shown) {
           const begun = start ?? (o ? Math.min(o.start, t) : t);
           open.set(key, { shown, start: begun, seen: t, expected: e.value, field: e.field });
@@ -295,6 +328,17 @@ export function createComparator({ limitMs = LIMIT_MS, startedAt = Date.now() } 
   };
 }
 
+/** The node's PeerId and snapshot seq beside the page's, for the comparator. */
+export function seqMeta(status, page) {
+  const num = (v) => (v == null || v === '' || !Number.isFinite(Number(v)) ? null : Number(v));
+  return {
+    nodeId: status?.node?.peer_id ?? null,
+    nodeSeq: num(status?.seq),
+    pageId: (page?.fields?.['watched-node'] ?? [])[0]?.value ?? null,
+    pageSeq: num(page?.seq),
+  };
+}
+
 /** Fetches a node's status JSON, or null when the node does not answer (within `ms`). */
 export async function fetchStatus(api, ms = 1500) {
   try {
@@ -311,8 +355,8 @@ export async function fetchStatus(api, ms = 1500) {
  * (one script call) and returns `{ page, watched }`: `watched` names the node the face must
  * be watching, from a source other than the face (the app's own focus, read in the same
  * call; the face's `data-api` would follow the face's own mistake). Every API in
- * `candidates()` is fetched at the same moment, so the watched node's status is as fresh as
- * the page. `unreachable`: 'lost' when a node that does not answer must be shown as lost,
+ * `candidates()` is fetched right after the page is read, so the watched node's status is
+ * at least as new as anything the page shows. `unreachable`: 'lost' when a node that does not answer must be shown as lost,
  * 'skip' when such a sample proves nothing (the node is not supposed to go).
  */
 export function startSampler({ collect, candidates, unreachable = 'skip', log = () => {} }) {
@@ -325,20 +369,35 @@ export function startSampler({ collect, candidates, unreachable = 'skip', log = 
   let error = null;
   let last = null;
   let version = null;
+  /** What the watched node served at each sample (seq, now_ms, states), for the debug trace. */
+  const served = [];
   const loop = (async () => {
     let next = Date.now();
     while (!stopped) {
       const t = Date.now();
       const apis = [...new Set(candidates())];
       try {
-        const [{ page, watched }, ...statuses] = await Promise.all([collect(), ...apis.map((a) => fetchStatus(a))]);
+        // The page first, then the node: every snapshot the page can show was sent before
+        // the node answers, so the page is never ahead of the status it is compared with.
+        // Read at the same time, the node could answer before it changed and the page be
+        // read after: a page showing the newer value would seem stuck on that value's last
+        // time (session 3's "carrying for 2.2 s" at the fallback).
+        const { page, watched } = await collect();
+        const statuses = await Promise.all(apis.map((a) => fetchStatus(a)));
         slowest = Math.max(slowest, Date.now() - t);
         took.push(Date.now() - t);
         const i = apis.indexOf(watched);
         const status = i >= 0 ? statuses[i] : await fetchStatus(watched);
         last = { page, status, watched };
+        served.push({ at: t, source: 'node GET', seq: status?.seq ?? null, now_ms: status?.now_ms ?? null,
+          p2p_state: status?.p2p_state, http_state: status?.http_state, sync_state: status?.sync_state,
+          fallback_phase: status?.fallback_phase, peer_count: status?.peer_count, entry_count: status?.entry_count,
+          machines: status ? machinesLine(status) : null,
+          dom: ['p2p-state', 'http-state', 'sync-state', 'fallback-phase', 'peer-count', 'entry-count']
+            .map((f) => `${f} ${(page.fields[f] ?? []).map((e) => e.value).join('/')}`).join(' ')
+            + ` machines ${page.machines.map((m) => `${m.graph ? 'g' : 'm'}${m.id.slice(-4)}:${m.links}:${m.agreement}`).join(' ')}` });
         version ??= versionProblem(page);
-        if (status || unreachable === 'lost') cmp.add(t, expectations(status), observations(page));
+        if (status || unreachable === 'lost') cmp.add(t, expectations(status), observations(page), seqMeta(status, page));
         else skipped++;
       } catch (e) {
         // The page is reloading or the driver is busy: count it, never hang on it.
@@ -356,6 +415,8 @@ export function startSampler({ collect, candidates, unreachable = 'skip', log = 
     comparator: cmp,
     get last() { return last; },
     get versionProblem() { return version; },
+    served,
+    startedAt,
     /** Stops sampling; returns the failures (empty when the face told the truth). */
     async stop() {
       stopped = true;
@@ -374,10 +435,11 @@ export function startSampler({ collect, candidates, unreachable = 'skip', log = 
  * streams merged by time. The page samples itself every 100 ms into a buffer, each sample
  * stamped with its moment (same host clock); `drainPage()` fetches and empties it (one
  * script call, every 400 ms). Here, every API in `apis()` is polled every 100 ms over HTTP
- * (loopback: milliseconds), each status stamped with the middle of its request.
+ * (loopback: milliseconds), each status stamped with the moment its request was sent.
  * `focusAt(t)` names the API the face must watch at t (null: it is switching, the sample
- * proves nothing). Each page sample is compared with the latest status of that API taken
- * at most 300 ms before it.
+ * proves nothing). Each page sample is compared with the first status of that API asked
+ * for after it (at most 300 ms after): never with an older one, which the page may
+ * rightly be ahead of.
  */
 export function startMergedSampler({ drainPage, apis, focusAt, log = () => {}, onFailure = () => {} }) {
   const startedAt = Date.now();
@@ -400,7 +462,7 @@ export function startMergedSampler({ drainPage, apis, focusAt, log = () => {}, o
         const t1 = Date.now();
         polls.push(t1 - t0);
         if (!history.has(api)) history.set(api, []);
-        history.get(api).push({ t: Math.round((t0 + t1) / 2), status });
+        history.get(api).push({ t0, t: Math.round((t0 + t1) / 2), status });
       }));
       next += SAMPLE_MS;
       const wait = next - Date.now();
@@ -408,14 +470,15 @@ export function startMergedSampler({ drainPage, apis, focusAt, log = () => {}, o
       else next = Date.now();
     }
   })();
+  // A page sample is compared with the first status asked for after it: whatever the page
+  // showed, the node had sent before that request, so the page is never ahead of it.
   const statusAt = (api, t) => {
     const h = history.get(api) ?? [];
-    for (let i = h.length - 1; i >= 0; i--) {
-      if (h[i].t <= t) return t - h[i].t <= 300 ? h[i].status : undefined;
-    }
-    return undefined;
+    const i = h.findIndex((x) => x.t0 >= t);
+    return i >= 0 && h[i].t0 - t <= 300 ? h[i].status : undefined;
   };
-  const latest = () => Math.min(...[...history.values()].map((h) => (h.length ? h[h.length - 1].t : 0)), Date.now());
+  /** Page samples up to this moment have a status asked for after them, for every API. */
+  const latest = () => Math.min(...[...history.values()].map((h) => (h.length ? h[h.length - 1].t0 : 0)), Date.now());
   async function merge(final) {
     const upTo = final ? Infinity : latest();
     const ready = pending.filter((x) => x.t <= upTo);
@@ -425,7 +488,7 @@ export function startMergedSampler({ drainPage, apis, focusAt, log = () => {}, o
       if (api == null) { left.switching++; continue; }
       const status = statusAt(api, t);
       if (!status) { left.noStatus++; continue; }
-      cmp.add(t, expectations(status), observations(page));
+      cmp.add(t, expectations(status), observations(page), seqMeta(status, page));
     }
     const fresh = cmp.failures().filter((f) => !reported.has(f.key));
     for (const f of fresh) reported.add(f.key);
@@ -525,12 +588,75 @@ export async function startCluster(count, extraEnv = {}) {
   };
 }
 
+/**
+ * Reads a node's own event stream (as a page would) and keeps when each `status` snapshot
+ * arrived, with its seq, now_ms and states: the trace that tells a node slow to send from a
+ * page slow to apply. `stop()` ends it and returns the rows.
+ */
+export function traceNodeStream(api) {
+  const rows = [];
+  const ac = new AbortController();
+  const done = (async () => {
+    try {
+      const res = await fetch(`${api}/api/lattice/events`, { signal: ac.signal, headers: { accept: 'text/event-stream' } });
+      const decoder = new TextDecoder();
+      let buf = '';
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk, { stream: true });
+        let cut;
+        while ((cut = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, cut);
+          buf = buf.slice(cut + 2);
+          if (!/^event: ?status$/m.test(block)) continue;
+          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.replace(/^data: ?/, '')).join('\n');
+          try {
+            const s = JSON.parse(data);
+            rows.push({ at: Date.now(), source: 'node stream', seq: s.seq ?? null, now_ms: s.now_ms, p2p_state: s.p2p_state, http_state: s.http_state, sync_state: s.sync_state, fallback_phase: s.fallback_phase, peer_count: s.peer_count, entry_count: s.entry_count, machines: machinesLine(s) });
+          } catch { /* a cut-off block: not a snapshot */ }
+        }
+      }
+    } catch { /* aborted, or the node went away */ }
+  })();
+  return { rows, async stop() { ac.abort(); await done; return rows; } };
+}
+
+/**
+ * The snapshot traces merged by time (our clock), one row a line, from `from` to `to`:
+ * what the node served (GET, stream) and what the page was offered and applied.
+ */
+export function traceLines(rows, from = -Infinity, to = Infinity, startedAt = 0) {
+  return rows.filter((r) => r.at >= from && r.at <= to).sort((a, b) => a.at - b.at)
+    .map((r) => `  ${((r.at - startedAt) / 1000).toFixed(3).padStart(8)} s  ${r.source.padEnd(12)} ${r.applied === false ? 'DROPPED' : r.applied ? 'applied' : '       '}`
+      + ` seq ${String(r.seq).padStart(4)} now_ms ${r.now_ms} p2p ${r.p2p_state} http ${r.http_state} sync ${r.sync_state}`
+      + ` fallback ${r.fallback_phase} peers ${r.peer_count} entries ${r.entry_count} machines ${r.machines}${r.dom ? ` | page shows ${r.dom}` : ''}`);
+}
+
+/** The machines a status names, as the traces print them: `<last 4 of the id>:<links>:<agreement>`. */
+function machinesLine(status) {
+  return expectedMachines(status).map((m) => `${m.id.slice(-4)}:${m.links}:${m.agreement}`).join(' ');
+}
+
 /** Prints the sampler's result and throws on any disagreement that lasted too long. */
 export function verdict(name, result) {
   console.log(result.report);
   if (result.failures.length) {
     throw new Error(`${name}: the window disagreed with the node for longer than ${LIMIT_MS} ms:\n${listed(result.described, Number(process.env.TRUTH_LIST || 12))}`);
   }
+}
+
+/**
+ * After a run that failed on something else (a timeout, a missing button): stops the
+ * sampler if it still runs and prints what it saw until then, so the failure comes with
+ * the window's record. Returns the result (null when there was none).
+ */
+export async function reportInterrupted(sampler) {
+  if (!sampler) return null;
+  const result = await sampler.stop().catch(() => null);
+  if (result) {
+    console.error(result.report);
+    console.error(listed(result.described));
+  }
+  return result;
 }
 
 /** The first dozen disagreements, one a line (the rest counted). */

@@ -3,7 +3,8 @@
 // one snapshot behind a busy node. Run with `node --test e2e/truth-lib.test.mjs`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createComparator, expectations, observations, expectedMachines, versionProblem, TRUTH_VERSION } from './truth-lib.mjs';
+import { createServer } from 'node:http';
+import { createComparator, expectations, observations, expectedMachines, versionProblem, startSampler, startMergedSampler, TRUTH_VERSION } from './truth-lib.mjs';
 
 const A = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 const B = '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
@@ -154,8 +155,120 @@ test('a node that does not answer must be shown lost, with nothing live and noth
   assert.deepEqual(ok.failures(), []);
 });
 
+/**
+ * A node on a real loopback socket whose status is `state()`; `onAnswered` runs right after
+ * each answer is written (the node moving on while the check reads the page).
+ */
+async function statusServer(state, onAnswered = () => {}) {
+  const srv = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(state()), () => onAnswered());
+  });
+  await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
+  return { api: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((ok) => srv.close(ok)) };
+}
+
+test('a face that is never behind its node passes, even when the node changes between its answer and the page read', async () => {
+  // The startup failure of session 3: HTTP took over (the node's third state, equal to its
+  // first) just after the node answered the check and just before the page was read. A
+  // page that shows the newer snapshot is not wrong: it must not count as wrong since the
+  // node last said that value seconds ago.
+  let http = 'carrying';
+  let answers = 0;
+  let flipAt = Infinity;
+  const node = await statusServer(() => status({ http_state: http }), () => {
+    answers++;
+    if (answers === 5) http = 'standby';
+    if (answers === flipAt) http = 'carrying';
+  });
+  try {
+    // A perfect face: the page always shows what the node holds at the moment it is read.
+    const collect = async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return { page: pageFor(status({ http_state: http })), watched: node.api };
+    };
+    const sampler = startSampler({ collect, candidates: () => [node.api] });
+    flipAt = 20; // standby for 1.5 s of samples, then back to carrying
+    for (let i = 0; i < 100 && answers < 26; i++) await new Promise((r) => setTimeout(r, 100));
+    const result = await sampler.stop();
+    assert.ok(answers >= 26, `the node answered ${answers} times`);
+    assert.deepEqual(result.described, []);
+  } finally {
+    await node.close();
+  }
+});
+
+test('the merged sampler (the app) passes a face that is never behind its node, even when the node changed just before the page sampled itself', async () => {
+  let http = 'carrying';
+  let answers = 0;
+  const samples = [];
+  const sample = () => samples.push({ t: Date.now(), page: pageFor(status({ http_state: http })) });
+  const node = await statusServer(() => status({ http_state: http }), () => {
+    answers++;
+    if (answers === 5) http = 'standby';
+    if (answers === 20) {
+      // The node moves on right after answering, and the page samples itself at once:
+      // the latest status taken before that page sample is the older one.
+      http = 'carrying';
+      sample();
+    }
+  });
+  const ticker = setInterval(sample, 100);
+  try {
+    const sampler = startMergedSampler({ drainPage: async () => samples.splice(0), apis: () => [node.api], focusAt: () => node.api });
+    for (let i = 0; i < 100 && answers < 26; i++) await new Promise((r) => setTimeout(r, 100));
+    const result = await sampler.stop();
+    assert.ok(answers >= 26, `the node answered ${answers} times`);
+    assert.ok(result.samples >= 15, `only ${result.samples} samples were compared`);
+    assert.deepEqual(result.described, []);
+  } finally {
+    clearInterval(ticker);
+    await node.close();
+  }
+});
+
 test('a UI without data-truth-version is named older than the contract', () => {
   assert.match(versionProblem({ version: null }), /older than the truth contract/);
   assert.match(versionProblem({ version: '0' }), /older than the contract/);
   assert.equal(versionProblem({ version: String(TRUTH_VERSION) }), null);
+});
+
+test('a page one snapshot behind, showing a value the node passed through between two samples, is late by that snapshot only', () => {
+  // Session 4: peers came back 0 -> 1 -> 2 between two samples 600 ms apart; the page
+  // still showed 1, which the check had last seen the node say during the cut, 6 s before.
+  const cmp = createComparator({ startedAt: 0 });
+  const meta = (nodeSeq, pageSeq) => ({ nodeId: A, nodeSeq, pageId: A, pageSeq });
+  let seq = 10;
+  for (let t = 0; t <= 500; t += 100) cmp.add(t, expectations(status({ peer_count: 1 })), observations(pageFor(status({ peer_count: 1 }))), meta(seq, seq));
+  for (let t = 600; t <= 5000; t += 100) { seq++; cmp.add(t, expectations(status({ peer_count: 0 })), observations(pageFor(status({ peer_count: 0 }))), meta(seq, seq)); }
+  // The node said 1 (seq + 1) and 2 (seq + 2) unseen; the page got seq + 1.
+  cmp.add(5600, expectations(status({ peer_count: 2 })), observations(pageFor(status({ peer_count: 1 }))), meta(seq + 2, seq + 1));
+  cmp.add(6200, expectations(status({ peer_count: 2 })), observations(pageFor(status({ peer_count: 2 }))), meta(seq + 2, seq + 2));
+  assert.deepEqual(cmp.failures().map((f) => cmp.describe(f)), []);
+});
+
+test('a page stuck on an old snapshot fails from when the node surely had a newer one, whatever value history says', () => {
+  const cmp = createComparator({ startedAt: 0 });
+  for (let t = 0; t <= 3000; t += 100) {
+    const nodeSeq = t >= 1000 ? 20 + t / 100 : 5;
+    const now = status({ p2p_state: t >= 1000 ? 'countdown' : 'carrying' });
+    cmp.add(t, expectations(now), observations(pageFor(status())), { nodeId: A, nodeSeq, pageId: A, pageSeq: 5 });
+  }
+  const [f] = cmp.failures();
+  assert.equal(f.key, 'p2p-state');
+  assert.equal(f.start, 1000);
+  assert.equal(f.ms, 2000);
+});
+
+test('a page whose seq trails the node\'s (pings the page does not show) is late from the change it missed, not from its seq', () => {
+  const cmp = createComparator({ startedAt: 0 });
+  // The node's seq moves every sample (pings); the page stays 5 behind, as a busy bridge does.
+  for (let t = 0; t <= 3000; t += 100) {
+    const nodeSeq = 100 + t / 100;
+    const now = status({ p2p_state: t >= 2000 ? 'cut' : 'carrying' });
+    const shown = status({ p2p_state: t >= 2800 ? 'cut' : 'carrying' });
+    cmp.add(t, expectations(now), observations(pageFor(shown)), { nodeId: A, nodeSeq, pageId: A, pageSeq: nodeSeq - 5 });
+  }
+  assert.deepEqual(cmp.failures().map((f) => cmp.describe(f)), []);
+  assert.match(cmp.report(), /p2p-state\s+worst lag\s+≤\s*800 ms/);
 });

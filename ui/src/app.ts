@@ -25,14 +25,20 @@ export interface AppOptions {
   now?: () => number;
   /** Whether to run the 1 s UI clock (tests drive `tick` themselves). */
   clock?: boolean;
+  /**
+   * Keep a trace of every snapshot offered to the store (source, seq, now_ms, states,
+   * applied or dropped) as `window.__latticeTrace`: `?debug=snapshots` (see main.ts).
+   */
+  trace?: boolean;
 }
 
 /** Mounts the dashboard into `root` and wires it to `backend`. Returns handles for tests. */
 export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions = {}) {
   const now = opts.now ?? (() => Date.now());
-  const store = new StatusStore(now);
+  const store = new StatusStore(now, { trace: opts.trace });
+  if (store.trace) (window as unknown as { __latticeTrace: unknown }).__latticeTrace = store.trace;
   const toast = mountToasts(document.body);
-  const setStatus = (s: Status) => store.set(s);
+  const setStatus = (s: Status) => store.set(s, 'reply');
 
   const header = createHeader(backend, toast, setStatus, now);
   const lungs = createLungs();
@@ -89,6 +95,23 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
    * connection change and every UI clock tick, so relative times and staleness move even
    * when the node publishes nothing new.
    */
+  /**
+   * Where the grid starts (below the header, the presenter bar and any banner), for the
+   * CSS that ends the first row at the fold (`--grid-top`, layout.css). Measured, not
+   * guessed: the bar's height changes with the window's width, the mode and the theme.
+   */
+  // Not on every render: reading the layout forces it, ten times a second on a busy page.
+  function fitFold(): void {
+    if (grid.hasAttribute('hidden')) return;
+    const top = `${Math.round(grid.getBoundingClientRect().top + window.scrollY)}px`;
+    if (app.style.getPropertyValue('--grid-top') !== top) app.style.setProperty('--grid-top', top);
+  }
+  if (typeof ResizeObserver !== 'undefined') {
+    const ro = new ResizeObserver(() => fitFold());
+    for (const el of [header.el, demo?.bar, lostBanner, banner]) if (el) ro.observe(el);
+  }
+  window.addEventListener('resize', () => fitFold());
+
   function render(): void {
     const snap = store.current;
     const lost = !connected;
@@ -126,6 +149,10 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
       seeded = false;
     }
     watching = status.node.peer_id;
+    // The seq of the snapshot on screen (docs/truth-contract.md): the truth checks tell a
+    // face one snapshot behind from a face showing a wrong value by it.
+    if (typeof status.seq === 'number') app.setAttribute('data-seq', String(status.seq));
+    else app.removeAttribute('data-seq');
     if (!seeded) {
       // The last lung change the node reports is a real past event: start the log with it.
       seeded = true;
@@ -133,7 +160,11 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
       if (t) log.add({ at_ms: t.at_ms, type: 'lung', event: { kind: 'transition', ...t } });
     }
     waiting.remove();
-    grid.removeAttribute('hidden');
+    if (grid.hasAttribute('hidden')) {
+      grid.removeAttribute('hidden');
+      if (typeof requestAnimationFrame === 'function') requestAnimationFrame(() => fitFold());
+      else fitFold();
+    }
     header.update(status, store.current!.skew);
     lungs.update(status);
     timer.update(store.current!);
@@ -170,11 +201,11 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     render();
   }
 
-  backend.onStatus(setStatus);
+  backend.onStatus((s) => store.set(s, 'stream'));
   backend.onEvent(onEvent);
   header.setConnected(connected);
   backend.onConnection(setConnected);
-  backend.getStatus().then(setStatus, (e) => {
+  backend.getStatus().then((s) => store.set(s, 'get'), (e) => {
     if (!store.current) setText(waiting, `Cannot reach the node: ${errorMessage(e)}. Waiting for its event stream…`);
   });
   void entries.refresh();

@@ -25,4 +25,6 @@ document.addEventListener('keydown', (e) => {
 });
 
 const root = document.getElementById('app');
-if (root) createApp(root, selectBackend());
+// `?debug=snapshots`: the page keeps a trace of every status snapshot it was offered.
+const trace = new URLSearchParams(location.search).get('debug') === 'snapshots';
+if (root) createApp(root, selectBackend(), { trace });

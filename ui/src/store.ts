@@ -1,5 +1,6 @@
 import type { Status } from './backend/types';
 import { clockSkew } from './countdown';
+import { linksAttr, machines } from './machines';
 
 /** The latest snapshot, when it arrived, and the node's clock minus ours (estimated). */
 export interface Snapshot {
@@ -10,6 +11,27 @@ export interface Snapshot {
 
 /** `seq` is the node's own snapshot counter (newer nodes send it; older ones do not). */
 type Sequenced = Status & { seq?: number | null };
+
+/** One snapshot offered to the store, as the debug trace (`?debug=snapshots`) keeps it. */
+export interface TraceRow {
+  /** Our clock when it was offered. */
+  at: number;
+  source: string;
+  applied: boolean;
+  seq: number | null;
+  now_ms: number;
+  p2p_state: string;
+  http_state: string;
+  sync_state: string;
+  fallback_phase: string;
+  peer_count: number;
+  entry_count: number;
+  /** The other machines, `<last 4 of the id>:<links>:<agreement>`. */
+  machines: string;
+}
+
+/** The trace keeps the last rows only: a page left open for a day must not grow forever. */
+const TRACE_MAX = 5000;
 
 /** One run of one node: a restart starts its `seq` again, so it counts as another node. */
 function nodeKey(s: Status): string {
@@ -33,17 +55,24 @@ function isOlder(next: Sequenced, held: Sequenced): boolean {
 export class StatusStore {
   private snap: Snapshot | null = null;
   private subs = new Set<(s: Snapshot) => void>();
+  /** Every snapshot offered (applied or dropped), when a debug trace was asked for. */
+  readonly trace: TraceRow[] | null;
 
-  constructor(private now: () => number = () => Date.now()) {}
+  constructor(private now: () => number = () => Date.now(), opts: { trace?: boolean } = {}) {
+    this.trace = opts.trace ? [] : null;
+  }
 
   get current(): Snapshot | null {
     return this.snap;
   }
 
-  set(status: Status): void {
+  /** `source` names where the snapshot came from, for the debug trace only. */
+  set(status: Status, source = 'other'): void {
     const held = this.snap?.status;
     const same = !!held && nodeKey(held) === nodeKey(status);
-    if (same && isOlder(status, held!)) return;
+    const dropped = same && isOlder(status, held!);
+    if (this.trace) this.traceRow(status, source, dropped);
+    if (dropped) return;
     const receivedAt = this.now();
     // A snapshot is as old as the last change of an idle node, so `now_ms` can only be
     // behind the node's clock: the largest skew seen over the node's run is the best
@@ -54,6 +83,15 @@ export class StatusStore {
     const skew = Math.max(0, seen, same ? this.snap!.skew : 0);
     this.snap = { status, receivedAt, skew };
     this.subs.forEach((cb) => cb(this.snap!));
+  }
+
+  private traceRow(s: Sequenced, source: string, dropped: boolean): void {
+    const t = this.trace!;
+    t.push({ at: this.now(), source, applied: !dropped, seq: s.seq ?? null, now_ms: s.now_ms,
+      p2p_state: s.p2p_state, http_state: s.http_state, sync_state: s.sync_state, fallback_phase: s.fallback_phase,
+      peer_count: s.peer_count, entry_count: s.entry_count,
+      machines: machines(s).map((m) => `${m.key.slice(-4)}:${linksAttr(m)}:${m.agreement}`).join(' ') });
+    if (t.length > TRACE_MAX) t.splice(0, t.length - TRACE_MAX);
   }
 
   subscribe(cb: (s: Snapshot) => void): () => void {

@@ -22,6 +22,20 @@ describe('the dashboard wired to a backend', () => {
     expect(root.querySelector('.log__item .log__text')!.textContent).toBe('HTTP fallback activated after 6 s without peers');
   });
 
+  it('carries the seq of the snapshot on screen on its root, for the truth checks', () => {
+    const { backend, push } = drivenBackend();
+    const root = document.createElement('div');
+    createApp(root, backend, { clock: false });
+    const app = root.querySelector('[data-truth-version]')!;
+    expect(app.hasAttribute('data-seq')).toBe(false);
+    push(fixture({ seq: 41 }));
+    expect(app.getAttribute('data-seq')).toBe('41');
+    push(fixture({ seq: 40 })); // older: dropped, so the seq on screen stays
+    expect(app.getAttribute('data-seq')).toBe('41');
+    push(fixture({ seq: 42 }));
+    expect(app.getAttribute('data-seq')).toBe('42');
+  });
+
   it('draws one circle per machine: 3 for a 4-node cluster whose peers are also its neighbours', () => {
     const { backend, push } = drivenBackend();
     const root = document.createElement('div');

@@ -114,6 +114,9 @@ describe('the cut counter in words', () => {
     expect(done.text).toBe('Written during the cut: 12 · delivered to 4 of 4 nodes');
     expect(done.detail).toBe(`cut ${clock(T0)}–${clock(T0 + 40_000)} · all 12 on every node`);
     expect(done.tone).toBe('ok');
-    expect(cutCounterText({ since_ms: T0, restored_ms: null, written: 0, on_every_node: 0, least_delivered: 4, nodes: 4 }).detail).toBe(`cut since ${clock(T0)} · nothing written yet`);
+    // Nothing written: no delivery is claimed ("delivered to 4 of 4 nodes" of nothing).
+    const none = cutCounterText({ since_ms: T0, restored_ms: null, written: 0, on_every_node: 0, least_delivered: 4, nodes: 4 });
+    expect(none.text).toBe('Written during the cut: nothing yet');
+    expect(none.detail).toBe(`cut since ${clock(T0)}`);
   });
 });

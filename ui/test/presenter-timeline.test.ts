@@ -44,6 +44,17 @@ describe('the failover timeline', () => {
     expect(buildTimeline({ ...fixture(), transitions: undefined } as unknown as Status)).toHaveLength(1);
   });
 
+  it('leaves out the countdown a node starts with when its peers connect in time, but not one that ran out', () => {
+    const node = { ...fixture().node, started_at_ms: T0 - 100 };
+    const reset: TransitionRecord = { at_ms: T0 + 300, kind: 'countdown_reset', peers: 2 };
+    expect(texts(st([countdown, reset], { node }))).toEqual(['P2P']);
+    // Later cuts are told in full.
+    expect(texts(st([countdown, reset, cut, { ...countdown, at_ms: T0 + 9_050 }, { ...toHttp, at_ms: T0 + 15_100 }], { node, sync_mode: 'HTTP' })))
+      .toEqual(['P2P', `cut at ${clock(T0)}`, 'countdown 6 s', `HTTP since ${clock(T0 + 15_100)}`]);
+    // No peer within the fallback time at start: that countdown is the story.
+    expect(texts(st([countdown, toHttp], { node, sync_mode: 'HTTP' }))).toEqual(['P2P', 'countdown 6 s', `HTTP since ${clock(T0 + 6_100)}`]);
+  });
+
   it('renders one chip per step, the one going on marked, and keeps the newest when long', () => {
     const t = createTimeline();
     t.update(st([cut, countdown, toHttp], { sync_mode: 'HTTP' }));

@@ -90,3 +90,22 @@ describe('the clock skew of an idle node', () => {
     expect(store.current!.skew).toBe(500);
   });
 });
+
+describe('the snapshot trace (?debug=snapshots)', () => {
+  it('records every snapshot offered, where it came from, and whether it was applied or dropped', () => {
+    const store = new StatusStore(() => 42, { trace: true });
+    store.set(snap('a', 5_000, 7), 'stream');
+    store.set(snap('a', 4_000, 6), 'get');
+    expect(store.trace!.map((r) => [r.source, r.seq, r.now_ms, r.applied, r.at])).toEqual([
+      ['stream', 7, 5_000, true, 42],
+      ['get', 6, 4_000, false, 42],
+    ]);
+    expect(shown(store).seq).toBe(7);
+  });
+
+  it('keeps no trace unless asked', () => {
+    const store = new StatusStore();
+    store.set(snap('a', 5_000, 7), 'stream');
+    expect(store.trace).toBeNull();
+  });
+});

@@ -111,7 +111,7 @@ describe('fallback timer', () => {
     store.set(withStates('down', 'carrying', 'http', 'active', { fallback_active_since_ms: fixture().now_ms - 65_000 }));
     t.update(store.current!);
     expect(t.el.querySelector('.timer__title')!.textContent).toBe('HTTP fallback active');
-    expect(t.el.querySelector('.timer__line')!.textContent).toMatch(/^since \d\d:\d\d:\d\d, for 1 min 05 s$/);
+    expect(t.el.querySelector('.timer__line')!.textContent).toMatch(/^since \d\d:\d\d:\d\d, for 1\u00a0min\u00a005\u00a0s$/);
     expect(t.el.querySelector('.timer__detail')!.textContent).toBe('core says sync http');
     expect(t.el.classList.contains('is-fallback')).toBe(true);
   });

@@ -17,10 +17,13 @@ export interface DemoHooks {
 
 /** The cut counter in words: "Written during the cut: 12 · delivered to 4 of 4 nodes". */
 export function cutCounterText(c: CutCounter): { text: string; detail: string; tone: 'ok' | 'warn' } {
-  const text = `Written during the cut: ${c.written} · delivered to ${c.least_delivered} of ${c.nodes} nodes`;
+  // Nothing written yet: "delivered to 4 of 4 nodes" of nothing would claim a delivery.
+  const text = c.written === 0
+    ? 'Written during the cut: nothing yet'
+    : `Written during the cut: ${c.written} · delivered to ${c.least_delivered} of ${c.nodes} nodes`;
   const when = c.restored_ms == null ? `cut since ${clock(c.since_ms)}` : `cut ${clock(c.since_ms)}–${clock(c.restored_ms)}`;
-  const how = c.written === 0 ? 'nothing written yet' : c.on_every_node === c.written ? `all ${c.written} on every node` : `${c.on_every_node} of ${c.written} on every node so far`;
-  const detail = `${when} · ${how}`;
+  const how = c.written === 0 ? '' : c.on_every_node === c.written ? `all ${c.written} on every node` : `${c.on_every_node} of ${c.written} on every node so far`;
+  const detail = how ? `${when} · ${how}` : when;
   return { text, detail, tone: c.written > 0 && c.on_every_node < c.written ? 'warn' : 'ok' };
 }
 

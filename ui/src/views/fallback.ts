@@ -74,7 +74,7 @@ export function createFallbackTimer(now: () => number = () => Date.now()) {
       setText(line, left > 0 ? `HTTP takes over at ${clock(st.fallback_deadline_ms)}` : 'Deadline reached: waiting for the next heartbeat');
       schedule();
     } else if (phase === 'fallback' && st.fallback_active_since_ms != null) {
-      setText(line, `since ${clock(st.fallback_active_since_ms)}, for ${duration(nodeNow - st.fallback_active_since_ms)}`);
+      setText(line, `since ${clock(st.fallback_active_since_ms)}, for ${duration(nodeNow - st.fallback_active_since_ms).replace(/ /g, '\u00a0')}`);
       schedule();
     }
   }

@@ -16,7 +16,15 @@ export interface Step {
 /** Chips shown at most: a 1280 px bar holds about this many; older ones fall off the left. */
 export const TIMELINE_STEPS = 9;
 
-type TimelineInput = Pick<Status, 'sync_mode' | 'now_ms'> & { transitions?: TransitionRecord[] | null };
+type TimelineInput = Pick<Status, 'sync_mode' | 'now_ms'> & { transitions?: TransitionRecord[] | null; node?: Pick<Status['node'], 'started_at_ms'> };
+
+/**
+ * A node starts peerless, so its heartbeat starts the fallback countdown at once; when
+ * its peers connect in time, that countdown never mattered: "countdown 0 s · peers back"
+ * at the start of every cluster is noise, not a failover. Within this long of the node's
+ * start, a countdown that ended in peers is left out (one that ran out is shown).
+ */
+export const STARTUP_COUNTDOWN_MS = 2000;
 
 /**
  * The failover told in steps, from the node's own records only: "P2P · cut at 12:00:05 ·
@@ -31,7 +39,16 @@ export function buildTimeline(st: TimelineInput): Step[] {
   const steps: Step[] = [{ tone: lungTone(startLung), text: startLung, at_ms: records[0]?.at_ms ?? st.now_ms }];
 
   const next = (i: number, pred: (r: TransitionRecord) => boolean) => records.slice(i + 1).find(pred);
+  const started = st.node?.started_at_ms;
+  /** The startup countdown that peers ended, and the "peers back" that ended it. */
+  const skip = new Set<number>();
+  const first = records.findIndex((r) => r.kind === 'countdown_started');
+  if (first >= 0 && started != null && Math.abs(records[first]!.at_ms - started) <= STARTUP_COUNTDOWN_MS) {
+    const end = records.findIndex((r, j) => j > first && (r.kind === 'countdown_reset' || r.kind === 'lung'));
+    if (end >= 0 && records[end]!.kind === 'countdown_reset') [first, end].forEach((j) => skip.add(j));
+  }
   records.forEach((r, i) => {
+    if (skip.has(i)) return;
     switch (r.kind) {
       case 'operator':
         if (r.action === 'p2p_cut') steps.push({ tone: 'cut', text: `cut at ${clock(r.at_ms)}`, at_ms: r.at_ms });
