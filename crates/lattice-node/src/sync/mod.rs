@@ -3,4 +3,5 @@
 
 pub mod lungs;
 pub mod reconcile;
+pub mod riblt;
 pub mod states;
