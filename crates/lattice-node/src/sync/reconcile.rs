@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ledger::merkle::{Hash, hex_hash};
+use crate::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
 use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, Store, StoreError};
 
 /// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
@@ -60,12 +61,21 @@ pub struct LedgerState {
     pub ledger_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_open: Option<bool>,
+    /// The reconciliation versions the answering node speaks (absent from v1-only
+    /// nodes, which speak v1 alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<u16>,
 }
 
 impl LedgerState {
     /// The ledger the other side holds, reading an absent id as the development ledger.
     pub fn ledger_id(&self) -> LedgerId {
         self.ledger.unwrap_or_else(|| Genesis::development().id())
+    }
+
+    /// Whether the answering node speaks reconciliation v2 (the set sketch).
+    pub fn speaks_v2(&self) -> bool {
+        self.versions.contains(&2)
     }
 }
 
@@ -196,6 +206,21 @@ pub trait Remote: Sync {
         &self,
         req: &EntriesMessage,
     ) -> impl Future<Output = Result<PushResponse, TransportError>> + Send;
+    /// v2: a page of coded symbols (binary, see [`crate::sync::riblt::encode_page`]).
+    /// Transports without v2 keep the default, and their peers never announce it.
+    fn sketch(
+        &self,
+        _req: &SketchRequest,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
+        async { Err(reconcile_v2::unsupported()) }
+    }
+    /// v2: entries by short id.
+    fn fetch_short(
+        &self,
+        _req: &ShortFetchRequest,
+    ) -> impl Future<Output = Result<EntriesMessage, TransportError>> + Send {
+        async { Err(reconcile_v2::unsupported()) }
+    }
     /// Bytes sent and received so far (message bodies), for the report.
     fn bytes(&self) -> (u64, u64);
 }
@@ -219,6 +244,12 @@ pub struct ReconcileReport {
     /// and remembered so the next reconciliation does not fetch them again.
     #[serde(default)]
     pub refused: usize,
+    /// How the difference was found.
+    #[serde(default)]
+    pub method: Method,
+    /// Coded symbols received (v2's sketch).
+    #[serde(default)]
+    pub symbols: u64,
 }
 
 fn protocol(msg: impl Into<String>) -> ReconcileError {
@@ -262,6 +293,7 @@ pub mod answer {
             ledger: Some(store.ledger().id()),
             ledger_name: Some(store.ledger().genesis().name().to_string()),
             ledger_open: Some(store.ledger().is_open()),
+            versions: crate::sync::reconcile_v2::VERSIONS.to_vec(),
         }
     }
 
@@ -390,6 +422,16 @@ pub async fn reconcile<R: Remote>(
     remote: &R,
     max_payload: usize,
 ) -> Result<ReconcileReport, ReconcileError> {
+    reconcile_with(local, remote, max_payload, &Options::default()).await
+}
+
+/// [`reconcile`] with v2's tuning; v2 is used whenever the other side announces it.
+pub async fn reconcile_with<R: Remote>(
+    local: &Store,
+    remote: &R,
+    max_payload: usize,
+    options: &Options,
+) -> Result<ReconcileReport, ReconcileError> {
     let (sent0, received0) = remote.bytes();
     let mut report = ReconcileReport::default();
     let theirs = remote.state().await?;
@@ -405,11 +447,47 @@ pub async fn reconcile<R: Remote>(
 
     let mut need: BTreeSet<EntryId> = BTreeSet::new();
     let mut give: BTreeSet<EntryId> = BTreeSet::new();
+    let mut forged = None;
     if theirs.count == 0 {
         give.extend(local.ids_under(&Prefix::ROOT));
     } else if local.is_empty() {
+        report.method = Method::Ids;
         pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report).await?;
+    } else if theirs.speaks_v2() && !options.v1_only {
+        let plan = match reconcile_v2::plan(local, remote, theirs.count, options, &mut report)
+            .await
+        {
+            Ok(plan) => plan,
+            // A transport without v2 towards a peer that announces it: v1 still works.
+            Err(ReconcileError::Transport(t)) if t.kind == "unsupported" => {
+                report.method = Method::Walk;
+                walk(local, remote, &mut need, &mut give, &mut report).await?;
+                reconcile_v2::Plan {
+                    method: Method::Walk,
+                    need: std::mem::take(&mut need),
+                    give: std::mem::take(&mut give),
+                    ..Default::default()
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        report.method = plan.method;
+        report.symbols = plan.symbols;
+        need = plan.need;
+        give = plan.give;
+        if let Some(salt) = plan.salt {
+            forged = reconcile_v2::pull_short(
+                local,
+                remote,
+                &salt,
+                &plan.need_short,
+                max_payload,
+                &mut report,
+            )
+            .await?;
+        }
     } else {
+        report.method = Method::Walk;
         walk(local, remote, &mut need, &mut give, &mut report).await?;
     }
 
@@ -421,7 +499,6 @@ pub async fn reconcile<R: Remote>(
         .filter(|id| !ledger.was_refused(id))
         .take(MAX_PER_SYNC)
         .collect();
-    let mut forged = None;
     while !pending.is_empty() {
         let chunk: Vec<EntryId> = pending.iter().take(MAX_ENTRIES).copied().collect();
         let msg = remote.fetch(&FetchRequest { ids: chunk.clone() }).await?;
@@ -585,7 +662,7 @@ async fn compare_child<R: Remote>(
 }
 
 /// Lists every id the other side has under `p`, page by page.
-async fn pull_all_ids<R: Remote>(
+pub(crate) async fn pull_all_ids<R: Remote>(
     remote: &R,
     p: &Prefix,
     need: &mut BTreeSet<EntryId>,

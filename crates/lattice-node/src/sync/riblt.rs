@@ -320,6 +320,12 @@ impl Decoder {
         Some(d)
     }
 
+    /// The counts of the symbols received, after peeling (for estimating the
+    /// difference when they did not all decode).
+    pub fn residual_counts(&self) -> Vec<i64> {
+        self.symbols.iter().map(|s| s.count).collect()
+    }
+
     /// Whether the symbols received contradict themselves beyond repair.
     pub fn is_malformed(&self) -> bool {
         self.malformed
