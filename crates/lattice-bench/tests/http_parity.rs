@@ -1,6 +1,7 @@
-//! The benchmark prices Lattice v1 in process; this proves the price is the HTTP lung's:
-//! the same reconciliation against a real node over a real loopback socket makes the
-//! same requests and moves the same body bytes each way.
+//! The benchmark prices Lattice v1 and v2 in process; this proves the price is the HTTP
+//! lung's: the same reconciliation against a real node over a real loopback socket
+//! makes the same requests and moves the same body bytes each way (v2 under one fixed
+//! salt, so both runs draw the same sketch).
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use lattice_node::http::client::{ClientLimits, NeighborClient};
 use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::ledger::{DEFAULT_MAX_PAYLOAD, Entry, Store, StoreOptions};
 use lattice_node::node::{NodeHandle, NodeOptions};
-use lattice_node::sync::reconcile::reconcile;
+use lattice_node::sync::reconcile::reconcile_with;
+use lattice_node::sync::reconcile_v2::{Method, Options};
+use lattice_node::sync::riblt::Salt;
 
 async fn filled(dir: &Path, entries: &[Entry]) -> Store {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
@@ -23,7 +26,25 @@ async fn filled(dir: &Path, entries: &[Entry]) -> Store {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_in_process_lung_sends_and_receives_what_a_real_node_does() {
+async fn the_in_process_lung_sends_and_receives_what_a_real_node_does_in_v1() {
+    let v1 = Options {
+        v1_only: true,
+        ..Options::default()
+    };
+    assert_eq!(parity(&v1).await, Method::Walk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_lung_sends_and_receives_what_a_real_node_does_in_v2() {
+    let v2 = Options {
+        salt: Some(Salt([0x5a; 16])),
+        ..Options::default()
+    };
+    assert_eq!(parity(&v2).await, Method::Sketch);
+}
+
+/// Reconciles in process and against a real node with `options`; how it went.
+async fn parity(options: &Options) -> Method {
     let tmp = tempfile::tempdir().unwrap();
     let authors = corpus::authors();
     let base = corpus::sign_range(&authors, 0..300);
@@ -36,7 +57,9 @@ async fn the_in_process_lung_sends_and_receives_what_a_real_node_does() {
     let a1 = filled(&tmp.path().join("a1"), &answering).await;
     let b1 = filled(&tmp.path().join("b1"), &initiating).await;
     let remote = HttpLungRemote::new(a1.clone(), answering_peer(), DEFAULT_MAX_PAYLOAD);
-    let priced = reconcile(&b1, &remote, DEFAULT_MAX_PAYLOAD).await.unwrap();
+    let priced = reconcile_with(&b1, &remote, DEFAULT_MAX_PAYLOAD, options)
+        .await
+        .unwrap();
 
     // Against a real node serving the same ledger.
     let a2_dir = tmp.path().join("a2");
@@ -64,16 +87,24 @@ async fn the_in_process_lung_sends_and_receives_what_a_real_node_does() {
     let node = NodeHandle::start(config, NodeOptions::fast())
         .await
         .unwrap();
-    let options = ServerOptions {
+    let serving_options = ServerOptions {
         request_timeout: Duration::from_secs(10),
         ..ServerOptions::default()
     };
-    let app = server::router(node.clone(), &options);
-    let serving = tokio::spawn(server::serve(listener, app, options, node.shutdown_token()));
+    let app = server::router(node.clone(), &serving_options);
+    let serving = tokio::spawn(server::serve(
+        listener,
+        app,
+        serving_options,
+        node.shutdown_token(),
+    ));
     let base_url = url::Url::parse(&format!("http://{addr}/")).unwrap();
     let client = NeighborClient::new(base_url, token, ClientLimits::default()).unwrap();
     let b2 = filled(&tmp.path().join("b2"), &initiating).await;
-    let real = reconcile(&b2, &client, DEFAULT_MAX_PAYLOAD).await.unwrap();
+    let real = reconcile_with(&b2, &client, DEFAULT_MAX_PAYLOAD, options)
+        .await
+        .unwrap();
+    assert_eq!(real.method, priced.method);
 
     assert_eq!((real.pulled, real.pushed), (8, 5), "{real:?}");
     assert_eq!(
@@ -98,4 +129,5 @@ async fn the_in_process_lung_sends_and_receives_what_a_real_node_does() {
     node.shutdown_token().cancel();
     let _ = serving.await;
     node.shutdown().await;
+    real.method
 }

@@ -53,6 +53,9 @@ pub struct Options {
     /// Reconcile as a node that speaks v1 only would (for tests and benchmarks of v1
     /// against a v2 node).
     pub v1_only: bool,
+    /// The salt, fixed (benchmarks and parity tests that compare byte counts across
+    /// runs); `None` draws a fresh one, as every node does.
+    pub salt: Option<Salt>,
 }
 
 /// `sketch`: symbols `start..start + count` of the answering side's set under `salt`.
@@ -242,7 +245,7 @@ pub async fn plan<R: Remote>(
     options: &Options,
     report: &mut ReconcileReport,
 ) -> Result<Plan, ReconcileError> {
-    let salt = Salt::random();
+    let salt = options.salt.unwrap_or_else(Salt::random);
     let ours = local.ids_under(&Prefix::ROOT);
     let mut by_short: HashMap<u64, EntryId> = HashMap::with_capacity(ours.len());
     let mut collided = false;
