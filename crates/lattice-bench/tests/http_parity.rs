@@ -15,7 +15,10 @@ use lattice_node::http::client::{ClientLimits, NeighborClient};
 use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::ledger::{DEFAULT_MAX_PAYLOAD, Entry, Store, StoreOptions};
 use lattice_node::node::{NodeHandle, NodeOptions};
-use lattice_node::sync::reconcile::reconcile_with;
+use lattice_node::sync::reconcile::{
+    ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
+    LedgerState, PushResponse, ReconcileReport, Remote, TransportError, reconcile_with,
+};
 use lattice_node::sync::reconcile_v2::{Method, Options};
 use lattice_node::sync::riblt::Salt;
 
@@ -31,7 +34,7 @@ async fn the_in_process_lung_sends_and_receives_what_a_real_node_does_in_v1() {
         v1_only: true,
         ..Options::default()
     };
-    assert_eq!(parity(&v1).await, Method::Walk);
+    assert_eq!(parity(&v1, false).await, Method::Walk);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,11 +43,64 @@ async fn the_in_process_lung_sends_and_receives_what_a_real_node_does_in_v2() {
         salt: Some(Salt([0x5a; 16])),
         ..Options::default()
     };
-    assert_eq!(parity(&v2).await, Method::Sketch);
+    assert_eq!(parity(&v2, false).await, Method::Sketch);
 }
 
-/// Reconciles in process and against a real node with `options`; how it went.
-async fn parity(options: &Options) -> Method {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_asker_walks_with_an_http_peer_that_announces_v1_only() {
+    assert_eq!(parity(&Options::default(), true).await, Method::Walk);
+}
+
+/// A remote whose state answer announces no versions, as a node older than v2 answers;
+/// every request still goes over the real transport.
+struct AnnouncesV1Only<R>(R);
+
+impl<R: Remote + Send> Remote for AnnouncesV1Only<R> {
+    async fn state(&self) -> Result<LedgerState, TransportError> {
+        let mut s = self.0.state().await?;
+        s.versions.clear();
+        Ok(s)
+    }
+    async fn children(&self, req: &ChildrenRequest) -> Result<ChildrenResponse, TransportError> {
+        self.0.children(req).await
+    }
+    async fn ids(&self, req: &IdsRequest) -> Result<IdsResponse, TransportError> {
+        self.0.ids(req).await
+    }
+    async fn fetch(&self, req: &FetchRequest) -> Result<EntriesMessage, TransportError> {
+        self.0.fetch(req).await
+    }
+    async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
+        self.0.push(req).await
+    }
+    fn bytes(&self) -> (u64, u64) {
+        self.0.bytes()
+    }
+}
+
+async fn reconcile_as<R: Remote + Send>(
+    local: &Store,
+    remote: R,
+    options: &Options,
+    v1_peer: bool,
+) -> ReconcileReport {
+    if v1_peer {
+        reconcile_with(
+            local,
+            &AnnouncesV1Only(remote),
+            DEFAULT_MAX_PAYLOAD,
+            options,
+        )
+        .await
+    } else {
+        reconcile_with(local, &remote, DEFAULT_MAX_PAYLOAD, options).await
+    }
+    .unwrap()
+}
+
+/// Reconciles in process and against a real node with `options` (the other side
+/// announcing v1 only if `v1_peer`); how it went.
+async fn parity(options: &Options, v1_peer: bool) -> Method {
     let tmp = tempfile::tempdir().unwrap();
     let authors = corpus::authors();
     let base = corpus::sign_range(&authors, 0..300);
@@ -57,9 +113,7 @@ async fn parity(options: &Options) -> Method {
     let a1 = filled(&tmp.path().join("a1"), &answering).await;
     let b1 = filled(&tmp.path().join("b1"), &initiating).await;
     let remote = HttpLungRemote::new(a1.clone(), answering_peer(), DEFAULT_MAX_PAYLOAD);
-    let priced = reconcile_with(&b1, &remote, DEFAULT_MAX_PAYLOAD, options)
-        .await
-        .unwrap();
+    let priced = reconcile_as(&b1, remote, options, v1_peer).await;
 
     // Against a real node serving the same ledger.
     let a2_dir = tmp.path().join("a2");
@@ -101,9 +155,7 @@ async fn parity(options: &Options) -> Method {
     let base_url = url::Url::parse(&format!("http://{addr}/")).unwrap();
     let client = NeighborClient::new(base_url, token, ClientLimits::default()).unwrap();
     let b2 = filled(&tmp.path().join("b2"), &initiating).await;
-    let real = reconcile_with(&b2, &client, DEFAULT_MAX_PAYLOAD, options)
-        .await
-        .unwrap();
+    let real = reconcile_as(&b2, client, options, v1_peer).await;
     assert_eq!(real.method, priced.method);
 
     assert_eq!((real.pulled, real.pushed), (8, 5), "{real:?}");

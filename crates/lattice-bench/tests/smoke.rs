@@ -44,7 +44,12 @@ fn reconcile_runs_every_system_on_every_pattern_and_reuses_the_base_store() {
 
     let cases = read_json(&json);
     assert_eq!(cases.len(), 2 * 3 * 4, "d x patterns x systems");
-    for system in ["lattice-v2", "lattice-v1", "negentropy-f0", "negentropy-f60k"] {
+    for system in [
+        "lattice-v2",
+        "lattice-v1",
+        "negentropy-f0",
+        "negentropy-f60k",
+    ] {
         for pattern in ["scattered", "newest", "both"] {
             let of = |d: u64| {
                 cases

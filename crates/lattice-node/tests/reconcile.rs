@@ -127,12 +127,11 @@ impl Remote for JsonRemote {
     async fn fetch_short(&self, req: &ShortFetchRequest) -> Result<EntriesMessage, TransportError> {
         let bytes = req.encode();
         self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        let msg = reconcile_v2::answer::fetch(&self.store, &bytes).map_err(|message| {
-            TransportError {
+        let msg =
+            reconcile_v2::answer::fetch(&self.store, &bytes).map_err(|message| TransportError {
                 kind: "bad_request".into(),
                 message,
-            }
-        })?;
+            })?;
         self.entries_answer(msg)
     }
     async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
@@ -403,8 +402,16 @@ async fn a_v2_node_reconciles_with_a_peer_that_speaks_v1_only_by_the_walk() {
     let key = NodeKey::from_seed([16; 32]);
     let common = entries(&key, 0..300);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let ours_items: Vec<Entry> = common.iter().chain(&entries(&key, 500..503)).cloned().collect();
-    let theirs_items: Vec<Entry> = common.iter().chain(&entries(&key, 600..604)).cloned().collect();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 500..503))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 600..604))
+        .cloned()
+        .collect();
     let ours = store_with(a.path(), &ours_items).await;
     let theirs = JsonRemote::v1(store_with(b.path(), &theirs_items).await);
 
@@ -420,8 +427,16 @@ async fn a_node_that_speaks_v1_only_still_reconciles_with_a_v2_node() {
     let key = NodeKey::from_seed([17; 32]);
     let common = entries(&key, 0..300);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let ours_items: Vec<Entry> = common.iter().chain(&entries(&key, 500..502)).cloned().collect();
-    let theirs_items: Vec<Entry> = common.iter().chain(&entries(&key, 600..605)).cloned().collect();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 500..502))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 600..605))
+        .cloned()
+        .collect();
     let ours = store_with(a.path(), &ours_items).await;
     let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
     let old = Options {
@@ -466,7 +481,10 @@ async fn a_sketch_that_does_not_decode_within_its_cap_falls_back_to_their_ids_on
     let moved = json_size(&only_theirs) + json_size(&only_ours);
     let walk = walk_bytes(&report, moved);
     assert!(walk < 3_100 * 80, "{walk} walk bytes");
-    assert!(walk < ledger / 2, "{walk} walk bytes against a {ledger}-byte ledger");
+    assert!(
+        walk < ledger / 2,
+        "{walk} walk bytes against a {ledger}-byte ledger"
+    );
 }
 
 #[tokio::test]
@@ -475,7 +493,11 @@ async fn forged_entries_served_by_short_id_are_never_stored() {
     let common = entries(&key, 0..50);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ours = store_with(a.path(), &common).await;
-    let theirs_items: Vec<Entry> = common.iter().chain(&entries(&key, 90..92)).cloned().collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 90..92))
+        .cloned()
+        .collect();
     let mut theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
     theirs.tamper_fetch = Some(|values| {
         for v in values.iter_mut() {

@@ -349,7 +349,9 @@ impl NeighborClient {
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
         let url = self.url(path, query)?;
-        let answer = self.exchange(self.inner.http.get(url), 0, true, JSON).await?;
+        let answer = self
+            .exchange(self.inner.http.get(url), 0, true, JSON)
+            .await?;
         decode(&answer.unconditional()?)
     }
 
@@ -460,9 +462,7 @@ impl NeighborClient {
             .post(url)
             .header(CONTENT_TYPE, OCTET_STREAM)
             .body(body);
-        self.exchange(req, len, true, accept)
-            .await?
-            .unconditional()
+        self.exchange(req, len, true, accept).await?.unconditional()
     }
 
     /// [`post_bytes_idempotent`](Self::post_bytes_idempotent) with a JSON answer.

@@ -19,6 +19,8 @@ mod redial;
 mod remote;
 mod swarm;
 #[cfg(test)]
+mod sync_v2_tests;
+#[cfg(test)]
 pub(crate) mod test_relay;
 #[cfg(test)]
 mod tests;

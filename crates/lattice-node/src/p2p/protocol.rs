@@ -9,11 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{LedgerId, Store};
-use crate::sync::reconcile_v2;
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, answer,
 };
+use crate::sync::reconcile_v2;
 
 /// The request-response protocol that carries reconciliation, before the ledger id: a
 /// node speaks `/lattice/sync/1.0.0/<ledger id>` only, so nodes of two ledgers never
@@ -99,7 +99,10 @@ pub enum SyncResponse {
     Pushed(PushResponse),
     /// v2: a page of coded symbols.
     Sketch(Binary),
-    Error { kind: String, message: String },
+    Error {
+        kind: String,
+        message: String,
+    },
 }
 
 impl SyncRequest {

@@ -8,12 +8,12 @@ use libp2p::request_response;
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{Binary, SyncRequest, SyncResponse};
-use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
 use super::swarm::Command;
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError,
 };
+use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
 
 /// A [`Remote`] over the request-response protocol to one peer. Each method is one round
 /// trip through the swarm task. Byte counts are the serialized JSON of each request and

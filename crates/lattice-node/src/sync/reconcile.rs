@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ledger::merkle::{Hash, hex_hash};
-use crate::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
 use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, Store, StoreError};
+use crate::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
 
 /// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
 pub const FANOUT_BITS: u16 = 2;
@@ -452,10 +452,9 @@ pub async fn reconcile_with<R: Remote>(
         give.extend(local.ids_under(&Prefix::ROOT));
     } else if local.is_empty() {
         report.method = Method::Ids;
-        pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report).await?;
+        pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report, MAX_PER_SYNC).await?;
     } else if theirs.speaks_v2() && !options.v1_only {
-        let plan = match reconcile_v2::plan(local, remote, theirs.count, options, &mut report)
-            .await
+        let plan = match reconcile_v2::plan(local, remote, theirs.count, options, &mut report).await
         {
             Ok(plan) => plan,
             // A transport without v2 towards a peer that announces it: v1 still works.
@@ -646,7 +645,7 @@ async fn compare_child<R: Remote>(
                 return Ok(());
             }
             if mine.count == 0 {
-                pull_all_ids(remote, p, need, report).await?;
+                pull_all_ids(remote, p, need, report, MAX_PER_SYNC).await?;
             } else {
                 next.push(*p);
             }
@@ -661,12 +660,14 @@ async fn compare_child<R: Remote>(
     Ok(())
 }
 
-/// Lists every id the other side has under `p`, page by page.
+/// Lists every id the other side has under `p`, page by page, until `need` holds
+/// `cap` ids.
 pub(crate) async fn pull_all_ids<R: Remote>(
     remote: &R,
     p: &Prefix,
     need: &mut BTreeSet<EntryId>,
     report: &mut ReconcileReport,
+    cap: usize,
 ) -> Result<(), ReconcileError> {
     let mut after = None;
     loop {
@@ -689,7 +690,7 @@ pub(crate) async fn pull_all_ids<R: Remote>(
         }
         need.extend(page.ids.iter().copied());
         match (page.more, page.ids.last()) {
-            (true, Some(last)) if need.len() < MAX_PER_SYNC => after = Some(*last),
+            (true, Some(last)) if need.len() < cap => after = Some(*last),
             _ => return Ok(()),
         }
     }

@@ -9,8 +9,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::reconcile::{
-    EntriesMessage, ReconcileError, ReconcileReport, Remote, TransportError,
-    bounded_message,
+    EntriesMessage, ReconcileError, ReconcileReport, Remote, TransportError, bounded_message,
 };
 use super::riblt::{Decoder, Encoder, PageError, Salt, decode_page, encode_page};
 use crate::ledger::{Entry, EntryId, Prefix, Store};
@@ -25,6 +24,9 @@ pub const MAX_PAGE_SYMBOLS: usize = 32_768;
 pub const MAX_SYMBOLS: u64 = 1 << 20;
 /// The first page: enough for a difference of a few, so the common case costs one page.
 pub const FIRST_PAGE: usize = 8;
+/// Ids the listing fallback accepts beyond twice the count the other side announced
+/// (entries it gained since), before it stops.
+const MAX_IDS_SLACK: usize = 100_000;
 /// Most short ids in one fetch.
 pub const MAX_SHORT_FETCH: usize = super::reconcile::MAX_ENTRIES;
 
@@ -234,7 +236,14 @@ fn estimate(counts: &[i64], net: i64) -> f64 {
         num += (c as f64).powi(2) - (net as f64 * p).powi(2);
         den += p * (1.0 - p);
     }
-    if den == 0.0 { 0.0 } else { (num / den).max(0.0) }
+    // The net difference is a lower bound, and the better figure when one side only
+    // gained (the squares are then dominated by its share).
+    let spread = if den == 0.0 {
+        0.0
+    } else {
+        (num / den).max(0.0)
+    };
+    spread.max(net.unsigned_abs() as f64)
 }
 
 /// Finds what each side lacks through the sketch, falling back to listing ids.
@@ -258,7 +267,10 @@ pub async fn plan<R: Remote>(
         .min(MAX_SYMBOLS);
     let net = their_count as i64 - ours.len() as i64;
     let mut plan = Plan::default();
-    if !collided {
+    // The net difference is a lower bound on the difference: when its sketch would not
+    // fit under the cap (one side empty or nearly), list ids at once.
+    let hopeless = net.unsigned_abs().saturating_mul(3) / 2 >= cap;
+    if !collided && !hopeless {
         let mut dec = Decoder::new(&salt, by_short.keys().copied());
         // A page sized for the net difference (all of it, when one side only gained),
         // then pages sized by the estimate, at least tripling what came so far.
@@ -266,11 +278,7 @@ pub async fn plan<R: Remote>(
         while (dec.received() as u64) < cap {
             let start = dec.received() as u64;
             let count = want.min(cap - start).min(MAX_PAGE_SYMBOLS as u64) as u32;
-            let req = SketchRequest {
-                salt,
-                start,
-                count,
-            };
+            let req = SketchRequest { salt, start, count };
             let page = remote.sketch(&req).await?;
             report.requests += 1;
             report.rounds += 1;
@@ -307,14 +315,20 @@ pub async fn plan<R: Remote>(
                 break;
             }
             let got = dec.received() as u64;
-            let d = estimate(&dec.residual_counts(), net);
-            want = (got * 3).max((d * 1.6) as u64 + 16).saturating_sub(got).max(1);
+            let residual = dec.residual_counts();
+            let d = dec.decoded() as f64 + estimate(&residual, residual[0]);
+            want = (got * 3)
+                .max((d * 1.6) as u64 + 16)
+                .saturating_sub(got)
+                .max(1);
         }
     }
     // Listing their ids costs 32 B each; we then know both differences exactly.
     plan.method = Method::Ids;
     let mut theirs = BTreeSet::new();
-    super::reconcile::pull_all_ids(remote, &Prefix::ROOT, &mut theirs, report).await?;
+    // All of them (the common ones too), however many: the difference is computed here.
+    let all = their_count.saturating_mul(2).saturating_add(MAX_IDS_SLACK);
+    super::reconcile::pull_all_ids(remote, &Prefix::ROOT, &mut theirs, report, all).await?;
     let ours: BTreeSet<EntryId> = ours.into_iter().collect();
     plan.give = ours.difference(&theirs).copied().collect();
     plan.need = theirs.difference(&ours).copied().collect();
@@ -333,7 +347,17 @@ pub async fn pull_short<R: Remote>(
     report: &mut ReconcileReport,
 ) -> Result<Option<String>, ReconcileError> {
     let ledger = local.ledger();
-    let mut pending: Vec<u64> = shorts.to_vec();
+    // Ids refused for membership are remembered, so they are not fetched again.
+    let refused: HashSet<u64> = ledger
+        .refused_ids()
+        .iter()
+        .map(|id| salt.short_id(id))
+        .collect();
+    let mut pending: Vec<u64> = shorts
+        .iter()
+        .copied()
+        .filter(|s| !refused.contains(s))
+        .collect();
     pending.truncate(super::reconcile::MAX_PER_SYNC);
     let mut forged = None;
     while !pending.is_empty() {

@@ -305,8 +305,7 @@ impl Decoder {
     /// The difference, once every symbol received peels to empty (symbol 0 holds every
     /// short id, so it is empty only when all were found).
     pub fn difference(&self) -> Option<Difference> {
-        if self.malformed || self.symbols.is_empty() || !self.symbols.iter().all(|s| s.is_empty())
-        {
+        if self.malformed || self.symbols.is_empty() || !self.symbols.iter().all(|s| s.is_empty()) {
             return None;
         }
         let mut d = Difference::default();
@@ -318,6 +317,11 @@ impl Decoder {
             }
         }
         Some(d)
+    }
+
+    /// Short ids decoded so far.
+    pub fn decoded(&self) -> usize {
+        self.decoded.len()
     }
 
     /// The counts of the symbols received, after peeling (for estimating the

@@ -21,10 +21,10 @@ use super::{ApiError, AppState, Json, authorized, body_error, parse_json, to_jso
 use crate::config::Mode;
 use crate::ledger::{EntryId, verify_inclusion};
 use crate::node::{NodeError, NodeHandle};
-use crate::sync::reconcile_v2;
 use crate::sync::reconcile::{
     ChildrenRequest, EntriesMessage, FetchRequest, IdsRequest, PushResponse, answer,
 };
+use crate::sync::reconcile_v2;
 
 pub(super) async fn status(State(node): State<NodeHandle>) -> Json {
     to_json(&node.status())

@@ -96,8 +96,15 @@ fn equal_sets_decode_from_one_symbol_to_nothing() {
 #[test]
 fn random_sets_decode_to_the_exact_difference_from_d_1_to_10k() {
     let mut rng = fastrand::Rng::with_seed(4);
-    for (d, seeds) in [(1usize, 20), (2, 20), (5, 10), (10, 10), (100, 5), (1000, 3), (10_000, 1)]
-    {
+    for (d, seeds) in [
+        (1usize, 20),
+        (2, 20),
+        (5, 10),
+        (10, 10),
+        (100, 5),
+        (1000, 3),
+        (10_000, 1),
+    ] {
         let mut worst = 0usize;
         for _ in 0..seeds {
             let salt = Salt::random();
