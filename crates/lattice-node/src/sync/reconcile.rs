@@ -247,9 +247,10 @@ pub struct ReconcileReport {
     /// How the difference was found.
     #[serde(default)]
     pub method: Method,
-    /// Coded symbols received (v2's sketch).
+    /// Coded symbols received (v2's sketch; at most `reconcile_v2::MAX_SYMBOLS`, so a
+    /// u32, which keeps the report small where it is passed by value).
     #[serde(default)]
-    pub symbols: u64,
+    pub symbols: u32,
 }
 
 fn protocol(msg: impl Into<String>) -> ReconcileError {

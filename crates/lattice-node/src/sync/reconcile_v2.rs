@@ -215,7 +215,7 @@ pub struct Plan {
     pub salt: Option<Salt>,
     /// What they lack.
     pub give: BTreeSet<EntryId>,
-    pub symbols: u64,
+    pub symbols: u32,
 }
 
 /// The cap of a sketch when [`Options::max_symbols`] is unset: past about half of the
@@ -292,7 +292,7 @@ pub async fn plan<R: Remote>(
                 )));
             }
             dec.add(&symbols);
-            plan.symbols = dec.received() as u64;
+            plan.symbols = u32::try_from(dec.received()).unwrap_or(u32::MAX);
             if let Some(diff) = dec.difference() {
                 plan.method = Method::Sketch;
                 plan.salt = Some(salt);
