@@ -12,6 +12,11 @@
 //! today, libp2p request-response next). The answering side is [`answer`], over a store.
 //! Nothing the other side claims is adopted: every entry pulled is verified and the
 //! root is only ever recomputed locally.
+//!
+//! The walk is reconciliation v1. A neighbour whose state answer announces v2
+//! ([`LedgerState::versions`]) is reconciled through a set sketch instead
+//! ([`crate::sync::reconcile_v2`]); both versions keep the root compare first, and the
+//! same pull (verified) and push.
 
 use std::collections::BTreeSet;
 use std::future::Future;
