@@ -31,7 +31,7 @@ enum Command {
         /// Where the differences lie (`both`: each side lacks half of them).
         #[arg(long, value_delimiter = ',', value_enum, default_values_t = [Pattern::Scattered, Pattern::Newest, Pattern::Both])]
         pattern: Vec<Pattern>,
-        /// Systems to run (`lattice-v2` is reserved for issue 12's v2).
+        /// Systems to run.
         #[arg(long, value_delimiter = ',', value_enum, default_values_t = System::AVAILABLE)]
         system: Vec<System>,
         /// Also write every case as a JSON array to this file.

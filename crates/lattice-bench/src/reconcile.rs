@@ -1,4 +1,4 @@
-//! `lattice-bench reconcile`: Lattice v1 and negentropy side by side on the same id sets.
+//! `lattice-bench reconcile`: Lattice v2, v1 and negentropy side by side on the same id sets.
 //!
 //! Each case is two real stores, copies of one cached base store of `n` entries, with
 //! `d` real signed entries added: all to the answering side (`scattered`: created at
@@ -7,16 +7,17 @@
 //! the one that lacks entries. Every system must find exactly the differences put in,
 //! and both sides must end with equal roots.
 //!
-//! Lattice v1 runs `reconcile` as the HTTP lung does, over [`HttpLungRemote`]. Negentropy
+//! Lattice v2 and v1 run `reconcile` as the HTTP lung does, over [`HttpLungRemote`]
+//! (v1 as an older node's asker against a v2 node). Negentropy
 //! 0.5.3 runs over the same (created_at, id) pairs, its messages counted as the raw bytes
 //! the protocol defines (NIP-77 carries them hex-encoded, twice that); its entries step
 //! is the one the HTTP lung has today (the same fetch and push messages), so the two
-//! differ only in the walk. Negentropy runs first and changes no store; Lattice v1 last.
+//! differ only in the walk. Negentropy runs first and changes no store; then Lattice v2, then v1 on a fresh copy.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use lattice_node::NodeKey;
 use lattice_node::ledger::{
     DEFAULT_MAX_PAYLOAD, Entry, EntryId, Merkle, Prefix, Store, StoreOptions,
@@ -24,6 +25,7 @@ use lattice_node::ledger::{
 use lattice_node::sync::reconcile::{
     self as v1, FetchRequest, MAX_ENTRIES, Remote, bounded_message,
 };
+use lattice_node::sync::reconcile_v2;
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use serde::Serialize;
 
@@ -56,7 +58,7 @@ impl Pattern {
 /// A reconciliation protocol under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
-    /// Reconciliation v2 (issue 12): its slot in the suite; not written yet.
+    /// Reconciliation v2 (issue 12): the rateless set sketch over salted short ids.
     #[value(name = "lattice-v2")]
     LatticeV2,
     /// Today's Merkle trie walk over JSON, as the HTTP lung sends it.
@@ -80,10 +82,12 @@ impl System {
         }
     }
 
-    /// The systems that exist today, in the order a case runs them (read-only ones first).
-    pub const AVAILABLE: [System; 3] = [
+    /// The systems in the order a case runs them (read-only ones first; each Lattice
+    /// system changes the stores, so the second one runs on a fresh copy of the case).
+    pub const AVAILABLE: [System; 4] = [
         System::NegentropyF0,
         System::NegentropyF60k,
+        System::LatticeV2,
         System::LatticeV1,
     ];
 }
@@ -144,9 +148,6 @@ struct Case {
 }
 
 pub async fn run(opts: &Options) -> Result<Vec<CaseResult>> {
-    if opts.systems.contains(&System::LatticeV2) {
-        bail!("lattice-v2 is not written yet (issue 12); its slot is reserved in the results");
-    }
     let systems: Vec<System> = System::AVAILABLE
         .into_iter()
         .filter(|s| opts.systems.contains(s))
@@ -158,17 +159,27 @@ pub async fn run(opts: &Options) -> Result<Vec<CaseResult>> {
         cache.base(n).await?;
         for &pattern in &opts.patterns {
             for &d in &opts.ds {
-                let case = setup(&cache, n, d, pattern).await?;
+                let mut case = setup(&cache, n, d, pattern).await?;
+                let mut dirty = false;
                 for &system in &systems {
+                    let lattice = matches!(system, System::LatticeV1 | System::LatticeV2);
+                    if lattice && dirty {
+                        case.a.close();
+                        case.b.close();
+                        drop(case);
+                        cache.clear_scratch()?;
+                        case = setup(&cache, n, d, pattern).await?;
+                    }
+                    dirty |= lattice;
                     let r = match system {
-                        System::LatticeV1 => run_v1(&case, n, d, pattern).await,
+                        System::LatticeV1 => run_lattice(&case, n, d, pattern, system).await,
+                        System::LatticeV2 => run_lattice(&case, n, d, pattern, system).await,
                         System::NegentropyF0 => {
                             run_negentropy(&case, n, d, pattern, 0, system).await
                         }
                         System::NegentropyF60k => {
                             run_negentropy(&case, n, d, pattern, 60_000, system).await
                         }
-                        System::LatticeV2 => unreachable!("refused above"),
                     }
                     .with_context(|| {
                         format!("{} at n={n} d={d} {}", system.name(), pattern.name())
@@ -271,10 +282,21 @@ fn result(
     }
 }
 
-async fn run_v1(case: &Case, n: u64, d: u64, pattern: Pattern) -> Result<CaseResult> {
+async fn run_lattice(
+    case: &Case,
+    n: u64,
+    d: u64,
+    pattern: Pattern,
+    system: System,
+) -> Result<CaseResult> {
     let remote = HttpLungRemote::new(case.a.clone(), answering_peer(), DEFAULT_MAX_PAYLOAD);
+    // Both run against a node that speaks v2; v1 is the asker of an older node.
+    let options = reconcile_v2::Options {
+        v1_only: system == System::LatticeV1,
+        ..Default::default()
+    };
     let cpu0 = proc::cpu_ns();
-    let report = v1::reconcile(&case.b, &remote, DEFAULT_MAX_PAYLOAD).await?;
+    let report = v1::reconcile_with(&case.b, &remote, DEFAULT_MAX_PAYLOAD, &options).await?;
     let cpu_all = proc::cpu_ns() - cpu0;
     let t = remote.traffic();
     let walk_cpu = t.walk_end_cpu_ns.map_or(cpu_all, |at| at - cpu0);
@@ -311,9 +333,20 @@ async fn run_v1(case: &Case, n: u64, d: u64, pattern: Pattern) -> Result<CaseRes
         "the answering side holds {} entries",
         case.a.len()
     );
+    let expected = if system == System::LatticeV1 {
+        reconcile_v2::Method::Walk
+    } else {
+        reconcile_v2::Method::Sketch
+    };
+    ensure!(
+        d == 0 || report.method == expected,
+        "{} found the difference by {:?}",
+        system.name(),
+        report.method
+    );
     Ok(result(
         case,
-        (n, d, pattern, System::LatticeV1),
+        (n, d, pattern, system),
         &t,
         (t.walk_requests, t.walk_sent, t.walk_received),
         (cpu_all, walk_cpu, t.walk_answering_cpu_ns),

@@ -1,8 +1,8 @@
-//! The other side of a Lattice v1 reconciliation, answered in process but encoded byte
+//! The other side of a Lattice v1 or v2 reconciliation, answered in process but encoded byte
 //! for byte as the HTTP lung carries it: the client's JSON request bodies
 //! (`serde_json::to_vec`), the server's answers (`axum::Json` over a `serde_json::Value`
 //! for children, ids and push; the raw entries text for fetch; the state as the `state`
-//! route writes it), each decoded again on the other side. Bytes are message bodies and
+//! route writes it; v2's binary bodies as they are), each decoded again on the other side. Bytes are message bodies and
 //! one request is one round trip, as the node's own sync report counts them; a test
 //! (`tests/http_parity.rs`) checks the counts against a real node over a real socket.
 
@@ -13,6 +13,7 @@ use lattice_node::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError, answer,
 };
+use lattice_node::sync::reconcile_v2::{self, ShortFetchRequest, SketchRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -145,6 +146,41 @@ impl HttpLungRemote {
     }
 }
 
+impl HttpLungRemote {
+    /// One v2 round trip: binary request body out, `serve` answers with the exact body.
+    fn exchange_bytes(
+        &self,
+        phase: Phase,
+        body: Vec<u8>,
+        serve: impl FnOnce(&[u8]) -> Result<Vec<u8>, TransportError>,
+    ) -> Result<Vec<u8>, TransportError> {
+        let now = proc::cpu_ns();
+        {
+            let mut t = self.traffic.lock().expect("not poisoned");
+            if phase == Phase::Entries && t.walk_end_cpu_ns.is_none() {
+                t.walk_end_cpu_ns = Some(now);
+            }
+        }
+        let answer = serve(&body)?;
+        let answering = proc::cpu_ns() - now;
+        let mut t = self.traffic.lock().expect("not poisoned");
+        match phase {
+            Phase::Walk => {
+                t.walk_requests += 1;
+                t.walk_answering_cpu_ns += answering;
+                t.walk_sent += body.len() as u64;
+                t.walk_received += answer.len() as u64;
+            }
+            Phase::Entries => {
+                t.entry_requests += 1;
+                t.entry_sent += body.len() as u64;
+                t.entry_received += answer.len() as u64;
+            }
+        }
+        Ok(answer)
+    }
+}
+
 /// As `axum::Json(serde_json::to_value(v))` writes it.
 fn as_axum_json<T: Serialize>(v: &T) -> Vec<u8> {
     let value = serde_json::to_value(v).expect("API types serialize");
@@ -238,6 +274,25 @@ impl Remote for HttpLungRemote {
             },
         )
         .await
+    }
+
+    async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {
+        self.exchange_bytes(Phase::Walk, req.encode(), |body| {
+            reconcile_v2::answer::sketch(&self.store, body).map_err(|e| refused(e.to_string()))
+        })
+    }
+
+    async fn fetch_short(&self, req: &ShortFetchRequest) -> Result<EntriesMessage, TransportError> {
+        let answer = self.exchange_bytes(Phase::Entries, req.encode(), |body| {
+            let msg = reconcile_v2::answer::fetch(&self.store, body).map_err(refused)?;
+            Ok(serde_json::to_string(&msg)
+                .expect("entries serialize")
+                .into_bytes())
+        })?;
+        serde_json::from_slice(&answer).map_err(|e| TransportError {
+            kind: "decode".into(),
+            message: format!("neighbour's JSON does not have the expected shape: {e}"),
+        })
     }
 
     fn bytes(&self) -> (u64, u64) {

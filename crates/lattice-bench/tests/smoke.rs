@@ -43,8 +43,13 @@ fn reconcile_runs_every_system_on_every_pattern_and_reuses_the_base_store() {
     assert!(first.contains("building the base store of 200"), "{first}");
 
     let cases = read_json(&json);
-    assert_eq!(cases.len(), 2 * 3 * 3, "d x patterns x systems");
-    for system in ["lattice-v1", "negentropy-f0", "negentropy-f60k"] {
+    assert_eq!(cases.len(), 2 * 3 * 4, "d x patterns x systems");
+    for system in [
+        "lattice-v2",
+        "lattice-v1",
+        "negentropy-f0",
+        "negentropy-f60k",
+    ] {
         for pattern in ["scattered", "newest", "both"] {
             let of = |d: u64| {
                 cases
@@ -65,7 +70,9 @@ fn reconcile_runs_every_system_on_every_pattern_and_reuses_the_base_store() {
             assert_eq!(pulled + pushed, 6, "{six}");
             assert_eq!(pushed, if pattern == "both" { 3 } else { 0 }, "{six}");
             let walk = six["walk_bytes"].as_u64().unwrap();
-            assert_eq!(six["bytes_per_diff"].as_f64().unwrap(), walk as f64 / 6.0);
+            // serde_json's default parser may lose the last bit of a float.
+            let per_diff = six["bytes_per_diff"].as_f64().unwrap();
+            assert!((per_diff - walk as f64 / 6.0).abs() < 1e-9, "{six}");
             assert!(
                 six["round_trips"].as_u64() > six["walk_round_trips"].as_u64(),
                 "{six}"
@@ -83,26 +90,6 @@ fn reconcile_runs_every_system_on_every_pattern_and_reuses_the_base_store() {
         &["reconcile", "--n", "200", "--d", "1", "--pattern", "newest"],
     ));
     assert!(!again.contains("building the base store"), "{again}");
-}
-
-#[test]
-fn reconcile_refuses_lattice_v2_until_it_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = bench(
-        dir.path(),
-        &[
-            "reconcile",
-            "--n",
-            "10",
-            "--d",
-            "0",
-            "--system",
-            "lattice-v2",
-        ],
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("lattice-v2 is not written yet"), "{stderr}");
 }
 
 #[test]

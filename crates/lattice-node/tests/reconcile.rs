@@ -9,6 +9,7 @@ use lattice_node::sync::reconcile::{
     self, ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, ReconcileError, Remote, TransportError, answer,
 };
+use lattice_node::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -22,6 +23,8 @@ struct JsonRemote {
     received: AtomicU64,
     /// Lets a test make the other side lie about fetched entries.
     tamper_fetch: Option<fn(&mut Vec<serde_json::Value>)>,
+    /// Plays a node older than v2: its state answer announces no versions.
+    v1_only: bool,
 }
 
 impl JsonRemote {
@@ -31,7 +34,34 @@ impl JsonRemote {
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             tamper_fetch: None,
+            v1_only: false,
         }
+    }
+
+    fn v1(store: Store) -> Self {
+        Self {
+            v1_only: true,
+            ..Self::new(store)
+        }
+    }
+
+    fn entries_answer(&self, mut msg: EntriesMessage) -> Result<EntriesMessage, TransportError> {
+        if let Some(tamper) = self.tamper_fetch {
+            let mut values: Vec<serde_json::Value> = msg
+                .entries
+                .iter()
+                .map(|r| serde_json::from_str(r.get()).unwrap())
+                .collect();
+            tamper(&mut values);
+            msg.entries = values
+                .iter()
+                .map(|v| serde_json::value::RawValue::from_string(v.to_string()).unwrap())
+                .collect();
+        }
+        let text = serde_json::to_string(&msg).unwrap();
+        self.received
+            .fetch_add(text.len() as u64, Ordering::Relaxed);
+        Ok(serde_json::from_str(&text).unwrap())
     }
 
     fn send<T: Serialize + DeserializeOwned>(&self, req: &T) -> T {
@@ -57,7 +87,11 @@ impl JsonRemote {
 
 impl Remote for JsonRemote {
     async fn state(&self) -> Result<LedgerState, TransportError> {
-        self.answer(Ok(answer::state(&self.store, "them")))
+        let mut state = answer::state(&self.store, "them");
+        if self.v1_only {
+            state.versions.clear();
+        }
+        self.answer(Ok(state))
     }
     async fn children(&self, req: &ChildrenRequest) -> Result<ChildrenResponse, TransportError> {
         let req = self.send(req);
@@ -69,26 +103,36 @@ impl Remote for JsonRemote {
     }
     async fn fetch(&self, req: &FetchRequest) -> Result<EntriesMessage, TransportError> {
         let req = self.send(req);
-        let mut msg = answer::fetch(&self.store, &req).map_err(|message| TransportError {
+        let msg = answer::fetch(&self.store, &req).map_err(|message| TransportError {
             kind: "bad_request".into(),
             message,
         })?;
-        if let Some(tamper) = self.tamper_fetch {
-            let mut values: Vec<serde_json::Value> = msg
-                .entries
-                .iter()
-                .map(|r| serde_json::from_str(r.get()).unwrap())
-                .collect();
-            tamper(&mut values);
-            msg.entries = values
-                .iter()
-                .map(|v| serde_json::value::RawValue::from_string(v.to_string()).unwrap())
-                .collect();
+        self.entries_answer(msg)
+    }
+    async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {
+        if self.v1_only {
+            return Err(reconcile_v2::unsupported());
         }
-        let text = serde_json::to_string(&msg).unwrap();
+        let bytes = req.encode();
+        self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let page =
+            reconcile_v2::answer::sketch(&self.store, &bytes).map_err(|e| TransportError {
+                kind: "bad_request".into(),
+                message: e.to_string(),
+            })?;
         self.received
-            .fetch_add(text.len() as u64, Ordering::Relaxed);
-        Ok(serde_json::from_str(&text).unwrap())
+            .fetch_add(page.len() as u64, Ordering::Relaxed);
+        Ok(page)
+    }
+    async fn fetch_short(&self, req: &ShortFetchRequest) -> Result<EntriesMessage, TransportError> {
+        let bytes = req.encode();
+        self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let msg =
+            reconcile_v2::answer::fetch(&self.store, &bytes).map_err(|message| TransportError {
+                kind: "bad_request".into(),
+                message,
+            })?;
+        self.entries_answer(msg)
     }
     async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
         let text = serde_json::to_string(req).unwrap();
@@ -318,4 +362,186 @@ fn requests_beyond_the_caps_are_refused() {
         limit: 1_000_000,
     };
     assert!(answer::ids(&store, &huge).is_err());
+}
+
+/// Walk bytes: everything exchanged minus the entries' own JSON.
+fn walk_bytes(report: &reconcile::ReconcileReport, moved: u64) -> u64 {
+    (report.bytes_sent + report.bytes_received).saturating_sub(moved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_finds_ten_missing_of_ten_thousand_through_the_sketch_in_a_few_pages() {
+    let key = NodeKey::from_seed([15; 32]);
+    let common = entries(&key, 0..10_000);
+    let only_theirs = entries(&key, 10_000..10_006);
+    let only_ours = entries(&key, 20_000..20_004);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours_items: Vec<Entry> = common.iter().chain(&only_ours).cloned().collect();
+    let theirs_items: Vec<Entry> = common.iter().chain(&only_theirs).cloned().collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert_eq!(report.method, Method::Sketch);
+    assert_eq!((report.pulled, report.pushed), (6, 4));
+    assert_eq!(ours.root(), theirs.store.root());
+    let moved = json_size(&only_theirs) + json_size(&only_ours);
+    let walk = walk_bytes(&report, moved);
+    eprintln!(
+        "v2, d = 10 of 10,000: {walk} walk bytes, {} symbols, {} sketch pages, {} requests",
+        report.symbols, report.rounds, report.requests
+    );
+    // The state answer (JSON, about 400 bytes), a few pages of 19-byte symbols, the
+    // short-id fetch and the push envelopes: far below v1's 10 * 14 hashes.
+    assert!(walk < 2_000, "{walk} walk bytes for 10 differences");
+    assert!(report.rounds <= 3, "{} sketch pages", report.rounds);
+}
+
+#[tokio::test]
+async fn a_v2_node_reconciles_with_a_peer_that_speaks_v1_only_by_the_walk() {
+    let key = NodeKey::from_seed([16; 32]);
+    let common = entries(&key, 0..300);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 500..503))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 600..604))
+        .cloned()
+        .collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let theirs = JsonRemote::v1(store_with(b.path(), &theirs_items).await);
+
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert_eq!(report.method, Method::Walk);
+    assert_eq!(report.symbols, 0, "no sketch was asked of a v1 peer");
+    assert_eq!((report.pulled, report.pushed), (4, 3));
+    assert_eq!(ours.root(), theirs.store.root());
+}
+
+#[tokio::test]
+async fn a_node_that_speaks_v1_only_still_reconciles_with_a_v2_node() {
+    let key = NodeKey::from_seed([17; 32]);
+    let common = entries(&key, 0..300);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 500..502))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 600..605))
+        .cloned()
+        .collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    let old = Options {
+        v1_only: true,
+        ..Options::default()
+    };
+
+    let report = reconcile::reconcile_with(&ours, &theirs, MAX, &old)
+        .await
+        .unwrap();
+    assert_eq!(report.method, Method::Walk);
+    assert_eq!((report.pulled, report.pushed), (5, 2));
+    assert_eq!(ours.root(), theirs.store.root());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sketch_that_does_not_decode_within_its_cap_falls_back_to_their_ids_once() {
+    let key = NodeKey::from_seed([18; 32]);
+    let common = entries(&key, 0..3_000);
+    let only_ours = entries(&key, 10_000..10_100);
+    let only_theirs = entries(&key, 20_000..20_100);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours_items: Vec<Entry> = common.iter().chain(&only_ours).cloned().collect();
+    let theirs_items: Vec<Entry> = common.iter().chain(&only_theirs).cloned().collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    let capped = Options {
+        max_symbols: Some(40),
+        ..Options::default()
+    };
+
+    let report = reconcile::reconcile_with(&ours, &theirs, MAX, &capped)
+        .await
+        .unwrap();
+    assert_eq!(report.method, Method::Ids, "200 differences in 40 symbols");
+    assert_eq!(report.symbols, 40, "the sketch stopped at its cap");
+    assert_eq!((report.pulled, report.pushed), (100, 100));
+    assert_eq!(ours.root(), theirs.store.root());
+    // Their 3,100 ids listed once (2 pages of at most 2048, about 67 JSON bytes per id),
+    // never their whole ledger of entries.
+    let ledger = json_size(&theirs_items);
+    let moved = json_size(&only_theirs) + json_size(&only_ours);
+    let walk = walk_bytes(&report, moved);
+    assert!(walk < 3_100 * 80, "{walk} walk bytes");
+    assert!(
+        walk < ledger / 2,
+        "{walk} walk bytes against a {ledger}-byte ledger"
+    );
+}
+
+#[tokio::test]
+async fn forged_entries_served_by_short_id_are_never_stored() {
+    let key = NodeKey::from_seed([19; 32]);
+    let common = entries(&key, 0..50);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = store_with(a.path(), &common).await;
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 90..92))
+        .cloned()
+        .collect();
+    let mut theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    theirs.tamper_fetch = Some(|values| {
+        for v in values.iter_mut() {
+            v["payload"]["amount"] = json!(-1);
+        }
+    });
+
+    let err = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap_err();
+    assert_eq!(err.kind(), "forged_entry", "{err}");
+    assert_eq!(ours.len(), 50, "nothing forged was stored");
+}
+
+#[test]
+fn v2_requests_that_cannot_be_read_or_exceed_the_caps_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let ok = SketchRequest {
+        salt: lattice_node::sync::riblt::Salt([1; 16]),
+        start: 0,
+        count: 8,
+    };
+    assert!(reconcile_v2::answer::sketch(&store, &ok.encode()).is_ok());
+    let mut v3 = ok.encode();
+    v3[0] = 3;
+    let err = reconcile_v2::answer::sketch(&store, &v3).unwrap_err();
+    assert!(err.to_string().contains("v3"), "{err}");
+    let err = reconcile_v2::answer::sketch(&store, &ok.encode()[..20]).unwrap_err();
+    assert!(err.to_string().contains("20 bytes"), "{err}");
+    let huge = SketchRequest {
+        count: reconcile_v2::MAX_PAGE_SYMBOLS as u32 + 1,
+        ..ok.clone()
+    };
+    assert!(reconcile_v2::answer::sketch(&store, &huge.encode()).is_err());
+    let far = SketchRequest {
+        start: reconcile_v2::MAX_SYMBOLS,
+        ..ok.clone()
+    };
+    assert!(reconcile_v2::answer::sketch(&store, &far.encode()).is_err());
+    let many = ShortFetchRequest {
+        salt: ok.salt,
+        shorts: vec![7; reconcile_v2::MAX_SHORT_FETCH + 1],
+    };
+    let err = reconcile_v2::answer::fetch(&store, &many.encode()).unwrap_err();
+    assert!(err.contains("short ids"), "{err}");
+    let err = reconcile_v2::answer::fetch(&store, &many.encode()[..20]).unwrap_err();
+    assert!(err.contains("short-id fetch"), "{err}");
 }

@@ -349,7 +349,9 @@ impl NeighborClient {
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
         let url = self.url(path, query)?;
-        let answer = self.exchange(self.inner.http.get(url), 0, true).await?;
+        let answer = self
+            .exchange(self.inner.http.get(url), 0, true, JSON)
+            .await?;
         decode(&answer.unconditional()?)
     }
 
@@ -370,7 +372,7 @@ impl NeighborClient {
         if let Some(etag) = &etag {
             req = req.header(IF_NONE_MATCH, etag.clone());
         }
-        let answer = self.exchange(req, 0, true).await?;
+        let answer = self.exchange(req, 0, true, JSON).await?;
         if answer.not_modified {
             let cache = self.cache();
             let Some(cached) = cache.as_ref().filter(|c| etag.is_some() && c.url == url) else {
@@ -439,8 +441,37 @@ impl NeighborClient {
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        let answer = self.exchange(req, len, idempotent).await?;
+        let answer = self.exchange(req, len, idempotent, JSON).await?;
         decode(&answer.unconditional()?)
+    }
+
+    /// POST a binary body (`application/octet-stream`, reconciliation v2) that the
+    /// neighbour may safely see twice; the answer's body, which must be of type `accept`
+    /// (binary, or JSON for entries).
+    pub async fn post_bytes_idempotent(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        accept: &'static str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path, &[])?;
+        let len = body.len() as u64;
+        let req = self
+            .inner
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, OCTET_STREAM)
+            .body(body);
+        self.exchange(req, len, true, accept).await?.unconditional()
+    }
+
+    /// [`post_bytes_idempotent`](Self::post_bytes_idempotent) with a JSON answer.
+    pub async fn post_bytes_for_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        decode(&self.post_bytes_idempotent(path, body, JSON).await?)
     }
 
     /// Request body bytes of requests the neighbour answered, across all clones.
@@ -519,10 +550,11 @@ impl NeighborClient {
         req: reqwest::RequestBuilder,
         body_len: u64,
         idempotent: bool,
+        accept: &'static str,
     ) -> Result<Answer, ClientError> {
         let limits = &self.inner.limits;
         let deadline = Instant::now() + limits.request_timeout;
-        let req = self.authorize(req).header(ACCEPT, "application/json");
+        let req = self.authorize(req).header(ACCEPT, accept);
         let mut resp = self.send(req, deadline, idempotent).await?;
         self.inner.sent.fetch_add(body_len, Ordering::Relaxed);
         if resp.status() == StatusCode::NOT_MODIFIED {
@@ -535,7 +567,7 @@ impl NeighborClient {
         self.reject_unsuccessful(&mut resp, deadline).await?;
 
         let content_type = content_type(resp.headers());
-        if !media_type_is(&content_type, "application/json") {
+        if !media_type_is(&content_type, accept) {
             return Err(ClientError::NotJson { content_type });
         }
         let too_large = ClientError::TooLarge {
@@ -684,6 +716,10 @@ fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// Whether `content_type` is `expected`, ignoring parameters (`; charset=utf-8`) and case.
+const JSON: &str = "application/json";
+/// Reconciliation v2's binary messages.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
 fn media_type_is(content_type: &str, expected: &str) -> bool {
     content_type
         .split(';')

@@ -5,6 +5,7 @@ use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError,
 };
+use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
 
 /// Paths of the reconciliation API, relative to a node's base URL.
 pub mod paths {
@@ -13,6 +14,10 @@ pub mod paths {
     pub const IDS: &str = "api/lattice/reconcile/ids";
     pub const FETCH: &str = "api/lattice/reconcile/fetch";
     pub const PUSH: &str = "api/lattice/reconcile/push";
+    /// v2 (binary): a page of coded symbols.
+    pub const SKETCH: &str = "api/lattice/reconcile/v2/sketch";
+    /// v2 (binary request, JSON entries): entries by short id.
+    pub const FETCH_SHORT: &str = "api/lattice/reconcile/v2/fetch";
     pub const EVENTS: &str = "api/lattice/events";
     pub const GENESIS: &str = "api/lattice/genesis";
 }
@@ -56,6 +61,22 @@ impl Remote for NeighborClient {
 
     async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
         Ok(self.post_json_idempotent(paths::PUSH, req).await?)
+    }
+
+    async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {
+        Ok(self
+            .post_bytes_idempotent(
+                paths::SKETCH,
+                req.encode(),
+                crate::http::client::OCTET_STREAM,
+            )
+            .await?)
+    }
+
+    async fn fetch_short(&self, req: &ShortFetchRequest) -> Result<EntriesMessage, TransportError> {
+        Ok(self
+            .post_bytes_for_json(paths::FETCH_SHORT, req.encode())
+            .await?)
     }
 
     fn bytes(&self) -> (u64, u64) {

@@ -488,6 +488,12 @@ impl Ledger {
         self.refused.lock().expect("not poisoned").ids.contains(id)
     }
 
+    /// The refused ids still remembered (reconciliation v2 matches them by short id).
+    pub fn refused_ids(&self) -> Vec<EntryId> {
+        let r = self.refused.lock().expect("not poisoned");
+        r.order.iter().copied().collect()
+    }
+
     pub fn refused_count(&self) -> usize {
         self.refused.lock().expect("not poisoned").ids.len()
     }

@@ -24,6 +24,8 @@ pub mod relay;
 mod remote;
 mod swarm;
 #[cfg(test)]
+mod sync_v2_tests;
+#[cfg(test)]
 pub(crate) mod test_relay;
 #[cfg(test)]
 mod tests;

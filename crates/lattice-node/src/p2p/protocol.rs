@@ -13,6 +13,7 @@ use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, answer,
 };
+use crate::sync::reconcile_v2;
 
 /// The request-response protocol that carries reconciliation, before the ledger id: a
 /// node speaks `/lattice/sync/1.0.0/<ledger id>` only, so nodes of two ledgers never
@@ -57,6 +58,33 @@ pub enum SyncRequest {
     Ids(IdsRequest),
     Fetch(FetchRequest),
     Push(EntriesMessage),
+    /// v2: a [`crate::sync::reconcile_v2::SketchRequest`], as its binary encoding.
+    Sketch(Binary),
+    /// v2: a [`crate::sync::reconcile_v2::ShortFetchRequest`], as its binary encoding.
+    FetchShort(Binary),
+}
+
+/// A binary v2 message inside the JSON envelope (base64), until the envelope itself is
+/// binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binary(pub Vec<u8>);
+
+impl Serialize for Binary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Binary {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Binary)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The answer to a [`SyncRequest`], or a refusal with the same `{ kind, message }` shape
@@ -69,7 +97,12 @@ pub enum SyncResponse {
     Ids(IdsResponse),
     Entries(EntriesMessage),
     Pushed(PushResponse),
-    Error { kind: String, message: String },
+    /// v2: a page of coded symbols.
+    Sketch(Binary),
+    Error {
+        kind: String,
+        message: String,
+    },
 }
 
 impl SyncRequest {
@@ -80,6 +113,8 @@ impl SyncRequest {
             SyncRequest::Ids(_) => "ids",
             SyncRequest::Fetch(_) => "fetch",
             SyncRequest::Push(_) => "push",
+            SyncRequest::Sketch(_) => "sketch",
+            SyncRequest::FetchShort(_) => "fetch_short",
         }
     }
 }
@@ -92,6 +127,7 @@ impl SyncResponse {
             SyncResponse::Ids(_) => "ids",
             SyncResponse::Entries(_) => "entries",
             SyncResponse::Pushed(_) => "pushed",
+            SyncResponse::Sketch(_) => "sketch",
             SyncResponse::Error { .. } => "error",
         }
     }
@@ -120,6 +156,26 @@ pub async fn answer(
         SyncRequest::Ids(r) => answer::ids(store, &r).map_or_else(bad_request, SyncResponse::Ids),
         SyncRequest::Fetch(r) => {
             answer::fetch(store, &r).map_or_else(bad_request, SyncResponse::Entries)
+        }
+        SyncRequest::Sketch(Binary(req)) => {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || reconcile_v2::answer::sketch(&store, &req))
+                .await
+            {
+                Ok(Ok(page)) => SyncResponse::Sketch(Binary(page)),
+                Ok(Err(e)) => bad_request(e.to_string()),
+                Err(_) => bad_request("computing the sketch failed".into()),
+            }
+        }
+        SyncRequest::FetchShort(Binary(req)) => {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || reconcile_v2::answer::fetch(&store, &req))
+                .await
+            {
+                Ok(Ok(msg)) => SyncResponse::Entries(msg),
+                Ok(Err(e)) => bad_request(e),
+                Err(_) => bad_request("reading the entries failed".into()),
+            }
         }
         SyncRequest::Push(msg) => match answer::verify_push(&msg, max_payload) {
             Err(refused) => SyncResponse::Error {

@@ -7,12 +7,13 @@ use libp2p::PeerId;
 use libp2p::request_response;
 use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::{SyncRequest, SyncResponse};
+use super::protocol::{Binary, SyncRequest, SyncResponse};
 use super::swarm::Command;
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError,
 };
+use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
 
 /// A [`Remote`] over the request-response protocol to one peer. Each method is one round
 /// trip through the swarm task. Byte counts are the serialized JSON of each request and
@@ -115,6 +116,23 @@ impl Remote for P2pRemote {
         match self.call(SyncRequest::Push(msg)).await? {
             SyncResponse::Pushed(p) => Ok(p),
             other => Err(unexpected("pushed", &other)),
+        }
+    }
+
+    async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {
+        match self.call(SyncRequest::Sketch(Binary(req.encode()))).await? {
+            SyncResponse::Sketch(Binary(page)) => Ok(page),
+            other => Err(unexpected("sketch", &other)),
+        }
+    }
+
+    async fn fetch_short(&self, req: &ShortFetchRequest) -> Result<EntriesMessage, TransportError> {
+        match self
+            .call(SyncRequest::FetchShort(Binary(req.encode())))
+            .await?
+        {
+            SyncResponse::Entries(e) => Ok(e),
+            other => Err(unexpected("entries", &other)),
         }
     }
 

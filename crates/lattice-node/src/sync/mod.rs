@@ -3,4 +3,6 @@
 
 pub mod lungs;
 pub mod reconcile;
+pub mod reconcile_v2;
+pub mod riblt;
 pub mod states;

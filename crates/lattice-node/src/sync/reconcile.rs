@@ -12,6 +12,11 @@
 //! today, libp2p request-response next). The answering side is [`answer`], over a store.
 //! Nothing the other side claims is adopted: every entry pulled is verified and the
 //! root is only ever recomputed locally.
+//!
+//! The walk is reconciliation v1. A neighbour whose state answer announces v2
+//! ([`LedgerState::versions`]) is reconciled through a set sketch instead
+//! ([`crate::sync::reconcile_v2`]); both versions keep the root compare first, and the
+//! same pull (verified) and push.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -21,6 +26,7 @@ use serde_json::value::RawValue;
 
 use crate::ledger::merkle::{Hash, hex_hash};
 use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, Store, StoreError};
+use crate::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
 
 /// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
 pub const FANOUT_BITS: u16 = 2;
@@ -60,12 +66,21 @@ pub struct LedgerState {
     pub ledger_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger_open: Option<bool>,
+    /// The reconciliation versions the answering node speaks (absent from v1-only
+    /// nodes, which speak v1 alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<u16>,
 }
 
 impl LedgerState {
     /// The ledger the other side holds, reading an absent id as the development ledger.
     pub fn ledger_id(&self) -> LedgerId {
         self.ledger.unwrap_or_else(|| Genesis::development().id())
+    }
+
+    /// Whether the answering node speaks reconciliation v2 (the set sketch).
+    pub fn speaks_v2(&self) -> bool {
+        self.versions.contains(&2)
     }
 }
 
@@ -196,6 +211,21 @@ pub trait Remote: Sync {
         &self,
         req: &EntriesMessage,
     ) -> impl Future<Output = Result<PushResponse, TransportError>> + Send;
+    /// v2: a page of coded symbols (binary, see [`crate::sync::riblt::encode_page`]).
+    /// Transports without v2 keep the default, and their peers never announce it.
+    fn sketch(
+        &self,
+        _req: &SketchRequest,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
+        async { Err(reconcile_v2::unsupported()) }
+    }
+    /// v2: entries by short id.
+    fn fetch_short(
+        &self,
+        _req: &ShortFetchRequest,
+    ) -> impl Future<Output = Result<EntriesMessage, TransportError>> + Send {
+        async { Err(reconcile_v2::unsupported()) }
+    }
     /// Bytes sent and received so far (message bodies), for the report.
     fn bytes(&self) -> (u64, u64);
 }
@@ -219,6 +249,13 @@ pub struct ReconcileReport {
     /// and remembered so the next reconciliation does not fetch them again.
     #[serde(default)]
     pub refused: usize,
+    /// How the difference was found.
+    #[serde(default)]
+    pub method: Method,
+    /// Coded symbols received (v2's sketch; at most `reconcile_v2::MAX_SYMBOLS`, so a
+    /// u32, which keeps the report small where it is passed by value).
+    #[serde(default)]
+    pub symbols: u32,
 }
 
 fn protocol(msg: impl Into<String>) -> ReconcileError {
@@ -262,6 +299,7 @@ pub mod answer {
             ledger: Some(store.ledger().id()),
             ledger_name: Some(store.ledger().genesis().name().to_string()),
             ledger_open: Some(store.ledger().is_open()),
+            versions: crate::sync::reconcile_v2::VERSIONS.to_vec(),
         }
     }
 
@@ -390,6 +428,16 @@ pub async fn reconcile<R: Remote>(
     remote: &R,
     max_payload: usize,
 ) -> Result<ReconcileReport, ReconcileError> {
+    reconcile_with(local, remote, max_payload, &Options::default()).await
+}
+
+/// [`reconcile`] with v2's tuning; v2 is used whenever the other side announces it.
+pub async fn reconcile_with<R: Remote>(
+    local: &Store,
+    remote: &R,
+    max_payload: usize,
+    options: &Options,
+) -> Result<ReconcileReport, ReconcileError> {
     let (sent0, received0) = remote.bytes();
     let mut report = ReconcileReport::default();
     let theirs = remote.state().await?;
@@ -405,11 +453,46 @@ pub async fn reconcile<R: Remote>(
 
     let mut need: BTreeSet<EntryId> = BTreeSet::new();
     let mut give: BTreeSet<EntryId> = BTreeSet::new();
+    let mut forged = None;
     if theirs.count == 0 {
         give.extend(local.ids_under(&Prefix::ROOT));
     } else if local.is_empty() {
-        pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report).await?;
+        report.method = Method::Ids;
+        pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report, MAX_PER_SYNC).await?;
+    } else if theirs.speaks_v2() && !options.v1_only {
+        let plan = match reconcile_v2::plan(local, remote, theirs.count, options, &mut report).await
+        {
+            Ok(plan) => plan,
+            // A transport without v2 towards a peer that announces it: v1 still works.
+            Err(ReconcileError::Transport(t)) if t.kind == "unsupported" => {
+                report.method = Method::Walk;
+                walk(local, remote, &mut need, &mut give, &mut report).await?;
+                reconcile_v2::Plan {
+                    method: Method::Walk,
+                    need: std::mem::take(&mut need),
+                    give: std::mem::take(&mut give),
+                    ..Default::default()
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        report.method = plan.method;
+        report.symbols = plan.symbols;
+        need = plan.need;
+        give = plan.give;
+        if let Some(salt) = plan.salt {
+            forged = reconcile_v2::pull_short(
+                local,
+                remote,
+                &salt,
+                &plan.need_short,
+                max_payload,
+                &mut report,
+            )
+            .await?;
+        }
     } else {
+        report.method = Method::Walk;
         walk(local, remote, &mut need, &mut give, &mut report).await?;
     }
 
@@ -421,7 +504,6 @@ pub async fn reconcile<R: Remote>(
         .filter(|id| !ledger.was_refused(id))
         .take(MAX_PER_SYNC)
         .collect();
-    let mut forged = None;
     while !pending.is_empty() {
         let chunk: Vec<EntryId> = pending.iter().take(MAX_ENTRIES).copied().collect();
         let msg = remote.fetch(&FetchRequest { ids: chunk.clone() }).await?;
@@ -569,7 +651,7 @@ async fn compare_child<R: Remote>(
                 return Ok(());
             }
             if mine.count == 0 {
-                pull_all_ids(remote, p, need, report).await?;
+                pull_all_ids(remote, p, need, report, MAX_PER_SYNC).await?;
             } else {
                 next.push(*p);
             }
@@ -584,12 +666,14 @@ async fn compare_child<R: Remote>(
     Ok(())
 }
 
-/// Lists every id the other side has under `p`, page by page.
-async fn pull_all_ids<R: Remote>(
+/// Lists every id the other side has under `p`, page by page, until `need` holds
+/// `cap` ids.
+pub(crate) async fn pull_all_ids<R: Remote>(
     remote: &R,
     p: &Prefix,
     need: &mut BTreeSet<EntryId>,
     report: &mut ReconcileReport,
+    cap: usize,
 ) -> Result<(), ReconcileError> {
     let mut after = None;
     loop {
@@ -612,7 +696,7 @@ async fn pull_all_ids<R: Remote>(
         }
         need.extend(page.ids.iter().copied());
         match (page.more, page.ids.last()) {
-            (true, Some(last)) if need.len() < MAX_PER_SYNC => after = Some(*last),
+            (true, Some(last)) if need.len() < cap => after = Some(*last),
             _ => return Ok(()),
         }
     }

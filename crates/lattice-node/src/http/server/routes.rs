@@ -24,6 +24,7 @@ use crate::node::{NodeError, NodeHandle};
 use crate::sync::reconcile::{
     ChildrenRequest, EntriesMessage, FetchRequest, IdsRequest, PushResponse, answer,
 };
+use crate::sync::reconcile_v2;
 
 pub(super) async fn status(State(node): State<NodeHandle>) -> Json {
     to_json(&node.status())
@@ -260,6 +261,48 @@ pub(super) async fn fetch(
     let msg = answer::fetch(node.store(), &req)
         .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
     // Raw entries are already JSON; serialize the message as is.
+    let text = serde_json::to_string(&msg).expect("entries serialize");
+    Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
+}
+
+/// v2: a page of coded symbols, binary both ways. The sketch is computed on a blocking
+/// thread: it hashes every id of the ledger.
+pub(super) async fn sketch(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(body_error)?;
+    let store = node.store().clone();
+    let page = tokio::task::spawn_blocking(move || reconcile_v2::answer::sketch(&store, &body))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sketch",
+                "computing the sketch failed",
+            )
+        })?
+        .map_err(|e| ApiError::bad_request("bad_reconcile_request", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], page).into_response())
+}
+
+/// v2: entries by short id (a binary request, the entries as JSON as in `fetch`).
+pub(super) async fn fetch_short(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(body_error)?;
+    let store = node.store().clone();
+    let msg = tokio::task::spawn_blocking(move || reconcile_v2::answer::fetch(&store, &body))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "fetch",
+                "reading the entries failed",
+            )
+        })?
+        .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
     let text = serde_json::to_string(&msg).expect("entries serialize");
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }

@@ -1,0 +1,413 @@
+//! Reconciliation v2: when roots differ, a rateless set sketch ([`super::riblt`]) over
+//! salted short ids finds the difference in a few pages of coded symbols, whatever the
+//! ledgers' size; the entries then move by short id. v1's tree walk stays for peers
+//! that do not announce v2 in their state answer.
+//!
+//! Messages are binary (`application/octet-stream` on the HTTP lung), each starting
+//! with [`WIRE_VERSION`], so a later version is told apart rather than misread.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::reconcile::{
+    EntriesMessage, ReconcileError, ReconcileReport, Remote, TransportError, bounded_message,
+};
+use super::riblt::{Decoder, Encoder, PageError, Salt, decode_page, encode_page};
+use crate::ledger::{Entry, EntryId, Prefix, Store};
+
+/// The reconciliation versions this node speaks, announced in its state answer.
+pub const VERSIONS: [u16; 2] = [1, 2];
+/// The first byte of every v2 request and page.
+pub const WIRE_VERSION: u8 = 2;
+/// Most symbols in one page.
+pub const MAX_PAGE_SYMBOLS: usize = 32_768;
+/// No page reaches past this index: a sketch that needs more is given up for ids.
+pub const MAX_SYMBOLS: u64 = 1 << 20;
+/// The first page: enough for a difference of a few, so the common case costs one page.
+pub const FIRST_PAGE: usize = 8;
+/// Ids the listing fallback accepts beyond twice the count the other side announced
+/// (entries it gained since), before it stops.
+const MAX_IDS_SLACK: usize = 100_000;
+/// Most short ids in one fetch.
+pub const MAX_SHORT_FETCH: usize = super::reconcile::MAX_ENTRIES;
+
+/// How the difference was found (reported per sync).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Nothing to find: roots equal, or one side empty.
+    #[default]
+    Trivial,
+    /// v1's Merkle walk (the other side does not speak v2).
+    Walk,
+    /// A set sketch that decoded.
+    Sketch,
+    /// The sketch did not decode within its cap (or short ids collided): all of the
+    /// other side's ids were listed instead.
+    Ids,
+}
+
+/// Tuning of one v2 reconciliation (tests shrink the cap to force the fallback).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Most symbols asked for before falling back to listing ids; `None` derives it from
+    /// the ledgers' sizes (listing ids costs 32 B per id, a symbol about 19 B).
+    pub max_symbols: Option<u64>,
+    /// Reconcile as a node that speaks v1 only would (for tests and benchmarks of v1
+    /// against a v2 node).
+    pub v1_only: bool,
+    /// The salt, fixed (benchmarks and parity tests that compare byte counts across
+    /// runs); `None` draws a fresh one, as every node does.
+    pub salt: Option<Salt>,
+}
+
+/// `sketch`: symbols `start..start + count` of the answering side's set under `salt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SketchRequest {
+    pub salt: Salt,
+    pub start: u64,
+    pub count: u32,
+}
+
+/// `fetch by short id`: the entries whose short ids under `salt` are listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShortFetchRequest {
+    pub salt: Salt,
+    pub shorts: Vec<u64>,
+}
+
+/// A v2 message that cannot be read: named, nothing done.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("a reconciliation v{0} message; this node reads v{WIRE_VERSION}")]
+    Version(u8),
+    #[error("a {what} message of {len} bytes; expected {expected}")]
+    Length {
+        what: &'static str,
+        len: usize,
+        expected: String,
+    },
+    #[error("{0}")]
+    Page(#[from] PageError),
+    #[error("{0}")]
+    Limit(String),
+}
+
+fn check_version(bytes: &[u8]) -> Result<(), WireError> {
+    match bytes.first() {
+        Some(&WIRE_VERSION) => Ok(()),
+        Some(&v) => Err(WireError::Version(v)),
+        None => Err(WireError::Version(0)),
+    }
+}
+
+impl SketchRequest {
+    pub const LEN: usize = 1 + 16 + 8 + 4;
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.salt.0);
+        out.extend_from_slice(&self.start.to_le_bytes());
+        out.extend_from_slice(&self.count.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        check_version(bytes)?;
+        if bytes.len() != Self::LEN {
+            return Err(WireError::Length {
+                what: "sketch request",
+                len: bytes.len(),
+                expected: Self::LEN.to_string(),
+            });
+        }
+        Ok(SketchRequest {
+            salt: Salt(bytes[1..17].try_into().expect("16 bytes")),
+            start: u64::from_le_bytes(bytes[17..25].try_into().expect("8 bytes")),
+            count: u32::from_le_bytes(bytes[25..29].try_into().expect("4 bytes")),
+        })
+    }
+}
+
+impl ShortFetchRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(17 + 8 * self.shorts.len());
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.salt.0);
+        for s in &self.shorts {
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        check_version(bytes)?;
+        if bytes.len() < 17 || !(bytes.len() - 17).is_multiple_of(8) {
+            return Err(WireError::Length {
+                what: "short-id fetch",
+                len: bytes.len(),
+                expected: "17 + 8 per short id".into(),
+            });
+        }
+        Ok(ShortFetchRequest {
+            salt: Salt(bytes[1..17].try_into().expect("16 bytes")),
+            shorts: bytes[17..]
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        })
+    }
+}
+
+/// The answering side. Requests beyond the caps are refused, not trimmed.
+pub mod answer {
+    use super::*;
+
+    /// A page of coded symbols of `store`'s ids.
+    pub fn sketch(store: &Store, req: &[u8]) -> Result<Vec<u8>, WireError> {
+        let req = SketchRequest::decode(req)?;
+        let count = req.count as usize;
+        if count == 0 || count > MAX_PAGE_SYMBOLS {
+            return Err(WireError::Limit(format!(
+                "{count} symbols asked; between 1 and {MAX_PAGE_SYMBOLS} per page"
+            )));
+        }
+        if req.start + req.count as u64 > MAX_SYMBOLS {
+            return Err(WireError::Limit(format!(
+                "symbols past index {MAX_SYMBOLS} asked; list ids instead"
+            )));
+        }
+        let mut enc = Encoder::new(&req.salt, store.ids_under(&Prefix::ROOT));
+        enc.skip_to(req.start);
+        Ok(encode_page(req.start, &enc.window(count)))
+    }
+
+    /// The stored entries whose short ids are asked for (colliding ids all come back;
+    /// the asker keeps what it lacks).
+    pub fn fetch(store: &Store, req: &[u8]) -> Result<EntriesMessage, String> {
+        let req = ShortFetchRequest::decode(req).map_err(|e| e.to_string())?;
+        if req.shorts.len() > MAX_SHORT_FETCH {
+            return Err(format!(
+                "{} short ids asked; at most {MAX_SHORT_FETCH} per request",
+                req.shorts.len()
+            ));
+        }
+        let wanted: HashSet<u64> = req.shorts.iter().copied().collect();
+        let ids: Vec<EntryId> = store
+            .ids_under(&Prefix::ROOT)
+            .into_iter()
+            .filter(|id| wanted.contains(&req.salt.short_id(id)))
+            .take(2 * MAX_SHORT_FETCH)
+            .collect();
+        let entries = store.get_many(&ids).map_err(|e| e.to_string())?;
+        Ok(bounded_message(&entries).0)
+    }
+}
+
+/// What each side lacks, as v2 finds it.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub method: Method,
+    /// Full ids the other side has and we lack (the ids fallback).
+    pub need: BTreeSet<EntryId>,
+    /// Short ids the other side has and we lack (the sketch), under `salt`.
+    pub need_short: Vec<u64>,
+    pub salt: Option<Salt>,
+    /// What they lack.
+    pub give: BTreeSet<EntryId>,
+    pub symbols: u32,
+}
+
+/// The cap of a sketch when [`Options::max_symbols`] is unset: past about half of the
+/// other side's ids' worth of bytes, listing them is the cheaper way.
+fn default_cap(theirs: usize, ours: usize) -> u64 {
+    let by_size = (theirs.max(ours) as u64) * 32 / 19 / 2;
+    by_size.clamp(64, MAX_SYMBOLS)
+}
+
+/// Estimates the difference's size from symbols that did not decode. For symbol `i` of
+/// the subtracted sketch, the count is (their extra ids mapped to it) minus (ours), so
+/// its square is about `d * p_i * (1 - p_i)` plus the net difference's share squared,
+/// with `p_i = 1 / (1 + i/2)` (symbol 0 carries no information on `d`).
+fn estimate(counts: &[i64], net: i64) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, &c) in counts.iter().enumerate().skip(1) {
+        let p = 1.0 / (1.0 + i as f64 / 2.0);
+        num += (c as f64).powi(2) - (net as f64 * p).powi(2);
+        den += p * (1.0 - p);
+    }
+    // The net difference is a lower bound, and the better figure when one side only
+    // gained (the squares are then dominated by its share).
+    let spread = if den == 0.0 {
+        0.0
+    } else {
+        (num / den).max(0.0)
+    };
+    spread.max(net.unsigned_abs() as f64)
+}
+
+/// Finds what each side lacks through the sketch, falling back to listing ids.
+pub async fn plan<R: Remote>(
+    local: &Store,
+    remote: &R,
+    their_count: usize,
+    options: &Options,
+    report: &mut ReconcileReport,
+) -> Result<Plan, ReconcileError> {
+    let salt = options.salt.unwrap_or_else(Salt::random);
+    let ours = local.ids_under(&Prefix::ROOT);
+    let mut by_short: HashMap<u64, EntryId> = HashMap::with_capacity(ours.len());
+    let mut collided = false;
+    for id in &ours {
+        collided |= by_short.insert(salt.short_id(id), *id).is_some();
+    }
+    let cap = options
+        .max_symbols
+        .unwrap_or_else(|| default_cap(their_count, ours.len()))
+        .min(MAX_SYMBOLS);
+    let net = their_count as i64 - ours.len() as i64;
+    let mut plan = Plan::default();
+    // The net difference is a lower bound on the difference: when its sketch would not
+    // fit under the cap (one side empty or nearly), list ids at once.
+    let hopeless = net.unsigned_abs().saturating_mul(3) / 2 >= cap;
+    if !collided && !hopeless {
+        let mut dec = Decoder::new(&salt, by_short.keys().copied());
+        // A page sized for the net difference (all of it, when one side only gained),
+        // then pages sized by the estimate, at least tripling what came so far.
+        let mut want = (FIRST_PAGE as u64 + net.unsigned_abs() * 3 / 2).min(cap);
+        while (dec.received() as u64) < cap {
+            let start = dec.received() as u64;
+            let count = want.min(cap - start).min(MAX_PAGE_SYMBOLS as u64) as u32;
+            let req = SketchRequest { salt, start, count };
+            let page = remote.sketch(&req).await?;
+            report.requests += 1;
+            report.rounds += 1;
+            let (at, symbols) = decode_page(&page, count as usize)
+                .map_err(|e| ReconcileError::Protocol(e.to_string()))?;
+            if at != start || symbols.len() != count as usize {
+                return Err(ReconcileError::Protocol(format!(
+                    "asked for symbols {start}..{}, got {at}..{}",
+                    start + count as u64,
+                    at + symbols.len() as u64
+                )));
+            }
+            dec.add(&symbols);
+            plan.symbols = u32::try_from(dec.received()).unwrap_or(u32::MAX);
+            if let Some(diff) = dec.difference() {
+                plan.method = Method::Sketch;
+                plan.salt = Some(salt);
+                plan.need_short = diff.remote_only;
+                for s in diff.local_only {
+                    match by_short.get(&s) {
+                        Some(id) => {
+                            plan.give.insert(*id);
+                        }
+                        None => {
+                            return Err(ReconcileError::Protocol(
+                                "the sketch decoded to a short id we lack on our side".into(),
+                            ));
+                        }
+                    }
+                }
+                return Ok(plan);
+            }
+            if dec.is_malformed() {
+                break;
+            }
+            let got = dec.received() as u64;
+            let residual = dec.residual_counts();
+            let d = dec.decoded() as f64 + estimate(&residual, residual[0]);
+            want = (got * 3)
+                .max((d * 1.6) as u64 + 16)
+                .saturating_sub(got)
+                .max(1);
+        }
+    }
+    // Listing their ids costs 32 B each; we then know both differences exactly.
+    plan.method = Method::Ids;
+    let mut theirs = BTreeSet::new();
+    // All of them (the common ones too), however many: the difference is computed here.
+    let all = their_count.saturating_mul(2).saturating_add(MAX_IDS_SLACK);
+    super::reconcile::pull_all_ids(remote, &Prefix::ROOT, &mut theirs, report, all).await?;
+    let ours: BTreeSet<EntryId> = ours.into_iter().collect();
+    plan.give = ours.difference(&theirs).copied().collect();
+    plan.need = theirs.difference(&ours).copied().collect();
+    Ok(plan)
+}
+
+/// Pulls the entries behind `shorts`, verifying each: it must verify and its short id
+/// must be one asked for. Entries we hold already (a collision) are simply not new.
+/// Returns the first forgery seen, if any.
+pub async fn pull_short<R: Remote>(
+    local: &Store,
+    remote: &R,
+    salt: &Salt,
+    shorts: &[u64],
+    max_payload: usize,
+    report: &mut ReconcileReport,
+) -> Result<Option<String>, ReconcileError> {
+    let ledger = local.ledger();
+    // Ids refused for membership are remembered, so they are not fetched again.
+    let refused: HashSet<u64> = ledger
+        .refused_ids()
+        .iter()
+        .map(|id| salt.short_id(id))
+        .collect();
+    let mut pending: Vec<u64> = shorts
+        .iter()
+        .copied()
+        .filter(|s| !refused.contains(s))
+        .collect();
+    pending.truncate(super::reconcile::MAX_PER_SYNC);
+    let mut forged = None;
+    while !pending.is_empty() {
+        let chunk: Vec<u64> = pending.iter().take(MAX_SHORT_FETCH).copied().collect();
+        let msg = remote
+            .fetch_short(&ShortFetchRequest {
+                salt: *salt,
+                shorts: chunk.clone(),
+            })
+            .await?;
+        report.requests += 1;
+        let asked: HashSet<u64> = chunk.iter().copied().collect();
+        let mut good = Vec::with_capacity(msg.entries.len());
+        for raw in &msg.entries {
+            match Entry::from_json(raw.get(), max_payload) {
+                Ok(e) if asked.contains(&salt.short_id(&e.id())) => good.push(e),
+                Ok(e) => {
+                    forged.get_or_insert_with(|| format!("entry {} was not asked for", e.id()));
+                }
+                Err(e) => {
+                    forged.get_or_insert_with(|| format!("an entry fails verification: {e}"));
+                }
+            }
+        }
+        let got: HashSet<u64> = good.iter().map(|e| salt.short_id(&e.id())).collect();
+        let before = good.len();
+        good.retain(|e| ledger.check(e).is_ok());
+        report.refused += before - good.len();
+        pending.retain(|s| !got.contains(s));
+        let progress = !got.is_empty();
+        report.pulled += local
+            .append_batch(good)
+            .await?
+            .iter()
+            .filter(|a| a.inserted)
+            .count();
+        if !progress {
+            break;
+        }
+    }
+    Ok(forged)
+}
+
+/// The error a v1-only [`Remote`] gives when asked for v2.
+pub fn unsupported() -> TransportError {
+    TransportError {
+        kind: "unsupported".into(),
+        message: "this transport does not carry reconciliation v2".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
