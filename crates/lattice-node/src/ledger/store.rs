@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
 use super::genesis::{Genesis, Ledger, LedgerId, UnauthorizedAuthor};
+use super::membership::{Evictions, MEMBERSHIP_KEY};
 use super::merkle::{Hash, InclusionProof, Merkle, Prefix, Subtree};
 
 pub const DB_FILE: &str = "ledger.db";
@@ -226,7 +227,7 @@ impl Store {
         }
         let path = dir.join(DB_FILE);
         let err = sqlite(&path);
-        let conn = Connection::open(&path).map_err(&err)?;
+        let mut conn = Connection::open(&path).map_err(&err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -248,6 +249,10 @@ impl Store {
         }
         conn.execute_batch(SCHEMA).map_err(&err)?;
         check_ledger(&conn, dir, &path, options.ledger.genesis())?;
+        learn_records(&conn, &options.ledger).map_err(&err)?;
+        // Also after a crash between a removal's commit and its evictions.
+        let stale = stored_evictions(&conn, &options.ledger).map_err(&err)?;
+        evict(&mut conn, &options.ledger, &stale).map_err(&err)?;
 
         let reader = Connection::open_with_flags(
             &path,
@@ -294,6 +299,7 @@ impl Store {
             c
         };
         reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        learn_records(&reader, &options.ledger).map_err(&err)?;
         let (tree, report) = load(&reader, &path)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -458,6 +464,32 @@ impl Store {
                 .map_err(&err)?
             {
                 out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of `author`'s stored entries (not its membership records): what a
+    /// removal record keeps valid.
+    pub fn ids_of_author(
+        &self,
+        author: &[u8; 32],
+    ) -> Result<std::collections::BTreeSet<EntryId>, StoreError> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        let err = sqlite(&self.inner.path);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT author, created_at, payload, signature FROM entries WHERE author = ?1",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([author.as_slice()], row_to_entry)
+            .map_err(&err)?;
+        let mut out = std::collections::BTreeSet::new();
+        for e in rows {
+            let e = e.map_err(&err)?;
+            if !self.ledger().is_admin_record(&e) {
+                out.insert(e.id());
             }
         }
         Ok(out)
@@ -734,6 +766,24 @@ fn writer_loop(
             }
             continue;
         }
+        // Checked again here, in commit order: a removal committed since the caller's
+        // check must not let its author's entry in behind it.
+        let ledger = Arc::clone(&inner.options.ledger);
+        let group: Vec<WriteRequest> = group
+            .into_iter()
+            .filter_map(|req| {
+                match req.entries.iter().try_for_each(|e| ledger.check(e)) {
+                    Ok(()) => Some(req),
+                    Err(refused) => {
+                        let _ = req.reply.send(Err(StoreError::Unauthorized(refused)));
+                        None
+                    }
+                }
+            })
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
         match commit_group(&mut conn, &group) {
             Ok(inserted) => {
                 inner.commits.fetch_add(1, Ordering::Relaxed);
@@ -763,6 +813,9 @@ fn writer_loop(
                     replies.push((req.reply, results));
                 }
                 drop(tree);
+                if let Some(evictions) = ledger.learn(&fresh) {
+                    apply_evictions(&mut conn, &inner, &evictions);
+                }
                 if !fresh.is_empty() {
                     // No subscribers is fine.
                     let _ = inner.committed.send(fresh.into());
@@ -783,6 +836,98 @@ fn writer_loop(
             }
         }
     }
+}
+
+/// Evicts what a membership change no longer allows, and rebuilds the tree without it.
+/// A failure stops the store as a failed commit does: the disk and the tree would differ.
+fn apply_evictions(conn: &mut Connection, inner: &Inner, evictions: &Evictions) {
+    let result = evict(conn, &inner.options.ledger, evictions).and_then(|gone| {
+        if gone.is_empty() {
+            return Ok(gone);
+        }
+        let mut stmt = conn.prepare("SELECT id FROM entries")?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+            .filter_map(|v| v.ok().and_then(|v| v.try_into().ok()).map(EntryId))
+            .collect();
+        *inner.tree.write().expect("not poisoned") = Merkle::from_ids(ids);
+        Ok(gone)
+    });
+    match result {
+        Ok(gone) if !gone.is_empty() => tracing::warn!(
+            evicted = gone.len(),
+            "membership changed: evicted entries of authors who may no longer write them"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            let reason = format!("evicting after a membership change in {} failed: {e}", inner.path.display());
+            tracing::error!("{reason}; no further entries will be accepted");
+            *inner.failure.lock().expect("not poisoned") = Some(reason);
+        }
+    }
+}
+
+/// Deletes each listed author's entries except those it keeps (and administrators'
+/// records, which membership never touches); returns the deleted ids.
+fn evict(
+    conn: &mut Connection,
+    ledger: &Ledger,
+    evictions: &Evictions,
+) -> rusqlite::Result<Vec<EntryId>> {
+    if evictions.authors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tx = conn.transaction()?;
+    let mut gone = Vec::new();
+    {
+        let mut select = tx.prepare_cached(
+            "SELECT author, created_at, payload, signature FROM entries WHERE author = ?1",
+        )?;
+        let mut delete = tx.prepare_cached("DELETE FROM entries WHERE id = ?1")?;
+        for (author, keep) in &evictions.authors {
+            let entries = select
+                .query_map([author.as_slice()], row_to_entry)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let ids = entries
+                .iter()
+                .filter(|e| !ledger.is_admin_record(e))
+                .map(Entry::id);
+            for id in ids.filter(|id| !keep.contains(id)) {
+                delete.execute([id.as_bytes().as_slice()])?;
+                gone.push(id);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(gone)
+}
+
+/// Teaches the ledger the membership records the directory holds.
+fn learn_records(conn: &Connection, ledger: &Ledger) -> rusqlite::Result<()> {
+    if ledger.is_open() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT author, created_at, payload, signature FROM entries WHERE instr(payload, ?1) > 0",
+    )?;
+    let records = stmt
+        .query_map([MEMBERSHIP_KEY], row_to_entry)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let _ = ledger.learn(&records);
+    Ok(())
+}
+
+/// Every stored author the ledger does not count as a member, with what of theirs stays.
+fn stored_evictions(conn: &Connection, ledger: &Ledger) -> rusqlite::Result<Evictions> {
+    if ledger.is_open() {
+        return Ok(Evictions::default());
+    }
+    let mut stmt = conn.prepare("SELECT DISTINCT author FROM entries")?;
+    let authors = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+        .filter_map(|v| v.ok().and_then(|v| v.try_into().ok()))
+        .collect::<Vec<[u8; 32]>>();
+    Ok(ledger.evictions_for(authors))
 }
 
 fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Result<Vec<bool>> {

@@ -307,7 +307,7 @@ impl NodeHandle {
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
-            can_write,
+            own_key: key.public_bytes(),
             transitions: transitions::Transitions::default(),
         };
         actor.register_neighbor_metrics();
@@ -367,7 +367,7 @@ impl NodeHandle {
     /// Signs `payload` with the node key and appends it; returns once committed.
     pub async fn put(&self, payload: &serde_json::Value) -> Result<Appended, NodeError> {
         let ledger = self.shared.store.ledger();
-        if !ledger.genesis().is_author(&self.shared.key.public_bytes()) {
+        if !ledger.is_member(&self.shared.key.public_bytes()) {
             return Err(NodeError::NotAnAuthor {
                 peer: self.shared.peer_id.clone(),
                 name: ledger.genesis().name().to_string(),
@@ -476,8 +476,8 @@ struct Actor {
     /// The `seq` of the snapshot last published.
     seq: u64,
     entries_by_lung: EntriesByLung,
-    /// Whether our own key is an author of the ledger.
-    can_write: bool,
+    /// Our own key: whether it may write follows the ledger's membership records.
+    own_key: [u8; 32],
     transitions: transitions::Transitions,
 }
 
@@ -679,8 +679,8 @@ impl Actor {
             id: ledger.id().to_hex(),
             name: genesis.name().to_string(),
             open: genesis.is_open(),
-            authors: genesis.authors().count(),
-            can_write: self.can_write,
+            authors: ledger.member_count(),
+            can_write: ledger.is_member(&self.own_key),
             refused: ledger.refused_count(),
         }
     }
