@@ -150,8 +150,7 @@ fn record_from(
             "a record's payload holds only the key {MEMBERSHIP_KEY:?}"
         )));
     }
-    let wire: WireRecord =
-        serde_json::from_value(inner.clone()).map_err(|e| bad(e.to_string()))?;
+    let wire: WireRecord = serde_json::from_value(inner.clone()).map_err(|e| bad(e.to_string()))?;
     if wire.v != RECORD_VERSION {
         return Err(bad(format!(
             "version {} is not supported (this node knows version {RECORD_VERSION})",
@@ -204,6 +203,34 @@ pub fn record_payload(
         keep: keep.iter().copied().collect(),
     };
     serde_json::json!({ MEMBERSHIP_KEY: wire })
+}
+
+/// Signs a record naming `head` (a running node's `members.head`) as its predecessor:
+/// for a face that holds the administrator key but not the node's records. The node
+/// still checks it on arrival like any record.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_record_on(
+    admin: &NodeKey,
+    ledger: LedgerId,
+    head: [u8; 32],
+    op: Op,
+    author: &[u8; 32],
+    keep: &BTreeSet<EntryId>,
+    created_at: u64,
+    max_payload: usize,
+) -> Result<Entry, MembershipError> {
+    if keep.len() > max_kept(max_payload) {
+        return Err(MembershipError::TooManyKept {
+            author: peer_text(author),
+            count: keep.len(),
+            max: max_kept(max_payload),
+        });
+    }
+    let empty = BTreeSet::new();
+    let keep = if op == Op::Add { &empty } else { keep };
+    let payload = record_payload(ledger, head, op, author, keep);
+    Entry::sign(admin, created_at, &payload, max_payload)
+        .map_err(|e| MembershipError::Entry(e.to_string()))
 }
 
 /// How many kept ids fit a removal record under `max_payload` (the rest of the record is
@@ -459,7 +486,9 @@ impl Ledger {
         }
         let old = std::mem::replace(&mut book.view, view);
         let new = &book.view;
-        drop(std::mem::take(&mut *self.refused.lock().expect("not poisoned")));
+        drop(std::mem::take(
+            &mut *self.refused.lock().expect("not poisoned"),
+        ));
         let touched: BTreeSet<[u8; 32]> = old
             .members
             .iter()
@@ -531,17 +560,16 @@ impl Ledger {
             }
             book.view.head
         };
-        let keep = if op == Op::Add { BTreeSet::new() } else { keep };
-        if keep.len() > max_kept(max_payload) {
-            return Err(MembershipError::TooManyKept {
-                author: peer_text(author),
-                count: keep.len(),
-                max: max_kept(max_payload),
-            });
-        }
-        let payload = record_payload(self.id(), head, op, author, &keep);
-        Entry::sign(admin, created_at, &payload, max_payload)
-            .map_err(|e| MembershipError::Entry(e.to_string()))
+        sign_record_on(
+            admin,
+            self.id(),
+            head,
+            op,
+            author,
+            &keep,
+            created_at,
+            max_payload,
+        )
     }
 
     pub fn members(&self) -> MembersInfo {

@@ -771,15 +771,15 @@ fn writer_loop(
         let ledger = Arc::clone(&inner.options.ledger);
         let group: Vec<WriteRequest> = group
             .into_iter()
-            .filter_map(|req| {
-                match req.entries.iter().try_for_each(|e| ledger.check(e)) {
+            .filter_map(
+                |req| match req.entries.iter().try_for_each(|e| ledger.check(e)) {
                     Ok(()) => Some(req),
                     Err(refused) => {
                         let _ = req.reply.send(Err(StoreError::Unauthorized(refused)));
                         None
                     }
-                }
-            })
+                },
+            )
             .collect();
         if group.is_empty() {
             continue;
@@ -860,7 +860,10 @@ fn apply_evictions(conn: &mut Connection, inner: &Inner, evictions: &Evictions) 
         ),
         Ok(_) => {}
         Err(e) => {
-            let reason = format!("evicting after a membership change in {} failed: {e}", inner.path.display());
+            let reason = format!(
+                "evicting after a membership change in {} failed: {e}",
+                inner.path.display()
+            );
             tracing::error!("{reason}; no further entries will be accepted");
             *inner.failure.lock().expect("not poisoned") = Some(reason);
         }

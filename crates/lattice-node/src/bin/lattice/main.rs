@@ -10,6 +10,7 @@ use lattice_node::NodeKey;
 use lattice_node::config::Mode;
 use lattice_node::time::now_ms;
 
+mod members;
 mod online;
 use lattice_node::config::{self, Config, ConfigError, Overrides};
 use lattice_node::ledger::{
@@ -109,6 +110,12 @@ enum Command {
         /// instead of writing the local data directory.
         #[arg(long)]
         url: Option<String>,
+    },
+    /// The ledger's membership: `list`, or `add|remove <PEER_ID>` (signed with this
+    /// node's key, which must be an administrator of the ledger).
+    Members {
+        #[command(subcommand)]
+        action: members::MembersCommand,
     },
     /// Print the local ledger's Merkle root (lowercase hex).
     Root,
@@ -245,6 +252,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime.block_on(online::put(&config, payload, &url))
         }
         Command::Put { json, url: None } => runtime.block_on(put(&config, &json)),
+        Command::Members { action } => runtime.block_on(members::run(&config, action)),
         Command::Root => root(&config),
         Command::List { limit, json } => list(&config, limit, json),
         Command::Export => export(&config),

@@ -99,7 +99,7 @@ fn node_url(config: &Config, url: Option<&str>) -> Result<Url, Failure> {
     Ok(url)
 }
 
-fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure> {
+pub(crate) fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure> {
     let limits = ClientLimits {
         request_timeout: Duration::from_secs(30),
         ..ClientLimits::default()
@@ -109,7 +109,9 @@ fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure>
         .map_err(|e| Failure::Other(anyhow!("{url}: {e}")))
 }
 
-fn call_error(url: &Url) -> impl Fn(lattice_node::http::client::ClientError) -> Failure + '_ {
+pub(crate) fn call_error(
+    url: &Url,
+) -> impl Fn(lattice_node::http::client::ClientError) -> Failure + '_ {
     move |e| Failure::Other(anyhow!("{url}: {e}"))
 }
 

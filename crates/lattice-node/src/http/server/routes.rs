@@ -279,6 +279,38 @@ pub(super) async fn push(
     }))
 }
 
+#[derive(Deserialize)]
+pub(super) struct MembersQuery {
+    /// A PeerId: also list that author's stored entries (what a removal would keep).
+    author: Option<String>,
+}
+
+/// The ledger's membership now: authors, administrators, removed authors and every
+/// record (applied or on a losing branch), plus `head`, which a new record names.
+pub(super) async fn members(
+    State(node): State<NodeHandle>,
+    Query(q): Query<MembersQuery>,
+) -> Result<Json, ApiError> {
+    let ledger = node.store().ledger();
+    let mut body = serde_json::to_value(ledger.members()).expect("members serialize");
+    if let Some(author) = q.author {
+        let key = author
+            .trim()
+            .parse::<crate::p2p::PeerId>()
+            .ok()
+            .and_then(|p| crate::identity::public_key_of(&p))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_author",
+                    format!("author {author:?} is not the PeerId of an ed25519 key"),
+                )
+            })?;
+        let ids = node.store().ids_of_author(&key).map_err(NodeError::from)?;
+        body["author_entries"] = json!(ids);
+    }
+    Ok(axum::Json(body))
+}
+
 pub(super) async fn metrics(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, node.registry()).map_err(|_| {

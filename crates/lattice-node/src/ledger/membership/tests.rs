@@ -20,12 +20,25 @@ fn bank() -> Ledger {
 }
 
 fn entry(n: u8, i: u64) -> Entry {
-    Entry::sign(&key(n), i, &serde_json::json!({ "i": i }), DEFAULT_MAX_PAYLOAD).unwrap()
+    Entry::sign(
+        &key(n),
+        i,
+        &serde_json::json!({ "i": i }),
+        DEFAULT_MAX_PAYLOAD,
+    )
+    .unwrap()
 }
 
 fn record(ledger: &Ledger, op: Op, who: u8, keep: BTreeSet<EntryId>) -> Entry {
     let r = ledger
-        .sign_record(&key(1), op, &key(who).public_bytes(), keep, 9, DEFAULT_MAX_PAYLOAD)
+        .sign_record(
+            &key(1),
+            op,
+            &key(who).public_bytes(),
+            keep,
+            9,
+            DEFAULT_MAX_PAYLOAD,
+        )
         .unwrap();
     ledger.check(&r).unwrap();
     r
@@ -58,7 +71,9 @@ fn an_added_author_may_write_and_earlier_refusals_are_forgotten_for_a_recheck() 
     assert!(ledger.check(&early).is_err());
     assert!(ledger.was_refused(&early.id()));
     let add = record(&ledger, Op::Add, 4, BTreeSet::new());
-    let change = ledger.learn(std::slice::from_ref(&add)).expect("membership changed");
+    let change = ledger
+        .learn(std::slice::from_ref(&add))
+        .expect("membership changed");
     assert!(change.authors.is_empty(), "an add evicts nothing");
     assert!(
         !ledger.was_refused(&early.id()),
@@ -82,7 +97,10 @@ fn a_removed_author_keeps_exactly_the_entries_its_removal_names() {
     );
     assert!(ledger.check(&kept).is_ok());
     let err = ledger.check(&later).unwrap_err();
-    assert!(err.to_string().contains("was removed as an author"), "{err}");
+    assert!(
+        err.to_string().contains("was removed as an author"),
+        "{err}"
+    );
     assert!(!ledger.is_member(&key(3).public_bytes()));
     assert_eq!(ledger.members().removed.len(), 1);
 }
@@ -91,7 +109,14 @@ fn a_removed_author_keeps_exactly_the_entries_its_removal_names() {
 fn only_an_administrator_signs_records_and_only_on_a_closed_ledger() {
     let ledger = bank();
     let err = ledger
-        .sign_record(&key(2), Op::Add, &key(4).public_bytes(), BTreeSet::new(), 1, 4096)
+        .sign_record(
+            &key(2),
+            Op::Add,
+            &key(4).public_bytes(),
+            BTreeSet::new(),
+            1,
+            4096,
+        )
         .unwrap_err();
     assert_eq!(err.kind(), "not_admin");
     // A record an author signs itself (the payload built by hand) is refused on arrival.
@@ -110,7 +135,14 @@ fn only_an_administrator_signs_records_and_only_on_a_closed_ledger() {
 
     let dev = Ledger::default();
     let err = dev
-        .sign_record(&key(1), Op::Add, &key(4).public_bytes(), BTreeSet::new(), 1, 4096)
+        .sign_record(
+            &key(1),
+            Op::Add,
+            &key(4).public_bytes(),
+            BTreeSet::new(),
+            1,
+            4096,
+        )
         .unwrap_err();
     assert_eq!(err.kind(), "open_ledger");
 }
@@ -122,7 +154,14 @@ fn a_record_of_another_ledger_or_malformed_is_refused() {
         Genesis::sign(&key(1), "other", false, &[key(2).public_bytes()], &[], 5).unwrap(),
     );
     let foreign = other
-        .sign_record(&key(1), Op::Add, &key(4).public_bytes(), BTreeSet::new(), 1, 4096)
+        .sign_record(
+            &key(1),
+            Op::Add,
+            &key(4).public_bytes(),
+            BTreeSet::new(),
+            1,
+            4096,
+        )
         .unwrap();
     let err = ledger.check(&foreign).unwrap_err();
     assert!(err.to_string().contains(&other.id().to_hex()), "{err}");
@@ -130,8 +169,13 @@ fn a_record_of_another_ledger_or_malformed_is_refused() {
     let bad = Entry::sign(&key(1), 1, &extra, 4096).unwrap();
     assert!(ledger.check(&bad).is_err());
     // An ordinary entry that merely mentions the key is an ordinary entry.
-    let mention = Entry::sign(&key(2), 1, &serde_json::json!({"note": MEMBERSHIP_KEY}), 4096)
-        .unwrap();
+    let mention = Entry::sign(
+        &key(2),
+        1,
+        &serde_json::json!({"note": MEMBERSHIP_KEY}),
+        4096,
+    )
+    .unwrap();
     assert!(ledger.check(&mention).is_ok());
 }
 
@@ -139,10 +183,24 @@ fn a_record_of_another_ledger_or_malformed_is_refused() {
 fn of_two_successors_of_one_record_the_smaller_id_wins_whatever_the_arrival_order() {
     let a = bank();
     let add4 = a
-        .sign_record(&key(1), Op::Add, &key(4).public_bytes(), BTreeSet::new(), 1, 4096)
+        .sign_record(
+            &key(1),
+            Op::Add,
+            &key(4).public_bytes(),
+            BTreeSet::new(),
+            1,
+            4096,
+        )
         .unwrap();
     let add5 = a
-        .sign_record(&key(1), Op::Add, &key(5).public_bytes(), BTreeSet::new(), 2, 4096)
+        .sign_record(
+            &key(1),
+            Op::Add,
+            &key(5).public_bytes(),
+            BTreeSet::new(),
+            2,
+            4096,
+        )
         .unwrap();
     let (winner, loser) = if add4.id() < add5.id() {
         (4, 5)
@@ -159,12 +217,23 @@ fn of_two_successors_of_one_record_the_smaller_id_wins_whatever_the_arrival_orde
         assert!(!l.is_member(&key(loser).public_bytes()));
         let info = l.members();
         assert_eq!(info.records.iter().filter(|r| r.applied).count(), 1);
-        assert_eq!(info.records.len(), 2, "the loser stays stored, without effect");
+        assert_eq!(
+            info.records.len(),
+            2,
+            "the loser stays stored, without effect"
+        );
     }
     assert_eq!(a.members().head, b.members().head);
     // The loser's issuer re-issues on top of the winner.
     let again = a
-        .sign_record(&key(1), Op::Add, &key(loser).public_bytes(), BTreeSet::new(), 3, 4096)
+        .sign_record(
+            &key(1),
+            Op::Add,
+            &key(loser).public_bytes(),
+            BTreeSet::new(),
+            3,
+            4096,
+        )
         .unwrap();
     a.learn(&[again]);
     assert!(a.is_member(&key(loser).public_bytes()));
@@ -174,11 +243,25 @@ fn of_two_successors_of_one_record_the_smaller_id_wins_whatever_the_arrival_orde
 fn adding_a_member_twice_or_removing_a_stranger_is_refused_before_signing() {
     let ledger = bank();
     let err = ledger
-        .sign_record(&key(1), Op::Add, &key(2).public_bytes(), BTreeSet::new(), 1, 4096)
+        .sign_record(
+            &key(1),
+            Op::Add,
+            &key(2).public_bytes(),
+            BTreeSet::new(),
+            1,
+            4096,
+        )
         .unwrap_err();
     assert_eq!(err.kind(), "already_member");
     let err = ledger
-        .sign_record(&key(1), Op::Remove, &key(4).public_bytes(), BTreeSet::new(), 1, 4096)
+        .sign_record(
+            &key(1),
+            Op::Remove,
+            &key(4).public_bytes(),
+            BTreeSet::new(),
+            1,
+            4096,
+        )
         .unwrap_err();
     assert_eq!(err.kind(), "not_member");
     let many: BTreeSet<EntryId> = (0..100).map(|i| entry(3, i).id()).collect();
