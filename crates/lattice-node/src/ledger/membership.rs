@@ -294,10 +294,32 @@ impl View {
 pub struct UnauthorizedAuthor {
     pub author: String,
     pub entry: EntryId,
-    pub name: String,
+    /// Shared, not owned: keeps the error small enough to return by value everywhere.
+    pub name: std::sync::Arc<str>,
     pub ledger: LedgerId,
-    /// "is not an author", "was removed as an author", ...: completes the sentence.
-    pub why: String,
+    pub why: Why,
+}
+
+/// Why an author may not write an entry; completes the sentence of the refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    NotAuthor,
+    Removed,
+    NotAdmin,
+    BadRecord(Box<MembershipError>),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::NotAuthor => f.write_str("is not an author"),
+            Why::Removed => f.write_str(
+                "was removed as an author (only entries its removal record keeps stay valid)",
+            ),
+            Why::NotAdmin => f.write_str("signed a membership record but is not an administrator"),
+            Why::BadRecord(e) => write!(f, "signed a refused membership record ({e})"),
+        }
+    }
 }
 
 impl UnauthorizedAuthor {
@@ -418,12 +440,12 @@ impl Ledger {
         self.book.lock().expect("not poisoned")
     }
 
-    fn refuse(&self, entry: &Entry, why: String) -> UnauthorizedAuthor {
+    fn refuse(&self, entry: &Entry, why: Why) -> UnauthorizedAuthor {
         self.remember_refused(entry.id());
         UnauthorizedAuthor {
             author: entry.author(),
             entry: entry.id(),
-            name: self.genesis.name().to_string(),
+            name: self.genesis.name().into(),
             ledger: self.genesis.id(),
             why,
         }
@@ -436,14 +458,11 @@ impl Ledger {
         }
         if let Some(record) = parse_record(entry, self.id()) {
             if !self.genesis.is_admin(entry.author_key()) {
-                return Err(self.refuse(
-                    entry,
-                    "signed a membership record but is not an administrator".into(),
-                ));
+                return Err(self.refuse(entry, Why::NotAdmin));
             }
             return match record {
                 Ok(_) => Ok(()),
-                Err(e) => Err(self.refuse(entry, format!("signed a refused record ({e})"))),
+                Err(e) => Err(self.refuse(entry, Why::BadRecord(Box::new(e)))),
             };
         }
         let view = &self.book().view;
@@ -451,11 +470,11 @@ impl Ledger {
             return Ok(());
         }
         let why = if view.frozen.contains_key(entry.author_key()) {
-            "was removed as an author (only entries its removal record keeps stay valid)"
+            Why::Removed
         } else {
-            "is not an author"
+            Why::NotAuthor
         };
-        Err(self.refuse(entry, why.into()))
+        Err(self.refuse(entry, why))
     }
 
     /// Learns the records among `entries` (already checked and stored). When the

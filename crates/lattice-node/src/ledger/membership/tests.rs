@@ -208,8 +208,8 @@ fn of_two_successors_of_one_record_the_smaller_id_wins_whatever_the_arrival_orde
         (5, 4)
     };
     let b = bank();
-    a.learn(&[add4.clone()]);
-    a.learn(&[add5.clone()]);
+    a.learn(std::slice::from_ref(&add4));
+    a.learn(std::slice::from_ref(&add5));
     b.learn(&[add5]);
     b.learn(&[add4]);
     for l in [&a, &b] {
