@@ -532,18 +532,18 @@ impl Ledger {
             && matches!(parse_record(entry, self.id()), Some(Ok(_)))
     }
 
-    /// For stored `authors`, those the current view does not count as members, with
-    /// the ids of theirs that stay valid.
-    pub fn evictions_for(&self, authors: impl IntoIterator<Item = [u8; 32]>) -> Evictions {
+    /// Every removed author (not re-added since), with the ids of theirs that stay valid.
+    pub fn removed_evictions(&self) -> Evictions {
         if self.is_open() {
             return Evictions::default();
         }
         let book = self.book();
         Evictions {
-            authors: authors
-                .into_iter()
-                .filter(|a| !book.view.members.contains(a))
-                .map(|a| (a, book.view.frozen.get(&a).cloned().unwrap_or_default()))
+            authors: book
+                .view
+                .frozen
+                .iter()
+                .map(|(a, keep)| (*a, keep.clone()))
                 .collect(),
         }
     }

@@ -251,7 +251,9 @@ impl Store {
         check_ledger(&conn, dir, &path, options.ledger.genesis())?;
         learn_records(&conn, &options.ledger).map_err(&err)?;
         // Also after a crash between a removal's commit and its evictions.
-        let stale = stored_evictions(&conn, &options.ledger).map_err(&err)?;
+        // (Only removed authors: entries a directory holds of authors never admitted are
+        // not this node's to judge at open; they were refused on arrival.)
+        let stale = options.ledger.removed_evictions();
         evict(&mut conn, &options.ledger, &stale).map_err(&err)?;
 
         let reader = Connection::open_with_flags(
@@ -918,19 +920,6 @@ fn learn_records(conn: &Connection, ledger: &Ledger) -> rusqlite::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let _ = ledger.learn(&records);
     Ok(())
-}
-
-/// Every stored author the ledger does not count as a member, with what of theirs stays.
-fn stored_evictions(conn: &Connection, ledger: &Ledger) -> rusqlite::Result<Evictions> {
-    if ledger.is_open() {
-        return Ok(Evictions::default());
-    }
-    let mut stmt = conn.prepare("SELECT DISTINCT author FROM entries")?;
-    let authors = stmt
-        .query_map([], |r| r.get::<_, Vec<u8>>(0))?
-        .filter_map(|v| v.ok().and_then(|v| v.try_into().ok()))
-        .collect::<Vec<[u8; 32]>>();
-    Ok(ledger.evictions_for(authors))
 }
 
 fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Result<Vec<bool>> {

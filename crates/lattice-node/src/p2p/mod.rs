@@ -9,6 +9,7 @@
 //! request and have been heard (ping or any traffic) within the peer timeout. A silent
 //! peer is disconnected, then redialed with a capped, jittered backoff (see `redial`).
 
+pub mod admission;
 mod behaviour;
 #[cfg(test)]
 mod ledger_tests;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::protocol::{SyncRequest, SyncResponse};
 pub use self::remote::P2pRemote;
+pub use self::swarm::AdmissionView;
 use self::swarm::Command;
 use crate::identity::NodeKey;
 use crate::ledger::{Entry, Store};
@@ -80,6 +82,8 @@ pub enum P2pError {
     Listen { addr: Multiaddr, message: String },
     #[error("cannot build the P2P swarm: {0}")]
     Build(String),
+    #[error("{0}")]
+    Admission(String),
 }
 
 impl P2pError {
@@ -88,6 +92,7 @@ impl P2pError {
             P2pError::BootstrapWithoutPeerId(_) => "bad_bootstrap",
             P2pError::Listen { .. } => "p2p_listen",
             P2pError::Build(_) => "p2p_build",
+            P2pError::Admission(_) => "admission",
         }
     }
 }
@@ -112,6 +117,9 @@ pub struct PeerInfo {
     /// peer, no gossip) and shown so a person sees two deployments met.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_ledger: Option<String>,
+    /// False while it waits for a person's decision (see `admission`): it is neither
+    /// synced with nor counted, and gets no gossip.
+    pub admitted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +253,27 @@ impl P2pHandle {
         self.ask(|reply| Command::Score(peer, reply))
             .await
             .flatten()
+    }
+
+    /// Accepts (`true`) or ignores `peer`; the decision is kept in the data directory.
+    pub async fn decide_admission(&self, peer: PeerId, accept: bool) -> Result<(), P2pError> {
+        self.ask(|reply| {
+            Command::Admission(swarm::AdmitRequest::Decide {
+                peer,
+                accept,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or_else(|| Err("the P2P task has stopped".into()))
+        .map_err(P2pError::Admission)
+    }
+
+    /// The admission decisions kept (pending peers are in [`Self::peers`]).
+    pub async fn admission(&self) -> AdmissionView {
+        self.ask(|reply| Command::Admission(swarm::AdmitRequest::View(reply)))
+            .await
+            .unwrap_or_default()
     }
 
     /// Reconciliation with `peer` over the sync protocol.

@@ -31,8 +31,12 @@ use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
 use crate::sync::reconcile::TransportError;
 
+mod admit;
 mod liveness;
 mod transport;
+
+pub use self::admit::AdmissionView;
+pub(crate) use self::admit::Request as AdmitRequest;
 
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
@@ -51,6 +55,7 @@ pub(crate) enum Command {
         request: SyncRequest,
         reply: Reply<Result<SyncResponse, TransportError>>,
     },
+    Admission(admit::Request),
 }
 
 pub(super) struct EventLoop {
@@ -89,6 +94,8 @@ pub(super) struct EventLoop {
     addr_waiters: Vec<Reply<Vec<Multiaddr>>>,
     /// libp2p's own metrics, when the node exports them.
     metrics: Option<libp2p::metrics::Metrics>,
+    /// Who is admitted (see `p2p::admission`), and who is held out now.
+    admission: admit::Gatekeeper,
 }
 
 impl EventLoop {
@@ -116,6 +123,23 @@ impl EventLoop {
         )?;
 
         let ledger = store.ledger().id();
+        let configured =
+            config
+                .allow
+                .iter()
+                .flatten()
+                .copied()
+                .chain(
+                    config
+                        .bootstrap
+                        .iter()
+                        .filter_map(|a| match a.iter().last() {
+                            Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+                            _ => None,
+                        }),
+                );
+        let admission = super::admission::Admission::load(store.path().parent(), configured)
+            .map_err(|e| P2pError::Admission(e.to_string()))?;
         let mut swarm = transport::build(&config, &ledger)?;
         for addr in &config.announce {
             swarm.add_external_address(addr.clone());
@@ -161,6 +185,7 @@ impl EventLoop {
             unbound,
             addr_waiters: Vec::new(),
             metrics,
+            admission: admit::Gatekeeper::new(admission),
         })
     }
 
@@ -193,7 +218,10 @@ impl EventLoop {
                 _ = tokio::time::sleep_until(silent_at.unwrap_or_else(Instant::now)),
                     if silent_at.is_some() => self.check_liveness(),
                 // Also periodically: asks unproven peers again, and notices our own pauses.
-                _ = liveness_tick.tick() => self.check_liveness(),
+                _ = liveness_tick.tick() => {
+                    self.check_liveness();
+                    self.review_admission();
+                }
             }
         }
         debug!("P2P swarm task stopped");
@@ -255,6 +283,7 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, reply);
             }
+            Command::Admission(request) => self.handle_admission(request),
         }
     }
 
@@ -415,11 +444,13 @@ impl EventLoop {
         self.peers
             .insert(peer, PeerState::new(address, endpoint.is_dialer()));
         self.emit(P2pEvent::PeersChanged);
+        self.apply_standing(peer);
     }
 
     /// Re-derives whether `peer` is sync-capable and reports any change.
     fn refresh_sync(&mut self, peer: PeerId) {
-        let capable = self.peers.get(&peer).is_some_and(PeerState::sync_capable);
+        let capable =
+            self.peers.get(&peer).is_some_and(PeerState::sync_capable) && self.admits(&peer);
         let changed = if capable {
             self.sync_peers.insert(peer)
         } else {
@@ -595,6 +626,10 @@ impl EventLoop {
                 } => {
                     debug!(%peer, request = request.name(), "sync request");
                     self.heard(&peer);
+                    if !self.admits(&peer) {
+                        self.refuse_request(peer, channel);
+                        return;
+                    }
                     let store = self.store.clone();
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
@@ -608,7 +643,12 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    self.answered(peer, request_id);
+                    if matches!(&response, SyncResponse::Error { kind, .. } if kind == super::admission::NOT_ADMITTED)
+                    {
+                        self.refused_by(peer, request_id);
+                    } else {
+                        self.answered(peer, request_id);
+                    }
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
@@ -668,6 +708,7 @@ impl EventLoop {
                 sync_capable: self.sync_peers.contains(id),
                 last_heard_ms: p.last_heard_ms,
                 other_ledger: p.other_ledger.map(|l| l.to_hex()),
+                admitted: self.admits(id),
             })
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
