@@ -123,6 +123,7 @@ fn ledger_of(n: &TestNode) -> Value {
 
 async fn push(n: &TestNode, e: &Entry) -> u16 {
     let body = json!({ "entries": [serde_json::from_str::<Value>(&e.to_json()).unwrap()] });
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .build()

@@ -388,6 +388,22 @@ impl NodeHandle {
         Ok(appended)
     }
 
+    /// Accepts (`true`) or ignores a P2P peer (see `p2p::admission`); kept in the data
+    /// directory. Returns the status right after, so faces render the new standing.
+    pub async fn decide_peer(
+        &self,
+        peer: crate::p2p::PeerId,
+        accept: bool,
+    ) -> Result<crate::p2p::AdmissionView, NodeError> {
+        self.shared.p2p.decide_admission(peer, accept).await?;
+        Ok(self.shared.p2p.admission().await)
+    }
+
+    /// The admission decisions kept (pending peers are in the status's peer list).
+    pub async fn admission(&self) -> crate::p2p::AdmissionView {
+        self.shared.p2p.admission().await
+    }
+
     /// Cuts P2P for real (every connection closed, new ones refused) or restores it.
     pub async fn set_p2p_blocked(&self, blocked: bool) -> Result<Status, NodeError> {
         let (reply, rx) = oneshot::channel();

@@ -12,6 +12,7 @@ use lattice_node::time::now_ms;
 
 mod members;
 mod online;
+mod peers;
 use lattice_node::config::{self, Config, ConfigError, Overrides};
 use lattice_node::ledger::{
     Entry, EntryId, Genesis, Ledger, Store, StoreOptions, verify_inclusion,
@@ -116,6 +117,16 @@ enum Command {
     Members {
         #[command(subcommand)]
         action: members::MembersCommand,
+    },
+    /// P2P admission on a running node: `list` peers (pending ones wait for a
+    /// decision), `accept <PEER_ID>` or `ignore <PEER_ID>`. Needs LATTICE_API_TOKEN
+    /// when the node has one.
+    Peers {
+        #[command(subcommand)]
+        action: peers::PeersCommand,
+        /// The node's base URL (default: http://LATTICE_HTTP_LISTEN).
+        #[arg(long, global = true)]
+        url: Option<String>,
     },
     /// Print the local ledger's Merkle root (lowercase hex).
     Root,
@@ -253,6 +264,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Put { json, url: None } => runtime.block_on(put(&config, &json)),
         Command::Members { action } => runtime.block_on(members::run(&config, action)),
+        Command::Peers { action, url } => {
+            runtime.block_on(peers::run(&config, action, url.as_deref()))
+        }
         Command::Root => root(&config),
         Command::List { limit, json } => list(&config, limit, json),
         Command::Export => export(&config),

@@ -238,6 +238,17 @@ fn print_status(s: &serde_json::Value) {
                 str_of(&p["other_ledger"])
             );
         }
+        for p in ps
+            .iter()
+            .filter(|p| p["admitted"] == false && !p["other_ledger"].is_string())
+        {
+            println!(
+                "PENDING   peer {} at {}: not admitted (lattice peers accept|ignore {})",
+                str_of(&p["peer_id"]),
+                str_of(&p["address"]),
+                str_of(&p["peer_id"])
+            );
+        }
     }
     if let Some(ns) = s["neighbors"].as_array() {
         for n in ns {

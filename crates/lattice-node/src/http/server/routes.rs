@@ -279,6 +279,48 @@ pub(super) async fn push(
     }))
 }
 
+/// Admission: the decisions kept, and every connected peer with its standing.
+pub(super) async fn peers(State(node): State<NodeHandle>) -> Json {
+    let view = node.admission().await;
+    to_json(&json!({
+        "enforced": view.enforced,
+        "accepted": view.accepted,
+        "ignored": view.ignored,
+        "peers": node.status().peers,
+    }))
+}
+
+/// `POST /api/lattice/peers/{peer_id}/accept` and `.../ignore`.
+pub(super) async fn decide_peer(
+    State(node): State<NodeHandle>,
+    Path((peer, decision)): Path<(String, String)>,
+) -> Result<Json, ApiError> {
+    let accept = match decision.as_str() {
+        "accept" => true,
+        "ignore" => false,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such decision {other:?}: accept or ignore"),
+            ));
+        }
+    };
+    let peer: crate::p2p::PeerId = peer.trim().parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad_peer_id",
+            format!("{peer:?} is not a PeerId (`lattice peers list` shows them)"),
+        )
+    })?;
+    let view = node.decide_peer(peer, accept).await.map_err(|e| match e {
+        NodeError::P2p(e) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string())
+        }
+        e => ApiError::from(e),
+    })?;
+    Ok(to_json(&view))
+}
+
 #[derive(Deserialize)]
 pub(super) struct MembersQuery {
     /// A PeerId: also list that author's stored entries (what a removal would keep).
