@@ -303,6 +303,7 @@ pub(super) fn p2p_config(config: &Config, options: &NodeOptions, key: NodeKey) -
         gossip_heartbeat: options.gossip_heartbeat,
         psk: config.p2p_psk,
         announce: options.p2p_announce.clone(),
+        peer_rate: config.peer_rate,
     }
 }
 

@@ -16,6 +16,9 @@ mod ledger_tests;
 #[cfg(test)]
 mod liveness_tests;
 pub mod protocol;
+pub mod rate;
+#[cfg(test)]
+mod rate_tests;
 mod redial;
 mod remote;
 mod swarm;
@@ -72,6 +75,8 @@ pub struct P2pConfig {
     /// Told to peers (by identify) instead of the listen addresses, when set: where the
     /// node is reachable from outside (a port forward, a relay).
     pub announce: Vec<Multiaddr>,
+    /// Gossiped entries one peer may send (`LATTICE_PEER_RATE`); `None`: unlimited.
+    pub peer_rate: Option<rate::PeerRate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +125,8 @@ pub struct PeerInfo {
     /// False while it waits for a person's decision (see `admission`): it is neither
     /// synced with nor counted, and gets no gossip.
     pub admitted: bool,
+    /// Its gossiped entries dropped over `LATTICE_PEER_RATE` on this connection.
+    pub rate_dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

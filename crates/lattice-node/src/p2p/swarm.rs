@@ -32,6 +32,7 @@ use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
 use crate::sync::reconcile::TransportError;
 
 mod admit;
+mod limit;
 mod liveness;
 mod transport;
 
@@ -96,6 +97,9 @@ pub(super) struct EventLoop {
     metrics: Option<libp2p::metrics::Metrics>,
     /// Who is admitted (see `p2p::admission`), and who is held out now.
     admission: admit::Gatekeeper,
+    /// Per-peer limit on gossiped entries, and its rate-limited warning.
+    rate: super::rate::RateLimiter,
+    rate_warning: crate::throttle::LogThrottle,
 }
 
 impl EventLoop {
@@ -186,6 +190,8 @@ impl EventLoop {
             addr_waiters: Vec::new(),
             metrics,
             admission: admit::Gatekeeper::new(admission),
+            rate: super::rate::RateLimiter::new(config.peer_rate),
+            rate_warning: crate::throttle::LogThrottle::default(),
         })
     }
 
@@ -399,6 +405,7 @@ impl EventLoop {
                 ..
             } => {
                 self.peers.remove(&peer_id);
+                self.rate.forget(&peer_id);
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
                 self.refresh_sync(peer_id);
                 self.emit(P2pEvent::PeersChanged);
@@ -558,6 +565,11 @@ impl EventLoop {
                 self.heard(&propagation_source);
                 let verdict = if !self.gossip {
                     MessageAcceptance::Ignore
+                } else if !self
+                    .rate
+                    .allow(propagation_source, std::time::Instant::now())
+                {
+                    self.over_rate(propagation_source)
                 } else {
                     let parsed = std::str::from_utf8(&message.data)
                         .map_err(|e| ("malformed_entry", format!("not UTF-8: {e}")))
@@ -709,6 +721,7 @@ impl EventLoop {
                 last_heard_ms: p.last_heard_ms,
                 other_ledger: p.other_ledger.map(|l| l.to_hex()),
                 admitted: self.admits(id),
+                rate_dropped: self.rate.dropped(id),
             })
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));

@@ -67,6 +67,7 @@ pub(super) fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         gossip_heartbeat: Duration::from_millis(100),
         psk: None,
         announce: Vec::new(),
+        peer_rate: None,
     }
 }
 
