@@ -118,9 +118,10 @@ pub async fn decide_peer(
     peer_id: String,
     accept: bool,
 ) -> Answer<Status> {
-    let peer: lattice_node::p2p::PeerId = peer_id.trim().parse().map_err(|_| {
-        CommandError::new("bad_peer_id", format!("{peer_id:?} is not a PeerId"))
-    })?;
+    let peer: lattice_node::p2p::PeerId = peer_id
+        .trim()
+        .parse()
+        .map_err(|_| CommandError::new("bad_peer_id", format!("{peer_id:?} is not a PeerId")))?;
     let node = state.focused();
     node.decide_peer(peer, accept).await?;
     Ok(node.status())
