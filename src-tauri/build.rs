@@ -7,6 +7,7 @@ const COMMANDS: &[&str] = &[
     "list_entries",
     "get_entry",
     "set_p2p_blocked",
+    "decide_peer",
     "focus_node",
     "demo_start",
     "demo_cut",

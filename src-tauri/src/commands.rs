@@ -111,6 +111,22 @@ pub async fn set_p2p_blocked(state: State<'_, AppState>, blocked: bool) -> Answe
     Ok(state.focused().set_p2p_blocked(blocked).await?)
 }
 
+/// The admission prompt's Accept (`accept: true`) or Ignore for a pending P2P peer.
+#[tauri::command]
+pub async fn decide_peer(
+    state: State<'_, AppState>,
+    peer_id: String,
+    accept: bool,
+) -> Answer<Status> {
+    let peer: lattice_node::p2p::PeerId = peer_id
+        .trim()
+        .parse()
+        .map_err(|_| CommandError::new("bad_peer_id", format!("{peer_id:?} is not a PeerId")))?;
+    let node = state.focused();
+    node.decide_peer(peer, accept).await?;
+    Ok(node.status())
+}
+
 /// Which node the window watches: a demo node by index, or `null` for this app's node.
 #[tauri::command]
 pub async fn focus_node(state: State<'_, AppState>, index: Option<usize>) -> Answer<Status> {

@@ -146,6 +146,7 @@ pub fn build_app<R: Runtime>(
             commands::list_entries,
             commands::get_entry,
             commands::set_p2p_blocked,
+            commands::decide_peer,
             commands::focus_node,
             commands::demo_start,
             commands::demo_cut,

@@ -6,6 +6,7 @@ import { ago, clock } from './format';
 import { frameOf, markStale, type Frame } from './frame';
 import { machines } from './machines';
 import { StatusStore } from './store';
+import { createAdmission } from './views/admission';
 import { createDemoPanel } from './views/demo';
 import { createEntries } from './views/entries';
 import { createEventLog } from './views/eventlog';
@@ -54,6 +55,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     const bare = who.replace(/\/$/, '');
     return machines(s).find((m) => m.key === who || m.peerId === who || m.neighbor?.url.replace(/\/$/, '') === bare)?.name ?? undefined;
   });
+  const admission = createAdmission(backend, toast, setStatus);
   const demo = backend.demo ? createDemoPanel(backend.demo, toast, setStatus, () => backend.getStatus()) : null;
 
   const banner = h('div', { class: 'banner', attrs: { hidden: '', role: 'alert' } });
@@ -68,7 +70,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     demo ? h('div', { class: 'area area--demo detail' }, demo.el) : null,
   );
   const app = h('div', { class: `app ${demo ? 'has-demo' : ''}`, attrs: { 'data-truth-version': TRUTH_VERSION } },
-    header.el, demo?.bar ?? null, lostBanner, banner, waiting, grid);
+    header.el, demo?.bar ?? null, lostBanner, banner, waiting, grid, admission.el);
   root.replaceChildren(app);
 
   let connected = backend.kind === 'tauri';
@@ -153,6 +155,7 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     // face one snapshot behind from a face showing a wrong value by it.
     if (typeof status.seq === 'number') app.setAttribute('data-seq', String(status.seq));
     else app.removeAttribute('data-seq');
+    admission.update(status);
     if (!seeded) {
       // The last lung change the node reports is a real past event: start the log with it.
       seeded = true;

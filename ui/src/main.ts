@@ -9,6 +9,7 @@ import './styles/merkle.css';
 import './styles/panels.css';
 import './styles/state.css';
 import './styles/responsive.css';
+import './styles/admission.css';
 import { createApp } from './app';
 import { selectBackend } from './backend';
 import { captureTokenFromHash } from './backend/http';

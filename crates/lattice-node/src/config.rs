@@ -99,6 +99,10 @@ pub struct Config {
     pub fallback_after: Duration,
     pub http_poll: Duration,
     pub max_payload: usize,
+    /// How many unsolicited entries (gossip) one P2P peer may send per second, and in
+    /// one burst (`LATTICE_PEER_RATE`, `RATE` or `RATE:BURST`, default 100:500; `0`
+    /// turns the limit off). Entries this node asked for in a reconciliation are free.
+    pub peer_rate: Option<PeerRate>,
     /// Only these peers may connect over P2P (`LATTICE_P2P_ALLOW`); `None`: anyone.
     pub p2p_allow: Option<Vec<libp2p_identity::PeerId>>,
     /// A private-network pre-shared key (`LATTICE_P2P_PSK`, 64 hex characters): only
@@ -425,6 +429,17 @@ impl Config {
             None => DEFAULT_MAX_PAYLOAD,
         };
 
+        let peer_rate = match get("LATTICE_PEER_RATE") {
+            Some(v) => PeerRate::parse(&v).ok_or_else(|| {
+                ConfigError::new(
+                    "LATTICE_PEER_RATE",
+                    &v,
+                    "is not RATE or RATE:BURST (entries per second, burst at least the rate, both at most 1000000), such as 100 or 100:500; 0 turns the limit off",
+                )
+            })?,
+            None => Some(PeerRate::DEFAULT),
+        };
+
         let p2p_allow = get("LATTICE_P2P_ALLOW")
             .map(|v| {
                 list(&v)
@@ -514,6 +529,7 @@ impl Config {
             relays,
             upnp,
             autonat_global_only,
+            peer_rate,
         })
     }
 }
@@ -547,6 +563,44 @@ fn parse_relay(var: &str, s: &str) -> Result<Multiaddr, ConfigError> {
         ));
     }
     Ok(addr)
+}
+
+/// A per-peer limit on unsolicited entries: a token bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerRate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl PeerRate {
+    pub const DEFAULT: PeerRate = PeerRate {
+        per_second: 100,
+        burst: 500,
+    };
+    const MAX: u32 = 1_000_000;
+
+    /// `RATE` (burst five times the rate) or `RATE:BURST`; `0` is no limit (`None`).
+    fn parse(text: &str) -> Option<Option<PeerRate>> {
+        let text = text.trim();
+        if text == "0" {
+            return Some(None);
+        }
+        let (rate, burst) = match text.split_once(':') {
+            Some((r, b)) => (
+                r.trim().parse::<u32>().ok()?,
+                Some(b.trim().parse::<u32>().ok()?),
+            ),
+            None => (text.parse::<u32>().ok()?, None),
+        };
+        let burst = burst.unwrap_or(rate.saturating_mul(5).min(Self::MAX));
+        if rate == 0 || rate > Self::MAX || burst < rate || burst > Self::MAX {
+            return None;
+        }
+        Some(Some(PeerRate {
+            per_second: rate,
+            burst,
+        }))
+    }
 }
 
 /// Most characters in `LATTICE_NODE_NAME`: it must fit a circle's label.
@@ -886,6 +940,33 @@ mod tests {
         assert_eq!(c.http_poll, Duration::from_secs(10));
         assert_eq!(c.max_payload, 64 * 1024);
         assert!(c.key.is_none() && c.bootstrap.is_empty() && c.http_neighbors.is_empty());
+    }
+
+    #[test]
+    fn the_peer_rate_defaults_to_100_a_second_and_bad_values_are_refused_by_name() {
+        assert_eq!(cfg(&[]).unwrap().peer_rate, Some(PeerRate::DEFAULT));
+        let c = cfg(&[("LATTICE_PEER_RATE", "20")]).unwrap();
+        assert_eq!(
+            c.peer_rate,
+            Some(PeerRate {
+                per_second: 20,
+                burst: 100
+            })
+        );
+        let c = cfg(&[("LATTICE_PEER_RATE", "20:30")]).unwrap();
+        assert_eq!(
+            c.peer_rate,
+            Some(PeerRate {
+                per_second: 20,
+                burst: 30
+            })
+        );
+        assert_eq!(cfg(&[("LATTICE_PEER_RATE", "0")]).unwrap().peer_rate, None);
+        for bad in ["fast", "-1", "20:10", "5:x", "2000000"] {
+            let err = cfg(&[("LATTICE_PEER_RATE", bad)]).unwrap_err();
+            assert_eq!(err.var, "LATTICE_PEER_RATE", "{bad}");
+            assert!(err.to_string().contains("RATE:BURST"), "{err}");
+        }
     }
 
     #[test]

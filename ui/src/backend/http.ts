@@ -339,5 +339,10 @@ export function createHttpBackend(env: HttpEnv): Backend {
       call<EntryWithProof>('GET', `/api/lattice/entries/${encodeURIComponent(id)}`),
     setP2pBlocked: (blocked: boolean) =>
       call<Status>('POST', blocked ? '/api/lattice/p2p/block' : '/api/lattice/p2p/unblock'),
+    decidePeer: (peerId: string, accept: boolean) =>
+      call<unknown>(
+        'POST',
+        `/api/lattice/peers/${encodeURIComponent(peerId)}/${accept ? 'accept' : 'ignore'}`,
+      ),
   };
 }

@@ -84,6 +84,7 @@ export function createTauriBackend(
     listEntries: (limit: number) => call<EntryList>('list_entries', { limit }),
     getEntry: (id: string) => call<EntryWithProof>('get_entry', { id }),
     setP2pBlocked: (blocked: boolean) => call<Status>('set_p2p_blocked', { blocked }),
+    decidePeer: (peerId: string, accept: boolean) => call<Status>('decide_peer', { peerId, accept }),
     demo: {
       start: (nodes: number) => call<unknown>('demo_start', { nodes }),
       cut: () => call<unknown>('demo_cut'),

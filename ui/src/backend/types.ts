@@ -99,6 +99,8 @@ export interface PeerStatus {
   last_heard_ms: number;
   /** Set when it keeps another ledger (its id): never a sync peer. */
   other_ledger?: string | null;
+  /** False while it waits for Accept / Ignore (a closed ledger's unknown peer). */
+  admitted?: boolean;
   root: string | null;
   root_matches: boolean | null;
   last_sync_ms: number | null;
@@ -325,5 +327,7 @@ export interface Backend {
   getEntry(id: string): Promise<EntryWithProof>;
   /** "Cut P2P" / "Restore P2P" for this node. */
   setP2pBlocked(blocked: boolean): Promise<Status>;
+  /** Accept (true) or Ignore a pending P2P peer; kept in the node's data directory. */
+  decidePeer(peerId: string, accept: boolean): Promise<unknown>;
   demo?: DemoControls;
 }

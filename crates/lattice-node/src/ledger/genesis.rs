@@ -1,7 +1,7 @@
 //! A ledger's identity: its genesis record, and the member set it names.
 //!
 //! The genesis record names the ledger, the public keys allowed to author entries and
-//! the administrators (who will sign membership changes; not used yet), and is signed by
+//! the administrators (who sign membership change records, see `membership`), and is signed by
 //! a founding key. Its id is the SHA-256 of its canonical, domain-separated bytes, so two
 //! deployments can never share a ledger by accident: a different name, member or founder
 //! is a different id. Nodes carry the id (`LATTICE_LEDGER`); the record itself travels
@@ -11,10 +11,10 @@
 //! genesis (any author), so examples and tests work with no set-up. Faces say plainly
 //! that it is open to anyone.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -22,8 +22,9 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::entry::{Entry, EntryId};
 use crate::identity::{NodeKey, peer_id_of, public_key_of};
+
+pub use super::membership::{Ledger, MAX_REFUSED, UnauthorizedAuthor};
 
 /// The tag that starts a genesis record's signed bytes, so its signature can never be
 /// replayed as an entry's (whose tag differs) or anything else the founder signs.
@@ -34,9 +35,6 @@ pub const GENESIS_VERSION: u32 = 1;
 pub const MAX_NAME: usize = 64;
 /// Most authors or administrators one record may name.
 pub const MAX_MEMBERS: usize = 4096;
-/// Most refused entry ids remembered (oldest forgotten first), so a flood of outsider
-/// entries cannot grow memory without bound.
-pub const MAX_REFUSED: usize = 16 * 1024;
 /// The development ledger's name.
 pub const DEV_NAME: &str = "development";
 
@@ -198,7 +196,7 @@ fn check_name(name: &str) -> Result<(), GenesisError> {
     Ok(())
 }
 
-fn key_of(text: &str) -> Result<[u8; 32], GenesisError> {
+pub(super) fn key_of(text: &str) -> Result<[u8; 32], GenesisError> {
     let bad = || GenesisError::BadKey(text.chars().take(80).collect());
     let peer: libp2p_identity::PeerId = text.parse().map_err(|_| bad())?;
     let key = public_key_of(&peer).ok_or_else(bad)?;
@@ -206,7 +204,7 @@ fn key_of(text: &str) -> Result<[u8; 32], GenesisError> {
     Ok(key)
 }
 
-fn peer_text(key: &[u8; 32]) -> String {
+pub(super) fn peer_text(key: &[u8; 32]) -> String {
     peer_id_of(key).map_or_else(|| hex::encode(key), |p| p.to_string())
 }
 
@@ -375,6 +373,13 @@ impl Genesis {
     pub fn is_author(&self, key: &[u8; 32]) -> bool {
         self.open || self.authors.contains(key)
     }
+    /// Administrators sign membership records; the founder is always one.
+    pub fn admins(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.admins.iter()
+    }
+    pub fn is_admin(&self, key: &[u8; 32]) -> bool {
+        self.admins.contains(key)
+    }
 }
 
 /// A fresh demo ledger: `nodes` new node keys and a closed genesis naming exactly them,
@@ -396,107 +401,6 @@ pub fn demo_ledger(nodes: usize) -> Result<(Genesis, Vec<NodeKey>), crate::ident
     )
     .expect("fresh keys and a fixed name make a well-formed genesis");
     Ok((genesis, keys))
-}
-
-/// An entry refused because its author is not a member of the ledger.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("author {author} is not an author of ledger {name:?} ({ledger}); entry {entry} refused")]
-pub struct UnauthorizedAuthor {
-    pub author: String,
-    pub entry: EntryId,
-    pub name: String,
-    pub ledger: LedgerId,
-}
-
-impl UnauthorizedAuthor {
-    pub const KIND: &'static str = "unauthorized_author";
-}
-
-/// A ledger as a node holds it: its genesis, the member set, and the entries refused for
-/// membership (bounded), so reconciliation does not fetch them again on every sync.
-pub struct Ledger {
-    genesis: Genesis,
-    refused: Mutex<Refused>,
-}
-
-#[derive(Default)]
-struct Refused {
-    ids: HashSet<EntryId>,
-    order: VecDeque<EntryId>,
-}
-
-impl fmt::Debug for Ledger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ledger")
-            .field("genesis", &self.genesis)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Ledger {
-    fn default() -> Self {
-        Self::new(Genesis::development())
-    }
-}
-
-impl Ledger {
-    pub fn new(genesis: Genesis) -> Self {
-        Self {
-            genesis,
-            refused: Mutex::new(Refused::default()),
-        }
-    }
-
-    pub fn genesis(&self) -> &Genesis {
-        &self.genesis
-    }
-    pub fn id(&self) -> LedgerId {
-        self.genesis.id
-    }
-    pub fn is_open(&self) -> bool {
-        self.genesis.open
-    }
-
-    /// Whether `entry`'s author may write here; a refusal is remembered.
-    pub fn check(&self, entry: &Entry) -> Result<(), UnauthorizedAuthor> {
-        if self.genesis.is_author(entry.author_key()) {
-            return Ok(());
-        }
-        self.remember_refused(entry.id());
-        Err(UnauthorizedAuthor {
-            author: entry.author(),
-            entry: entry.id(),
-            name: self.genesis.name.clone(),
-            ledger: self.genesis.id,
-        })
-    }
-
-    fn remember_refused(&self, id: EntryId) {
-        let mut r = self.refused.lock().expect("not poisoned");
-        if r.ids.insert(id) {
-            r.order.push_back(id);
-            while r.order.len() > MAX_REFUSED {
-                if let Some(old) = r.order.pop_front() {
-                    r.ids.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Whether `id` was refused for membership (and is still remembered).
-    pub fn was_refused(&self, id: &EntryId) -> bool {
-        self.refused.lock().expect("not poisoned").ids.contains(id)
-    }
-
-    /// The refused ids still remembered (reconciliation v2 matches them by short id).
-    pub fn refused_ids(&self) -> Vec<EntryId> {
-        let r = self.refused.lock().expect("not poisoned");
-        r.order.iter().copied().collect()
-    }
-
-    pub fn refused_count(&self) -> usize {
-        self.refused.lock().expect("not poisoned").ids.len()
-    }
 }
 
 #[cfg(test)]
@@ -577,26 +481,5 @@ mod tests {
         assert_eq!(g1.authors().count(), 3);
         assert!(keys.iter().all(|k| g1.is_author(&k.public_bytes())));
         assert!(!g1.is_author(&key(1).public_bytes()));
-    }
-
-    #[test]
-    fn refusals_are_remembered_in_a_bounded_set() {
-        let g = Genesis::sign(&key(1), "bank", false, &[key(2).public_bytes()], &[], 5).unwrap();
-        let ledger = Ledger::new(g);
-        let member = Entry::sign(&key(2), 1, &serde_json::json!({"a": 1}), 1024).unwrap();
-        assert!(ledger.check(&member).is_ok());
-        let mut first = None;
-        for i in 0..(MAX_REFUSED + 10) {
-            let e = Entry::sign(&key(3), i as u64, &serde_json::json!({}), 1024).unwrap();
-            let err = ledger.check(&e).unwrap_err();
-            assert_eq!(err.entry, e.id());
-            first.get_or_insert(e.id());
-        }
-        assert_eq!(ledger.refused_count(), MAX_REFUSED);
-        assert!(
-            !ledger.was_refused(&first.unwrap()),
-            "the oldest is forgotten first"
-        );
-        assert!(!ledger.was_refused(&member.id()));
     }
 }

@@ -19,7 +19,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
 use super::genesis::{Genesis, Ledger, LedgerId, UnauthorizedAuthor};
+
+mod evict;
 use super::merkle::{Hash, InclusionProof, Merkle, Prefix, Subtree};
+use evict::{apply_evictions, evict, learn_records};
 
 pub const DB_FILE: &str = "ledger.db";
 pub const LOCK_FILE: &str = "lattice.lock";
@@ -226,7 +229,7 @@ impl Store {
         }
         let path = dir.join(DB_FILE);
         let err = sqlite(&path);
-        let conn = Connection::open(&path).map_err(&err)?;
+        let mut conn = Connection::open(&path).map_err(&err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -248,6 +251,12 @@ impl Store {
         }
         conn.execute_batch(SCHEMA).map_err(&err)?;
         check_ledger(&conn, dir, &path, options.ledger.genesis())?;
+        learn_records(&conn, &options.ledger).map_err(&err)?;
+        // Also after a crash between a removal's commit and its evictions.
+        // (Only removed authors: entries a directory holds of authors never admitted are
+        // not this node's to judge at open; they were refused on arrival.)
+        let stale = options.ledger.removed_evictions();
+        evict(&mut conn, &options.ledger, &stale).map_err(&err)?;
 
         let reader = Connection::open_with_flags(
             &path,
@@ -294,6 +303,7 @@ impl Store {
             c
         };
         reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        learn_records(&reader, &options.ledger).map_err(&err)?;
         let (tree, report) = load(&reader, &path)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -458,6 +468,32 @@ impl Store {
                 .map_err(&err)?
             {
                 out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of `author`'s stored entries (not its membership records): what a
+    /// removal record keeps valid.
+    pub fn ids_of_author(
+        &self,
+        author: &[u8; 32],
+    ) -> Result<std::collections::BTreeSet<EntryId>, StoreError> {
+        let conn = self.inner.reader.lock().expect("not poisoned");
+        let err = sqlite(&self.inner.path);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT author, created_at, payload, signature FROM entries WHERE author = ?1",
+            )
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([author.as_slice()], row_to_entry)
+            .map_err(&err)?;
+        let mut out = std::collections::BTreeSet::new();
+        for e in rows {
+            let e = e.map_err(&err)?;
+            if !self.ledger().is_admin_record(&e) {
+                out.insert(e.id());
             }
         }
         Ok(out)
@@ -734,6 +770,24 @@ fn writer_loop(
             }
             continue;
         }
+        // Checked again here, in commit order: a removal committed since the caller's
+        // check must not let its author's entry in behind it.
+        let ledger = Arc::clone(&inner.options.ledger);
+        let group: Vec<WriteRequest> = group
+            .into_iter()
+            .filter_map(
+                |req| match req.entries.iter().try_for_each(|e| ledger.check(e)) {
+                    Ok(()) => Some(req),
+                    Err(refused) => {
+                        let _ = req.reply.send(Err(StoreError::Unauthorized(refused)));
+                        None
+                    }
+                },
+            )
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
         match commit_group(&mut conn, &group) {
             Ok(inserted) => {
                 inner.commits.fetch_add(1, Ordering::Relaxed);
@@ -763,6 +817,9 @@ fn writer_loop(
                     replies.push((req.reply, results));
                 }
                 drop(tree);
+                if let Some(evictions) = ledger.learn(&fresh) {
+                    apply_evictions(&mut conn, &inner, &evictions);
+                }
                 if !fresh.is_empty() {
                     // No subscribers is fine.
                     let _ = inner.committed.send(fresh.into());

@@ -307,7 +307,7 @@ impl NodeHandle {
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
-            can_write,
+            own_key: key.public_bytes(),
             transitions: transitions::Transitions::default(),
         };
         actor.register_neighbor_metrics();
@@ -367,7 +367,7 @@ impl NodeHandle {
     /// Signs `payload` with the node key and appends it; returns once committed.
     pub async fn put(&self, payload: &serde_json::Value) -> Result<Appended, NodeError> {
         let ledger = self.shared.store.ledger();
-        if !ledger.genesis().is_author(&self.shared.key.public_bytes()) {
+        if !ledger.is_member(&self.shared.key.public_bytes()) {
             return Err(NodeError::NotAnAuthor {
                 peer: self.shared.peer_id.clone(),
                 name: ledger.genesis().name().to_string(),
@@ -386,6 +386,22 @@ impl NodeHandle {
             self.shared.p2p.publish(&entry).await;
         }
         Ok(appended)
+    }
+
+    /// Accepts (`true`) or ignores a P2P peer (see `p2p::admission`); kept in the data
+    /// directory. Returns the status right after, so faces render the new standing.
+    pub async fn decide_peer(
+        &self,
+        peer: crate::p2p::PeerId,
+        accept: bool,
+    ) -> Result<crate::p2p::AdmissionView, NodeError> {
+        self.shared.p2p.decide_admission(peer, accept).await?;
+        Ok(self.shared.p2p.admission().await)
+    }
+
+    /// The admission decisions kept (pending peers are in the status's peer list).
+    pub async fn admission(&self) -> crate::p2p::AdmissionView {
+        self.shared.p2p.admission().await
     }
 
     /// Cuts P2P for real (every connection closed, new ones refused) or restores it.
@@ -476,8 +492,8 @@ struct Actor {
     /// The `seq` of the snapshot last published.
     seq: u64,
     entries_by_lung: EntriesByLung,
-    /// Whether our own key is an author of the ledger.
-    can_write: bool,
+    /// Our own key: whether it may write follows the ledger's membership records.
+    own_key: [u8; 32],
     transitions: transitions::Transitions,
 }
 
@@ -680,8 +696,8 @@ impl Actor {
             id: ledger.id().to_hex(),
             name: genesis.name().to_string(),
             open: genesis.is_open(),
-            authors: genesis.authors().count(),
-            can_write: self.can_write,
+            authors: ledger.member_count(),
+            can_write: ledger.is_member(&self.own_key),
             refused: ledger.refused_count(),
         }
     }

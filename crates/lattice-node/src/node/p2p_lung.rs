@@ -318,6 +318,7 @@ pub(super) fn p2p_config(config: &Config, options: &NodeOptions, key: NodeKey) -
         relays: config.relays.clone(),
         upnp: config.upnp,
         autonat_global_only: config.autonat_global_only,
+        peer_rate: config.peer_rate,
     }
 }
 

@@ -10,6 +10,7 @@
 //! request and have been heard (ping or any traffic) within the peer timeout. A silent
 //! peer is disconnected, then redialed with a capped, jittered backoff (see `redial`).
 
+pub mod admission;
 mod behaviour;
 #[cfg(test)]
 mod ledger_tests;
@@ -19,6 +20,9 @@ pub mod nat;
 #[cfg(test)]
 mod nat_tests;
 pub mod protocol;
+pub mod rate;
+#[cfg(test)]
+mod rate_tests;
 mod redial;
 pub mod relay;
 mod remote;
@@ -39,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::nat::Reachability;
 pub use self::protocol::{SyncRequest, SyncResponse};
 pub use self::remote::P2pRemote;
+pub use self::swarm::AdmissionView;
 use self::swarm::Command;
 use crate::identity::NodeKey;
 use crate::ledger::{Entry, Store};
@@ -78,6 +83,8 @@ pub struct P2pConfig {
     /// Told to peers (by identify) instead of the listen addresses, when set: where the
     /// node is reachable from outside (a port forward, a relay).
     pub announce: Vec<Multiaddr>,
+    /// Gossiped entries one peer may send (`LATTICE_PEER_RATE`); `None`: unlimited.
+    pub peer_rate: Option<rate::PeerRate>,
     /// Public relays (`LATTICE_RELAYS`, each ending in `/p2p/<id>`): a slot is reserved on
     /// each and the `/p2p-circuit` address through it advertised, so peers behind other
     /// NATs reach us there and then upgrade to a direct connection by hole punching.
@@ -111,6 +118,8 @@ pub enum P2pError {
     Build(String),
     #[error("relay address {0} does not end in /p2p/<relay peer id>")]
     RelayWithoutPeerId(Multiaddr),
+    #[error("{0}")]
+    Admission(String),
 }
 
 impl P2pError {
@@ -120,6 +129,7 @@ impl P2pError {
             P2pError::Listen { .. } => "p2p_listen",
             P2pError::Build(_) => "p2p_build",
             P2pError::RelayWithoutPeerId(_) => "bad_relay",
+            P2pError::Admission(_) => "admission",
         }
     }
 }
@@ -149,6 +159,11 @@ pub struct PeerInfo {
     /// peer, no gossip) and shown so a person sees two deployments met.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_ledger: Option<String>,
+    /// False while it waits for a person's decision (see `admission`): it is neither
+    /// synced with nor counted, and gets no gossip.
+    pub admitted: bool,
+    /// Its gossiped entries dropped over `LATTICE_PEER_RATE` on this connection.
+    pub rate_dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,6 +301,27 @@ impl P2pHandle {
         self.ask(|reply| Command::Score(peer, reply))
             .await
             .flatten()
+    }
+
+    /// Accepts (`true`) or ignores `peer`; the decision is kept in the data directory.
+    pub async fn decide_admission(&self, peer: PeerId, accept: bool) -> Result<(), P2pError> {
+        self.ask(|reply| {
+            Command::Admission(swarm::AdmitRequest::Decide {
+                peer,
+                accept,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or_else(|| Err("the P2P task has stopped".into()))
+        .map_err(P2pError::Admission)
+    }
+
+    /// The admission decisions kept (pending peers are in [`Self::peers`]).
+    pub async fn admission(&self) -> AdmissionView {
+        self.ask(|reply| Command::Admission(swarm::AdmitRequest::View(reply)))
+            .await
+            .unwrap_or_default()
     }
 
     /// Reconciliation with `peer` over the sync protocol.

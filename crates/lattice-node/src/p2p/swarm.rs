@@ -31,9 +31,14 @@ use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
 use crate::sync::reconcile::TransportError;
 
+mod admit;
+mod limit;
 mod liveness;
 mod nat;
 pub(crate) mod transport;
+
+pub use self::admit::AdmissionView;
+pub(crate) use self::admit::Request as AdmitRequest;
 
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
@@ -52,6 +57,7 @@ pub(crate) enum Command {
         request: SyncRequest,
         reply: Reply<Result<SyncResponse, TransportError>>,
     },
+    Admission(admit::Request),
 }
 
 pub(super) struct EventLoop {
@@ -95,6 +101,11 @@ pub(super) struct EventLoop {
     reachability: super::Reachability,
     /// How soon a lost relay reservation is tried again.
     relay_retry: Duration,
+    /// Who is admitted (see `p2p::admission`), and who is held out now.
+    admission: admit::Gatekeeper,
+    /// Per-peer limit on gossiped entries, and its rate-limited warning.
+    rate: super::rate::RateLimiter,
+    rate_warning: crate::throttle::LogThrottle,
 }
 
 impl EventLoop {
@@ -122,6 +133,23 @@ impl EventLoop {
         )?;
 
         let ledger = store.ledger().id();
+        let configured =
+            config
+                .allow
+                .iter()
+                .flatten()
+                .copied()
+                .chain(
+                    config
+                        .bootstrap
+                        .iter()
+                        .filter_map(|a| match a.iter().last() {
+                            Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer),
+                            _ => None,
+                        }),
+                );
+        let admission = super::admission::Admission::load(store.path().parent(), configured)
+            .map_err(|e| P2pError::Admission(e.to_string()))?;
         let options = transport::TransportOptions {
             key: &config.key.to_libp2p(),
             psk: config.psk,
@@ -185,6 +213,9 @@ impl EventLoop {
             relays,
             reachability: super::Reachability::Unknown,
             relay_retry: config.redial_min.max(Duration::from_millis(100)),
+            admission: admit::Gatekeeper::new(admission),
+            rate: super::rate::RateLimiter::new(config.peer_rate),
+            rate_warning: crate::throttle::LogThrottle::default(),
         })
     }
 
@@ -220,6 +251,7 @@ impl EventLoop {
                 _ = liveness_tick.tick() => {
                     self.check_liveness();
                     self.relisten_relays();
+                    self.review_admission();
                 }
             }
         }
@@ -282,6 +314,7 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, reply);
             }
+            Command::Admission(request) => self.handle_admission(request),
         }
     }
 
@@ -414,6 +447,7 @@ impl EventLoop {
                 ..
             } => {
                 self.peers.remove(&peer_id);
+                self.rate.forget(&peer_id);
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
                 self.refresh_sync(peer_id);
                 self.emit(P2pEvent::PeersChanged);
@@ -471,6 +505,7 @@ impl EventLoop {
         state.add_link(connection, address, dialed, relayed);
         self.peers.insert(peer, state);
         self.emit(P2pEvent::PeersChanged);
+        self.apply_standing(peer);
     }
 
     /// One of several connections to `peer` closed: it may have been the direct one.
@@ -489,7 +524,8 @@ impl EventLoop {
 
     /// Re-derives whether `peer` is sync-capable and reports any change.
     fn refresh_sync(&mut self, peer: PeerId) {
-        let capable = self.peers.get(&peer).is_some_and(PeerState::sync_capable);
+        let capable =
+            self.peers.get(&peer).is_some_and(PeerState::sync_capable) && self.admits(&peer);
         let changed = if capable {
             self.sync_peers.insert(peer)
         } else {
@@ -608,6 +644,11 @@ impl EventLoop {
                         debug!(peer = %propagation_source, "gossip over a relayed connection ignored");
                     }
                     MessageAcceptance::Ignore
+                } else if !self
+                    .rate
+                    .allow(propagation_source, std::time::Instant::now())
+                {
+                    self.over_rate(propagation_source)
                 } else {
                     let parsed = std::str::from_utf8(&message.data)
                         .map_err(|e| ("malformed_entry", format!("not UTF-8: {e}")))
@@ -676,6 +717,10 @@ impl EventLoop {
                 } => {
                     debug!(%peer, request = request.name(), "sync request");
                     self.heard(&peer);
+                    if !self.admits(&peer) {
+                        self.refuse_request(peer, channel);
+                        return;
+                    }
                     let store = self.store.clone();
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
@@ -689,7 +734,12 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    self.answered(peer, request_id);
+                    if matches!(&response, SyncResponse::Error { kind, .. } if kind == super::admission::NOT_ADMITTED)
+                    {
+                        self.refused_by(peer, request_id);
+                    } else {
+                        self.answered(peer, request_id);
+                    }
                     if let Some(reply) = self.pending.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
@@ -750,6 +800,8 @@ impl EventLoop {
                 sync_capable: self.sync_peers.contains(id),
                 last_heard_ms: p.last_heard_ms,
                 other_ledger: p.other_ledger.map(|l| l.to_hex()),
+                admitted: self.admits(id),
+                rate_dropped: self.rate.dropped(id),
             })
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));

@@ -70,6 +70,7 @@ pub(super) fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         relays: Vec::new(),
         upnp: false,
         autonat_global_only: true,
+        peer_rate: None,
     }
 }
 

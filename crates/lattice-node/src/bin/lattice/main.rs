@@ -10,7 +10,9 @@ use lattice_node::NodeKey;
 use lattice_node::config::Mode;
 use lattice_node::time::now_ms;
 
+mod members;
 mod online;
+mod peers;
 use lattice_node::config::{self, Config, ConfigError, Overrides};
 use lattice_node::ledger::{
     Entry, EntryId, Genesis, Ledger, Store, StoreOptions, verify_inclusion,
@@ -114,6 +116,22 @@ enum Command {
         /// Send it to the running node at this base URL (which signs it with its key)
         /// instead of writing the local data directory.
         #[arg(long)]
+        url: Option<String>,
+    },
+    /// The ledger's membership: `list`, or `add|remove <PEER_ID>` (signed with this
+    /// node's key, which must be an administrator of the ledger).
+    Members {
+        #[command(subcommand)]
+        action: members::MembersCommand,
+    },
+    /// P2P admission on a running node: `list` peers (pending ones wait for a
+    /// decision), `accept <PEER_ID>` or `ignore <PEER_ID>`. Needs LATTICE_API_TOKEN
+    /// when the node has one.
+    Peers {
+        #[command(subcommand)]
+        action: peers::PeersCommand,
+        /// The node's base URL (default: http://LATTICE_HTTP_LISTEN).
+        #[arg(long, global = true)]
         url: Option<String>,
     },
     /// Print the local ledger's Merkle root (lowercase hex).
@@ -252,6 +270,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime.block_on(online::put(&config, payload, &url))
         }
         Command::Put { json, url: None } => runtime.block_on(put(&config, &json)),
+        Command::Members { action } => runtime.block_on(members::run(&config, action)),
+        Command::Peers { action, url } => {
+            runtime.block_on(peers::run(&config, action, url.as_deref()))
+        }
         Command::Root => root(&config),
         Command::List { limit, json } => list(&config, limit, json),
         Command::Export => export(&config),

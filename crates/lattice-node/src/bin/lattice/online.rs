@@ -148,7 +148,7 @@ fn node_url(config: &Config, url: Option<&str>) -> Result<Url, Failure> {
     Ok(url)
 }
 
-fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure> {
+pub(crate) fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure> {
     let limits = ClientLimits {
         request_timeout: Duration::from_secs(30),
         ..ClientLimits::default()
@@ -158,7 +158,9 @@ fn client(config: &Config, url: Option<&str>) -> Result<NeighborClient, Failure>
         .map_err(|e| Failure::Other(anyhow!("{url}: {e}")))
 }
 
-fn call_error(url: &Url) -> impl Fn(lattice_node::http::client::ClientError) -> Failure + '_ {
+pub(crate) fn call_error(
+    url: &Url,
+) -> impl Fn(lattice_node::http::client::ClientError) -> Failure + '_ {
     move |e| Failure::Other(anyhow!("{url}: {e}"))
 }
 
@@ -297,6 +299,17 @@ fn print_status(s: &serde_json::Value) {
                 "REFUSED   peer {}: holds ledger {}, not ours (other_ledger)",
                 str_of(&p["peer_id"]),
                 str_of(&p["other_ledger"])
+            );
+        }
+        for p in ps
+            .iter()
+            .filter(|p| p["admitted"] == false && !p["other_ledger"].is_string())
+        {
+            println!(
+                "PENDING   peer {} at {}: not admitted (lattice peers accept|ignore {})",
+                str_of(&p["peer_id"]),
+                str_of(&p["address"]),
+                str_of(&p["peer_id"])
             );
         }
     }

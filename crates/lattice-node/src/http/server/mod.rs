@@ -210,6 +210,9 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
         // Reads that reveal entry payloads need the token as writes do.
         .route("/api/lattice/entries", get(list_entries))
         .route("/api/lattice/entries/{id}", get(get_entry))
+        .route("/api/lattice/members", get(members))
+        .route("/api/lattice/peers", get(peers))
+        .route("/api/lattice/peers/{peer}/{decision}", post(decide_peer))
         .route_layer(middleware::from_fn_with_state(node.clone(), require_token));
     let quick = Router::new()
         .route("/api/lattice/p2p/status", get(status))

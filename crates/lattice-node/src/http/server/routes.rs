@@ -322,6 +322,80 @@ pub(super) async fn push(
     }))
 }
 
+/// Admission: the decisions kept, and every connected peer with its standing.
+pub(super) async fn peers(State(node): State<NodeHandle>) -> Json {
+    let view = node.admission().await;
+    to_json(&json!({
+        "enforced": view.enforced,
+        "accepted": view.accepted,
+        "ignored": view.ignored,
+        "peers": node.status().peers,
+    }))
+}
+
+/// `POST /api/lattice/peers/{peer_id}/accept` and `.../ignore`.
+pub(super) async fn decide_peer(
+    State(node): State<NodeHandle>,
+    Path((peer, decision)): Path<(String, String)>,
+) -> Result<Json, ApiError> {
+    let accept = match decision.as_str() {
+        "accept" => true,
+        "ignore" => false,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such decision {other:?}: accept or ignore"),
+            ));
+        }
+    };
+    let peer: crate::p2p::PeerId = peer.trim().parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad_peer_id",
+            format!("{peer:?} is not a PeerId (`lattice peers list` shows them)"),
+        )
+    })?;
+    let view = node.decide_peer(peer, accept).await.map_err(|e| match e {
+        NodeError::P2p(e) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string())
+        }
+        e => ApiError::from(e),
+    })?;
+    Ok(to_json(&view))
+}
+
+#[derive(Deserialize)]
+pub(super) struct MembersQuery {
+    /// A PeerId: also list that author's stored entries (what a removal would keep).
+    author: Option<String>,
+}
+
+/// The ledger's membership now: authors, administrators, removed authors and every
+/// record (applied or on a losing branch), plus `head`, which a new record names.
+pub(super) async fn members(
+    State(node): State<NodeHandle>,
+    Query(q): Query<MembersQuery>,
+) -> Result<Json, ApiError> {
+    let ledger = node.store().ledger();
+    let mut body = serde_json::to_value(ledger.members()).expect("members serialize");
+    if let Some(author) = q.author {
+        let key = author
+            .trim()
+            .parse::<crate::p2p::PeerId>()
+            .ok()
+            .and_then(|p| crate::identity::public_key_of(&p))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_author",
+                    format!("author {author:?} is not the PeerId of an ed25519 key"),
+                )
+            })?;
+        let ids = node.store().ids_of_author(&key).map_err(NodeError::from)?;
+        body["author_entries"] = json!(ids);
+    }
+    Ok(axum::Json(body))
+}
+
 pub(super) async fn metrics(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, node.registry()).map_err(|_| {
