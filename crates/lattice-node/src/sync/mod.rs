@@ -4,3 +4,4 @@
 pub mod lungs;
 pub mod reconcile;
 pub mod states;
+pub mod schedule;
