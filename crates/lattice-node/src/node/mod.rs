@@ -38,6 +38,8 @@ use crate::sync::states;
 mod genesis;
 mod http_lung;
 mod p2p_lung;
+#[cfg(test)]
+mod tests;
 mod transitions;
 use genesis::{announce_ledger, resolve_genesis};
 use http_lung::{Neighbor, SyncDone};
@@ -181,6 +183,20 @@ impl SteadyClock {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How far the wall clock is to seem to step forward after a node starts (tests).
+    static WALL_STEP_MS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The wall clock as the steady clock starts from it.
+fn wall_at_start() -> u64 {
+    #[cfg(test)]
+    return now_ms().saturating_sub(WALL_STEP_MS.get());
+    #[cfg(not(test))]
+    now_ms()
+}
+
 enum Command {
     SwitchMode {
         mode: Mode,
@@ -289,7 +305,7 @@ impl NodeHandle {
         let peer_id = key.peer_id().to_string();
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let clock = SteadyClock::new(now_ms());
+        let clock = SteadyClock::new(wall_at_start());
         let now = clock.now_ms();
         let info = NodeInfo {
             peer_id: peer_id.clone(),
