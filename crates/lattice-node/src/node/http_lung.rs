@@ -101,7 +101,6 @@ impl Neighbor {
         self.status.last_error_kind = None;
         self.status.root = Some(hex::encode(root));
     }
-
 }
 
 /// What one piece of work with a neighbour came to.
@@ -170,7 +169,10 @@ impl Actor {
         let Some(n) = self.neighbors.get(index) else {
             return;
         };
-        let lung = self.http_lung.get_or_insert_with(CancellationToken::new).clone();
+        let lung = self
+            .http_lung
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
         let identify = n.status.peer_id.is_none();
         let work = sync(
             n.client.clone(),
@@ -196,7 +198,10 @@ impl Actor {
         let Some(n) = self.neighbors.get(index) else {
             return;
         };
-        let lung = self.http_lung.get_or_insert_with(CancellationToken::new).clone();
+        let lung = self
+            .http_lung
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
         let follower = follow::Follower {
             index,
             epoch,
@@ -361,7 +366,12 @@ impl Actor {
     /// What a neighbour's event-stream follower reports. A neighbour caught announcing a
     /// forged entry is misbehaving: unhealthy, and (the schedule's part) its next poll
     /// backed off.
-    pub(super) async fn follower_report(&mut self, index: usize, epoch: u64, report: FollowerReport) {
+    pub(super) async fn follower_report(
+        &mut self,
+        index: usize,
+        epoch: u64,
+        report: FollowerReport,
+    ) {
         let forged = match report {
             FollowerReport::Connected => {
                 return self.feed(Input::FollowerConnected { index, epoch }).await;

@@ -72,10 +72,8 @@ async fn dropping_the_last_outside_handle_stops_the_node_though_its_server_holds
     );
     let e = entry(&extra, 1);
     drop(extra);
-    let stopped = tokio::time::timeout(DEADLINE, async {
-        while status.changed().await.is_ok() {}
-    })
-    .await;
+    let stopped =
+        tokio::time::timeout(DEADLINE, async { while status.changed().await.is_ok() {} }).await;
     assert!(stopped.is_ok(), "the actor still runs with no handle left");
     tokio::time::timeout(DEADLINE, server)
         .await
@@ -98,14 +96,20 @@ async fn shutdown_returns_once_the_swarm_and_the_store_are_closed() {
     let e = entry(&node, 2);
     node.shutdown().await;
     let swarm_closed = tokio::time::timeout(Duration::ZERO, node.shared.p2p.closed()).await;
-    assert!(swarm_closed.is_ok(), "shutdown returned before the swarm closed");
+    assert!(
+        swarm_closed.is_ok(),
+        "shutdown returned before the swarm closed"
+    );
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err(),
         "the P2P port still accepts connections"
     );
-    assert!(store.append(e).await.is_err(), "the store still takes entries");
+    assert!(
+        store.append(e).await.is_err(),
+        "the store still takes entries"
+    );
     assert!(matches!(
         node.switch_mode(Mode::Http).await,
         Err(NodeError::ShuttingDown)
@@ -123,12 +127,15 @@ async fn a_snapshot_reads_one_clock_even_after_the_wall_clock_stepped_forward() 
     let url = format!("http://{}", refused.local_addr().unwrap());
     drop(refused);
     let config = config(&dir, &[("LATTICE_HTTP_NEIGHBORS", url.as_str())]);
-    let node = NodeHandle::start(config, NodeOptions::fast()).await.unwrap();
+    let node = NodeHandle::start(config, NodeOptions::fast())
+        .await
+        .unwrap();
     WALL_STEP_MS.set(0);
     let mut rx = node.subscribe_status();
-    let checked = tokio::time::timeout(DEADLINE, rx.wait_for(|s| {
-        s.neighbors[0].checked_at_ms.is_some() && s.fallback_deadline_ms.is_some()
-    }))
+    let checked = tokio::time::timeout(
+        DEADLINE,
+        rx.wait_for(|s| s.neighbors[0].checked_at_ms.is_some() && s.fallback_deadline_ms.is_some()),
+    )
     .await
     .expect("the neighbour is checked")
     .unwrap()
@@ -143,6 +150,9 @@ async fn a_snapshot_reads_one_clock_even_after_the_wall_clock_stepped_forward() 
         checked.now_ms
     );
     let next = n.next_attempt_ms.expect("a failed check is retried");
-    assert!(next <= at + 150, "next attempt {next} is on another clock than {at}");
+    assert!(
+        next <= at + 150,
+        "next attempt {next} is on another clock than {at}"
+    );
     node.shutdown().await;
 }

@@ -3,5 +3,7 @@
 
 pub mod lungs;
 pub mod reconcile;
-pub mod states;
 pub mod schedule;
+#[cfg(test)]
+pub(crate) mod sim;
+pub mod states;

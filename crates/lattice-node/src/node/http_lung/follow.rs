@@ -23,7 +23,9 @@ pub(in crate::node) enum FollowerReport {
     /// The session is over: the stream could not be opened, or ended, or (`forged`)
     /// the neighbour announced an entry that fails verification and the stream was
     /// dropped. When to try again is the schedule's decision.
-    Ended { forged: Option<String> },
+    Ended {
+        forged: Option<String>,
+    },
 }
 
 pub(super) struct Follower {

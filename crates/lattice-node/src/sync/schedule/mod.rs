@@ -68,7 +68,10 @@ pub enum Input {
     PeerSyncDone(String),
     /// The follower of neighbour `index` opened the stream (`epoch` as in
     /// [`Action::Follow`]).
-    FollowerConnected { index: usize, epoch: u64 },
+    FollowerConnected {
+        index: usize,
+        epoch: u64,
+    },
     /// The follower's session ended: the stream could not be opened, broke, went idle,
     /// or the neighbour announced a forged entry on it (`forged`).
     FollowerEnded {
@@ -107,12 +110,19 @@ pub enum Action {
     /// The HTTP lung went to standby: cancel its syncs and followers.
     HttpLungStandby,
     /// Reconcile with neighbour `index` over HTTP.
-    SyncNeighbor { index: usize },
+    SyncNeighbor {
+        index: usize,
+    },
     /// Ask neighbour `index` for its state only (standby check).
-    CheckNeighbor { index: usize },
+    CheckNeighbor {
+        index: usize,
+    },
     /// Run one session of neighbour `index`'s event-stream follower; it reports
     /// [`Input::FollowerConnected`] and [`Input::FollowerEnded`] with this `epoch`.
-    Follow { index: usize, epoch: u64 },
+    Follow {
+        index: usize,
+        epoch: u64,
+    },
     /// Reconcile with this peer over P2P.
     SyncPeer(String),
     SetGossip(bool),

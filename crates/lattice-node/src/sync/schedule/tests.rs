@@ -80,10 +80,13 @@ fn the_heartbeat_asks_for_the_peers_until_the_listen_addresses_are_known() {
 #[test]
 fn the_fallback_fires_after_fallback_after_without_peers_and_starts_the_http_lung() {
     let (mut s, _) = started(Mode::Auto, 1);
-    s.handle(T0, Input::NeighborDone {
-        index: 0,
-        outcome: NeighborOutcome::CheckAnswered,
-    });
+    s.handle(
+        T0,
+        Input::NeighborDone {
+            index: 0,
+            outcome: NeighborOutcome::CheckAnswered,
+        },
+    );
     let before = run_until(&mut s, T0, T0 + FB - 1);
     assert_eq!(transitions_to(&before, Lung::Http), 0, "{before:?}");
     assert!(!s.http_sync_enabled());
@@ -132,7 +135,10 @@ fn a_reconciliation_round_runs_every_reconcile_every_with_each_sync_peer() {
     let (mut s, _) = started(Mode::Auto, 0);
     s.handle(T0, peers(&["a", "b"], true));
     let quiet = run_until(&mut s, T0 + 1, T0 + EVERY - 1);
-    assert!(!quiet.iter().any(|a| matches!(a, Action::SyncPeer(_))), "{quiet:?}");
+    assert!(
+        !quiet.iter().any(|a| matches!(a, Action::SyncPeer(_))),
+        "{quiet:?}"
+    );
     let round = run_until(&mut s, T0 + EVERY - 1, T0 + EVERY + HB);
     assert!(has(&round, &Action::SyncPeer("a".into())));
     assert!(has(&round, &Action::SyncPeer("b".into())));
@@ -143,7 +149,10 @@ fn a_commit_makes_the_roots_stale_and_the_next_heartbeat_runs_a_round() {
     let (mut s, _) = started(Mode::Auto, 0);
     s.handle(T0, peers(&["a"], true));
     let out = s.handle(T0 + 10, Input::EntryCommitted);
-    assert!(!has(&out, &Action::SyncPeer("a".into())), "waits for the beat");
+    assert!(
+        !has(&out, &Action::SyncPeer("a".into())),
+        "waits for the beat"
+    );
     let out = s.handle(T0 + HB, Input::Tick);
     assert!(has(&out, &Action::SyncPeer("a".into())), "{out:?}");
 }
@@ -159,7 +168,10 @@ fn forced_http_turns_gossip_off_and_stops_p2p_reconciliation() {
     assert!(out.is_empty(), "{out:?}");
     s.handle(T0 + 7, Input::EntryCommitted);
     let out = run_until(&mut s, T0 + 8, T0 + 2 * EVERY);
-    assert!(!out.iter().any(|a| matches!(a, Action::SyncPeer(_))), "{out:?}");
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::SyncPeer(_))),
+        "{out:?}"
+    );
     let out = s.handle(T0 + 2 * EVERY + 1, Input::SetMode(Mode::Auto));
     assert!(has(&out, &Action::SetGossip(true)));
 }
@@ -179,10 +191,13 @@ fn a_blocked_p2p_lung_cuts_once_refreshes_peers_and_reconciles_with_no_one() {
 #[test]
 fn a_neighbour_answering_on_standby_is_checked_again_one_poll_later() {
     let (mut s, _) = started(Mode::Auto, 1);
-    s.handle(T0 + 5, Input::NeighborDone {
-        index: 0,
-        outcome: NeighborOutcome::CheckAnswered,
-    });
+    s.handle(
+        T0 + 5,
+        Input::NeighborDone {
+            index: 0,
+            outcome: NeighborOutcome::CheckAnswered,
+        },
+    );
     let out = s.handle(T0 + POLL - 1, Input::Tick);
     assert!(!has(&out, &Action::CheckNeighbor { index: 0 }));
     let out = s.handle(T0 + POLL, Input::Tick);
@@ -201,23 +216,32 @@ fn failing_standby_checks_are_retried_every_poll_without_growing() {
     let (mut s, _) = started(Mode::P2p, 1);
     let mut at = T0;
     for _ in 0..5 {
-        s.handle(at, Input::NeighborDone {
-            index: 0,
-            outcome: NeighborOutcome::CheckFailed,
-        });
+        s.handle(
+            at,
+            Input::NeighborDone {
+                index: 0,
+                outcome: NeighborOutcome::CheckFailed,
+            },
+        );
         assert_eq!(s.neighbor(0).next_attempt_ms, Some(at + POLL));
         at += POLL;
-        assert!(has(&s.handle(at, Input::Tick), &Action::CheckNeighbor { index: 0 }));
+        assert!(has(
+            &s.handle(at, Input::Tick),
+            &Action::CheckNeighbor { index: 0 }
+        ));
     }
 }
 
 fn active(neighbors: usize) -> Schedule {
     let (mut s, _) = started(Mode::Http, neighbors);
     for index in 0..neighbors {
-        s.handle(T0, Input::NeighborDone {
-            index,
-            outcome: NeighborOutcome::SyncFailed,
-        });
+        s.handle(
+            T0,
+            Input::NeighborDone {
+                index,
+                outcome: NeighborOutcome::SyncFailed,
+            },
+        );
     }
     s
 }
@@ -230,13 +254,22 @@ fn failing_syncs_back_off_exponentially_up_to_max_backoff_polls() {
     for _ in 0..8 {
         let due = s.neighbor(0).next_attempt_ms.expect("backing off");
         waits.push(due - now);
-        assert!(!has(&s.handle(due - 1, Input::Tick), &Action::SyncNeighbor { index: 0 }));
-        assert!(has(&s.handle(due, Input::Tick), &Action::SyncNeighbor { index: 0 }));
+        assert!(!has(
+            &s.handle(due - 1, Input::Tick),
+            &Action::SyncNeighbor { index: 0 }
+        ));
+        assert!(has(
+            &s.handle(due, Input::Tick),
+            &Action::SyncNeighbor { index: 0 }
+        ));
         now = due;
-        s.handle(now, Input::NeighborDone {
-            index: 0,
-            outcome: NeighborOutcome::SyncFailed,
-        });
+        s.handle(
+            now,
+            Input::NeighborDone {
+                index: 0,
+                outcome: NeighborOutcome::SyncFailed,
+            },
+        );
     }
     // Jittered over the upper half of each doubling, capped at six polls.
     let cap = POLL * u64::from(MAX_BACKOFF_POLLS);
@@ -252,13 +285,19 @@ fn a_sync_that_succeeds_clears_the_backoff() {
     let mut s = active(1);
     let due = s.neighbor(0).next_attempt_ms.unwrap();
     s.handle(due, Input::Tick);
-    s.handle(due + 1, Input::NeighborDone {
-        index: 0,
-        outcome: NeighborOutcome::Synced,
-    });
+    s.handle(
+        due + 1,
+        Input::NeighborDone {
+            index: 0,
+            outcome: NeighborOutcome::Synced,
+        },
+    );
     assert_eq!(s.neighbor(0).next_attempt_ms, None);
     // Next sync one poll after the last start.
-    assert!(has(&s.handle(due + POLL, Input::Tick), &Action::SyncNeighbor { index: 0 }));
+    assert!(has(
+        &s.handle(due + POLL, Input::Tick),
+        &Action::SyncNeighbor { index: 0 }
+    ));
 }
 
 #[test]
@@ -267,26 +306,39 @@ fn strikes_earned_while_needed_are_forgotten_when_the_lung_activates_again() {
     for _ in 0..4 {
         let due = s.neighbor(0).next_attempt_ms.unwrap();
         s.handle(due, Input::Tick);
-        s.handle(due, Input::NeighborDone {
-            index: 0,
-            outcome: NeighborOutcome::SyncFailed,
-        });
+        s.handle(
+            due,
+            Input::NeighborDone {
+                index: 0,
+                outcome: NeighborOutcome::SyncFailed,
+            },
+        );
     }
     let now = s.neighbor(0).next_attempt_ms.unwrap();
     s.handle(now, Input::SetMode(Mode::P2p));
-    assert_eq!(s.neighbor(0), NeighborView::default(), "standby clears the view");
+    assert_eq!(
+        s.neighbor(0),
+        NeighborView::default(),
+        "standby clears the view"
+    );
     let out = s.handle(now + 1, Input::SetMode(Mode::Http));
     // Still in flight from before: a fresh sync waits for its end, then runs at once.
     assert!(!has(&out, &Action::SyncNeighbor { index: 0 }), "{out:?}");
-    let out = s.handle(now + 2, Input::NeighborDone {
-        index: 0,
-        outcome: NeighborOutcome::Cancelled,
-    });
+    let out = s.handle(
+        now + 2,
+        Input::NeighborDone {
+            index: 0,
+            outcome: NeighborOutcome::Cancelled,
+        },
+    );
     assert!(has(&out, &Action::SyncNeighbor { index: 0 }), "{out:?}");
-    s.handle(now + 4, Input::NeighborDone {
-        index: 0,
-        outcome: NeighborOutcome::SyncFailed,
-    });
+    s.handle(
+        now + 4,
+        Input::NeighborDone {
+            index: 0,
+            outcome: NeighborOutcome::SyncFailed,
+        },
+    );
     let wait = s.neighbor(0).next_attempt_ms.unwrap() - (now + 4);
     assert!(wait <= POLL, "first strike again: {wait}");
 }
@@ -306,7 +358,10 @@ fn followers_start_with_the_http_lung_and_are_cancelled_with_it() {
     s.handle(T0 + 4, Input::FollowerConnected { index: 1, epoch: 1 });
     assert!(!s.neighbor(1).events_connected);
     let out = run_until(&mut s, T0 + 5, T0 + 60_000);
-    assert!(!out.iter().any(|a| matches!(a, Action::Follow { .. })), "{out:?}");
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Follow { .. })),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -316,11 +371,14 @@ fn a_follower_that_keeps_failing_backs_off_and_a_stable_stream_is_retried_soon()
     let mut now = T0;
     let mut waits = Vec::new();
     for _ in 0..5 {
-        s.handle(now, Input::FollowerEnded {
-            index: 0,
-            epoch: 1,
-            forged: false,
-        });
+        s.handle(
+            now,
+            Input::FollowerEnded {
+                index: 0,
+                epoch: 1,
+                forged: false,
+            },
+        );
         let next = s.neighbor(0).events_next_attempt_ms.unwrap();
         waits.push(next - now);
         let out = s.handle(next, Input::Tick);
@@ -333,11 +391,14 @@ fn a_follower_that_keeps_failing_backs_off_and_a_stable_stream_is_retried_soon()
     }
     s.handle(now, Input::FollowerConnected { index: 0, epoch: 1 });
     let later = now + STABLE_STREAM.as_millis() as u64;
-    s.handle(later, Input::FollowerEnded {
-        index: 0,
-        epoch: 1,
-        forged: false,
-    });
+    s.handle(
+        later,
+        Input::FollowerEnded {
+            index: 0,
+            epoch: 1,
+            forged: false,
+        },
+    );
     let wait = s.neighbor(0).events_next_attempt_ms.unwrap() - later;
     assert!(wait <= base, "a stable stream starts over: {wait}");
 }
@@ -345,16 +406,22 @@ fn a_follower_that_keeps_failing_backs_off_and_a_stable_stream_is_retried_soon()
 #[test]
 fn a_forged_announcement_strikes_the_neighbour_and_backs_off_its_polls() {
     let (mut s, _) = started(Mode::Http, 1);
-    s.handle(T0 + 1, Input::NeighborDone {
-        index: 0,
-        outcome: NeighborOutcome::Synced,
-    });
+    s.handle(
+        T0 + 1,
+        Input::NeighborDone {
+            index: 0,
+            outcome: NeighborOutcome::Synced,
+        },
+    );
     assert_eq!(s.neighbor(0).next_attempt_ms, None);
-    s.handle(T0 + 2, Input::FollowerEnded {
-        index: 0,
-        epoch: 1,
-        forged: true,
-    });
+    s.handle(
+        T0 + 2,
+        Input::FollowerEnded {
+            index: 0,
+            epoch: 1,
+            forged: true,
+        },
+    );
     let v = s.neighbor(0);
     assert!(v.next_attempt_ms.is_some_and(|d| d >= T0 + POLL), "{v:?}");
     assert!(!v.events_connected);
@@ -364,11 +431,14 @@ fn a_forged_announcement_strikes_the_neighbour_and_backs_off_its_polls() {
 fn the_next_wakeup_is_the_earliest_of_heartbeat_neighbours_and_followers() {
     let (mut s, _) = started(Mode::Http, 1);
     assert_eq!(s.next_wakeup(), T0 + HB, "the neighbour is in flight");
-    s.handle(T0 + 10, Input::FollowerEnded {
-        index: 0,
-        epoch: 1,
-        forged: false,
-    });
+    s.handle(
+        T0 + 10,
+        Input::FollowerEnded {
+            index: 0,
+            epoch: 1,
+            forged: false,
+        },
+    );
     let follow = s.neighbor(0).events_next_attempt_ms.unwrap();
     assert!(follow < T0 + HB);
     assert_eq!(s.next_wakeup(), follow);
@@ -391,10 +461,13 @@ fn the_same_seed_makes_the_same_decisions() {
         let mut s = Schedule::new(Mode::Http, timers(), 3, seed, T0);
         let mut all = s.start(T0);
         for i in 0..20u64 {
-            all.extend(s.handle(T0 + i * 500, Input::NeighborDone {
-                index: (i % 3) as usize,
-                outcome: NeighborOutcome::SyncFailed,
-            }));
+            all.extend(s.handle(
+                T0 + i * 500,
+                Input::NeighborDone {
+                    index: (i % 3) as usize,
+                    outcome: NeighborOutcome::SyncFailed,
+                },
+            ));
             all.extend(s.handle(T0 + i * 500 + 1, Input::Tick));
         }
         (all, (0..3).map(|i| s.neighbor(i)).collect::<Vec<_>>())
