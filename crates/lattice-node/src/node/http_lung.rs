@@ -1,16 +1,16 @@
-//! How the actor drives the HTTP lung. While the lung carries sync it reconciles with
-//! each neighbour on schedule (at once when it activates), backs off from failing ones
-//! and follows their event streams. On standby it still checks each neighbour's state
-//! every poll (a conditional GET, no reconciliation), so the reserve lung is known to
-//! work before it is needed: health, root and root match stay live.
+//! How the actor carries out the HTTP lung's work. When to sync, check or follow a
+//! neighbour, and how long to back off, is the schedule's (`sync::schedule`); here the
+//! work is done and its outcome recorded for the neighbour's status. While the lung
+//! carries sync it reconciles with each neighbour and follows their event streams; on
+//! standby it still checks each neighbour's state (a conditional GET, no
+//! reconciliation), so the reserve lung is known to work before it is needed.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Actor, now_ms, short};
+use super::{Actor, short};
 use crate::http::client::{ClientError, NeighborClient};
 use crate::ledger::Store;
 use crate::metrics::NeighborLabels;
@@ -18,20 +18,12 @@ use crate::status::{EventKind, Lung, NeighborHealth, NeighborStatus, SyncSummary
 use crate::sync::reconcile::{
     self, LedgerState, ReconcileError, ReconcileReport, Remote, TransportError,
 };
+use crate::sync::schedule::{Input, NeighborOutcome};
 use crate::throttle::{LogThrottle, suppressed_note};
 
-mod backoff;
 mod follow;
 pub(super) use follow::FollowerReport;
 
-/// Longest wait between attempts to a failing neighbour, in poll intervals: while HTTP
-/// carries sync it may be the only way in, so one that comes back (a reboot during a long
-/// fallback) must be found within a minute at the default poll, not five.
-const MAX_BACKOFF_POLLS: u32 = 6;
-/// The event-stream follower's first retry, at most (never more than one poll).
-const FOLLOW_RETRY_BASE: Duration = Duration::from_millis(250);
-/// The follower's longest wait between tries.
-const FOLLOW_RETRY_CAP: Duration = Duration::from_secs(30);
 /// A neighbour that keeps failing gets at most this many warnings per window; the next
 /// one let through says how many were held back.
 const WARN_BURST: u32 = 3;
@@ -43,15 +35,11 @@ const ERROR_KINDS: &[&str] = &["protocol", "forged_entry"];
 pub(super) struct Neighbor {
     client: NeighborClient,
     events_client: NeighborClient,
+    /// What status shows, but for the schedule's part (next attempts, follower state),
+    /// which the snapshot takes from the schedule.
     pub(super) status: NeighborStatus,
-    in_flight: bool,
-    due: Option<Instant>,
     /// Failing polls and checks repeat every interval, forgeries as fast as they come.
     warnings: LogThrottle,
-    /// Syncs failed and forgeries caught in a row since the lung activated: what the
-    /// backoff grows with. Standby checks do not count, or a neighbour that was down
-    /// for an hour of standby would be waited for minutes once it is needed.
-    strikes: u32,
 }
 
 impl Neighbor {
@@ -78,10 +66,7 @@ impl Neighbor {
             client,
             events_client,
             status,
-            in_flight: false,
-            due: None,
             warnings: LogThrottle::new(WARN_BURST, WARN_WINDOW),
-            strikes: 0,
         }
     }
 
@@ -91,15 +76,6 @@ impl Neighbor {
         self.status.consecutive_failures = self.status.consecutive_failures.saturating_add(1);
         self.status.last_error = Some(message);
         self.status.last_error_kind = Some(kind.to_string());
-    }
-
-    /// The next sync or check waits at least `wait` (never brought forward by it).
-    fn retry_in(&mut self, wait: Duration, now: u64) {
-        let at = Instant::now();
-        let due = self.due.map_or(at + wait, |d| d.max(at + wait));
-        self.due = Some(due);
-        self.status.next_attempt_ms =
-            Some(now + due.saturating_duration_since(at).as_millis() as u64);
     }
 
     /// Records who answers at this URL, from its state answer. A PeerId that does not
@@ -123,28 +99,7 @@ impl Neighbor {
         self.status.consecutive_failures = 0;
         self.status.last_error = None;
         self.status.last_error_kind = None;
-        self.status.next_attempt_ms = None;
         self.status.root = Some(hex::encode(root));
-        self.strikes = 0;
-    }
-
-    /// How long until the next attempt (for the log line).
-    fn wait_left(&self, now: u64) -> Duration {
-        let at = self.status.next_attempt_ms.unwrap_or(now);
-        Duration::from_millis(at.saturating_sub(now))
-    }
-
-    /// One more strike, and the exponential backoff from one poll interval it earns:
-    /// for a neighbour failing while it is needed, or caught lying.
-    fn strike(&mut self, poll: Duration) -> Duration {
-        self.strikes = self.strikes.saturating_add(1);
-        // Jittered, so neighbours that failed together are not all retried together.
-        backoff::jittered(
-            self.strikes,
-            poll,
-            poll.saturating_mul(MAX_BACKOFF_POLLS),
-            backoff::random_jitter(),
-        )
     }
 }
 
@@ -184,109 +139,92 @@ impl Actor {
         }
     }
 
-    /// Starts or stops the HTTP lung to match the state machine, and starts due work:
-    /// syncs while the lung is active, checks on standby.
-    pub(super) fn steer_http_lung(&mut self, done: &mpsc::Sender<SyncDone>) {
-        let enabled = self.lungs.http_sync_enabled();
-        match (&self.http_lung, enabled) {
-            (None, true) => {
-                let token = CancellationToken::new();
-                for (index, n) in self.neighbors.iter_mut().enumerate() {
-                    n.due = None; // poll at once rather than a full interval later
-                    n.strikes = 0;
-                    n.status.events_next_attempt_ms = None;
-                    let follower = follow::Follower {
-                        index,
-                        client: n.events_client.clone(),
-                        store: self.store.clone(),
-                        commands: self.commands.clone(),
-                        max_payload: self.config.max_payload,
-                        idle: self.options.events_idle,
-                        retry_base: FOLLOW_RETRY_BASE.min(self.config.http_poll),
-                        retry_cap: FOLLOW_RETRY_CAP,
-                        cancel: token.clone(),
-                    };
-                    tokio::spawn(follower.run());
-                }
-                tracing::info!(
-                    "HTTP lung active: polling {} neighbour(s) every {}",
-                    self.neighbors.len(),
-                    humantime::format_duration(self.config.http_poll)
-                );
-                self.http_lung = Some(token);
-            }
-            (Some(_), false) => {
-                if let Some(token) = self.http_lung.take() {
-                    token.cancel();
-                }
-                for n in &mut self.neighbors {
-                    n.status.events_connected = false;
-                    n.status.events_next_attempt_ms = None;
-                    n.status.next_attempt_ms = None;
-                    n.due = None; // the first standby check at once
-                }
-                tracing::info!(
-                    "HTTP lung on standby: checking {} neighbour(s) every {}",
-                    self.neighbors.len(),
-                    humantime::format_duration(self.config.http_poll)
-                );
-            }
-            _ => {}
+    /// The HTTP lung now carries sync: work started from now on belongs to it (and is
+    /// cancelled with it).
+    pub(super) fn http_lung_active(&mut self) {
+        if let Some(old) = self.http_lung.replace(CancellationToken::new()) {
+            old.cancel();
         }
-        if !done.is_closed() {
-            self.start_due_work(done);
-        }
+        tracing::info!(
+            "HTTP lung active: polling {} neighbour(s) every {}",
+            self.neighbors.len(),
+            humantime::format_duration(self.config.http_poll)
+        );
     }
 
-    /// When the next neighbour sync or check is due (None: no neighbours, or all busy).
-    pub(super) fn next_poll(&self) -> Option<Instant> {
-        self.neighbors
-            .iter()
-            .filter(|n| !n.in_flight)
-            .map(|n| n.due.unwrap_or_else(Instant::now))
-            .min()
-    }
-
-    fn start_due_work(&mut self, done: &mpsc::Sender<SyncDone>) {
-        let now = Instant::now();
-        let lung = self.http_lung.clone();
-        for (index, n) in self.neighbors.iter_mut().enumerate() {
-            if n.in_flight || n.due.is_some_and(|d| d > now) {
-                continue;
-            }
-            n.in_flight = true;
-            n.due = Some(now + self.config.http_poll);
-            let (client, done) = (n.client.clone(), done.clone());
-            match &lung {
-                Some(lung) => {
-                    let identify = n.status.peer_id.is_none();
-                    let work = sync(
-                        client,
-                        self.store.clone(),
-                        self.config.max_payload,
-                        identify,
-                    );
-                    tokio::spawn(finish(index, work, lung.clone(), done));
-                }
-                None => {
-                    let work = async move { Outcome::Checked(client.state().await) };
-                    // Checks are not cancelled by the lung; only by shutdown (below).
-                    tokio::spawn(finish(index, work, CancellationToken::new(), done));
-                }
-            }
+    pub(super) fn http_lung_standby(&mut self) {
+        if let Some(token) = self.http_lung.take() {
+            token.cancel();
         }
+        tracing::info!(
+            "HTTP lung on standby: checking {} neighbour(s) every {}",
+            self.neighbors.len(),
+            humantime::format_duration(self.config.http_poll)
+        );
     }
 
-    pub(super) fn sync_done(&mut self, done: SyncDone) {
-        let now = now_ms();
-        let poll = self.config.http_poll;
-        let Some(n) = self.neighbors.get_mut(done.index) else {
+    /// Reconciles with neighbour `index` (its identity asked first when unknown: a node
+    /// started in forced `http` never ran a standby check).
+    pub(super) fn sync_neighbor(&mut self, index: usize, done: &mpsc::Sender<SyncDone>) {
+        let Some(n) = self.neighbors.get(index) else {
             return;
         };
-        n.in_flight = false;
+        let lung = self
+            .http_lung
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
+        let identify = n.status.peer_id.is_none();
+        let work = sync(
+            n.client.clone(),
+            self.store.clone(),
+            self.config.max_payload,
+            identify,
+        );
+        tokio::spawn(finish(index, work, lung, done.clone()));
+    }
+
+    /// The standby check: not cancelled by the lung, only by the actor's end.
+    pub(super) fn check_neighbor(&mut self, index: usize, done: &mpsc::Sender<SyncDone>) {
+        let Some(n) = self.neighbors.get(index) else {
+            return;
+        };
+        let client = n.client.clone();
+        let work = async move { Outcome::Checked(client.state().await) };
+        tokio::spawn(finish(index, work, CancellationToken::new(), done.clone()));
+    }
+
+    /// One session of neighbour `index`'s event-stream follower.
+    pub(super) fn follow_neighbor(&mut self, index: usize, epoch: u64) {
+        let Some(n) = self.neighbors.get(index) else {
+            return;
+        };
+        let lung = self
+            .http_lung
+            .get_or_insert_with(CancellationToken::new)
+            .clone();
+        let follower = follow::Follower {
+            index,
+            epoch,
+            client: n.events_client.clone(),
+            store: self.store.clone(),
+            commands: self.commands.clone(),
+            max_payload: self.config.max_payload,
+            idle: self.options.events_idle,
+            cancel: lung,
+        };
+        tokio::spawn(follower.run());
+    }
+
+    /// Records what a sync or check came to, tells the schedule, and says why it failed.
+    pub(super) async fn sync_done(&mut self, done: SyncDone) {
+        let now = self.clock.now_ms();
+        let index = done.index;
+        let Some(n) = self.neighbors.get_mut(index) else {
+            return;
+        };
         let url = n.status.url.clone();
-        let failure = match done.outcome {
-            Outcome::Cancelled => return,
+        let (outcome, failure) = match done.outcome {
+            Outcome::Cancelled => (NeighborOutcome::Cancelled, None),
             Outcome::Checked(result) => {
                 n.status.checked_at_ms = Some(now);
                 match result {
@@ -295,22 +233,20 @@ impl Actor {
                         match reconcile::check_ledger(&self.store, &state) {
                             Ok(()) => {
                                 n.answered(state.root);
-                                return;
+                                (NeighborOutcome::CheckAnswered, None)
                             }
                             // Another ledger's node counts for nothing: unhealthy, with why.
                             Err(e) => {
                                 n.failed(&e.kind(), e.to_string());
-                                n.retry_in(poll, now);
-                                (e.kind(), e.to_string(), false)
+                                let why = (e.kind(), e.to_string(), false);
+                                (NeighborOutcome::CheckFailed, Some(why))
                             }
                         }
                     }
-                    // A check failing on standby is tried again every poll: it is cheap,
-                    // and the reserve must be seen to come back.
                     Err(e) => {
                         n.failed(&e.kind, e.message.clone());
-                        n.retry_in(poll, now);
-                        (e.kind, e.message, false)
+                        let why = (e.kind, e.message, false);
+                        (NeighborOutcome::CheckFailed, Some(why))
                     }
                 }
             }
@@ -327,8 +263,8 @@ impl Actor {
                 n.answered(root_after.unwrap_or(report.their_root));
                 n.status.last_sync_ms = Some(now);
                 n.status.last_report = Some(report.clone());
-                self.synced(url, ours_before, report, now);
-                return;
+                self.synced(url.clone(), ours_before, report, now);
+                (NeighborOutcome::Synced, None)
             }
             Outcome::Synced {
                 result: Err(e),
@@ -343,13 +279,18 @@ impl Actor {
                     n.status.ledger = Some(theirs.to_hex());
                 }
                 n.failed(&e.kind(), e.to_string());
-                let wait = n.strike(poll);
-                n.retry_in(wait, now);
-                (e.kind(), e.to_string(), true)
+                let why = (e.kind(), e.to_string(), true);
+                (NeighborOutcome::SyncFailed, Some(why))
             }
         };
-        let (kind, message, was_sync) = failure;
-        let wait = n.wait_left(now);
+        self.feed(Input::NeighborDone { index, outcome }).await;
+        let Some((kind, message, was_sync)) = failure else {
+            return;
+        };
+        let wait = self.wait_left(index, now);
+        let Some(n) = self.neighbors.get_mut(index) else {
+            return;
+        };
         if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
             tracing::warn!(
                 "[HTTP_{}] {url}: {message} (attempt {} failed; next in {}){}",
@@ -369,6 +310,12 @@ impl Actor {
                 message,
             });
         }
+    }
+
+    /// How long until the schedule tries neighbour `index` again (for the log line).
+    fn wait_left(&self, index: usize, now: u64) -> Duration {
+        let at = self.schedule.neighbor(index).next_attempt_ms.unwrap_or(now);
+        Duration::from_millis(at.saturating_sub(now))
     }
 
     fn synced(&mut self, url: String, ours: [u8; 32], report: ReconcileReport, now: u64) {
@@ -417,57 +364,57 @@ impl Actor {
     }
 
     /// What a neighbour's event-stream follower reports. A neighbour caught announcing a
-    /// forged entry is misbehaving: unhealthy, and its next poll backed off.
-    pub(super) fn follower_report(&mut self, index: usize, report: FollowerReport) {
-        let active = self.http_lung.is_some();
-        let poll = self.config.http_poll;
-        let now = now_ms();
-        let Some(n) = self.neighbors.get_mut(index) else {
-            return;
-        };
-        let retry_in = match report {
+    /// forged entry is misbehaving: unhealthy, and (the schedule's part) its next poll
+    /// backed off.
+    pub(super) async fn follower_report(
+        &mut self,
+        index: usize,
+        epoch: u64,
+        report: FollowerReport,
+    ) {
+        let forged = match report {
             FollowerReport::Connected => {
-                n.status.events_connected = active;
-                n.status.events_next_attempt_ms = None;
-                return;
+                return self.feed(Input::FollowerConnected { index, epoch }).await;
             }
             FollowerReport::Stored => {
                 self.entries_by_lung.http.received += 1;
                 return;
             }
-            FollowerReport::Lost { retry_in } => retry_in,
-            FollowerReport::Forged {
-                ref error,
-                retry_in,
-            } => {
-                let message = format!("announced a forged entry on its event stream: {error}");
-                n.failed("forged_entry", message.clone());
-                let wait = n.strike(poll);
-                n.retry_in(wait, now);
-                let wait = n.wait_left(now);
-                let url = n.status.url.clone();
-                if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
-                    tracing::warn!(
-                        "[HTTP_EVENTS] {url}: {message}; stream dropped, polls backed off {}{}",
-                        humantime::format_duration(wait),
-                        suppressed_note(held)
-                    );
-                }
-                self.count_error(&url, "forged_entry");
-                self.emit(EventKind::SyncFailed {
-                    lung: Lung::Http,
-                    with: url,
-                    kind: "forged_entry".into(),
-                    message,
-                });
-                retry_in
-            }
+            FollowerReport::Ended { forged } => forged,
         };
+        let now = self.clock.now_ms();
+        let input = Input::FollowerEnded {
+            index,
+            epoch,
+            forged: forged.is_some(),
+        };
+        let Some(error) = forged else {
+            return self.feed(input).await;
+        };
+        let message = format!("announced a forged entry on its event stream: {error}");
+        if let Some(n) = self.neighbors.get_mut(index) {
+            n.failed("forged_entry", message.clone());
+        }
+        self.feed(input).await;
+        let wait = self.wait_left(index, now);
         let Some(n) = self.neighbors.get_mut(index) else {
             return;
         };
-        n.status.events_connected = false;
-        n.status.events_next_attempt_ms = active.then(|| now + retry_in.as_millis() as u64);
+        let url = n.status.url.clone();
+        if let Some(held) = n.warnings.allow(std::time::Instant::now()) {
+            tracing::warn!(
+                "[HTTP_EVENTS] {url}: {message}; stream dropped, polls backed off {}{}",
+                humantime::format_duration(wait),
+                suppressed_note(held)
+            );
+        }
+        self.count_error(&url, "forged_entry");
+        self.emit(EventKind::SyncFailed {
+            lung: Lung::Http,
+            with: url,
+            kind: "forged_entry".into(),
+            message,
+        });
     }
 }
 
@@ -508,11 +455,4 @@ async fn finish(
         o = work => o,
     };
     let _ = done.send(SyncDone { index, outcome }).await;
-}
-
-pub(super) async fn sleep_until_due(due: Option<Instant>) {
-    match due {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }

@@ -1,11 +1,15 @@
-//! The node: one actor task owns the lungs state machine, the HTTP poller and the
-//! neighbours' state; a cloneable [`NodeHandle`] is how every face talks to it.
+//! The node: one actor task carries out what the sync schedule (`sync::schedule`, every
+//! decision of when and with whom) asks, owns the neighbours' and peers' state, and
+//! publishes status; a cloneable [`NodeHandle`] is how every face talks to it. The node
+//! lives while a handle held outside it does: the last one dropped stops it, as
+//! [`NodeHandle::shutdown`] does.
 //!
 //! Data flows one way: a face calls the handle, the actor changes state, a new
 //! [`Status`] goes out on a watch channel and discrete happenings on a broadcast
 //! channel. The store is shared (it is thread-safe and owns the Merkle tree): whoever
 //! appends, the store announces the commit and the actor republishes.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,7 +17,6 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Mode};
@@ -25,18 +28,21 @@ use crate::ledger::{
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
 use crate::status::{
-    EntriesByLung, EventKind, LedgerInfo, Lung, NeighborHealth, NodeEvent, NodeInfo, OPERATOR,
-    OperatorAction, Status, SyncSummary,
+    EntriesByLung, EventKind, NodeEvent, NodeInfo, OPERATOR, OperatorAction, Status, SyncSummary,
 };
-use crate::sync::lungs::{LungEvent, Lungs};
-use crate::sync::states::{self, Situation};
+use crate::sync::lungs::LungEvent;
+use crate::sync::schedule::{Action, Input, Schedule, Timers};
+use crate::sync::states;
 
 mod genesis;
 mod http_lung;
 mod p2p_lung;
+mod snapshot;
+#[cfg(test)]
+mod tests;
 mod transitions;
 use genesis::{announce_ledger, resolve_genesis};
-use http_lung::{Neighbor, SyncDone, sleep_until_due};
+use http_lung::{Neighbor, SyncDone};
 use p2p_lung::P2pSyncDone;
 
 /// Commands waiting for the actor.
@@ -45,6 +51,13 @@ const COMMAND_QUEUE: usize = 256;
 const EVENT_BUFFER: usize = 1024;
 /// At most this many entry events per commit; the rest show in the count.
 const ENTRY_EVENTS_PER_COMMIT: usize = 32;
+/// Finished syncs waiting for the actor, per lung.
+const DONE_QUEUE: usize = 64;
+/// Inputs one happening may lead to (an action's report is fed back): a bound, far above
+/// the few a step needs.
+const INPUTS_PER_STEP: usize = 256;
+/// Longest the actor waits for the swarm to close at shutdown.
+const SWARM_CLOSE: Duration = Duration::from_secs(10);
 
 /// Knobs that are not user configuration: tests shorten them.
 #[derive(Clone, Debug)]
@@ -146,23 +159,42 @@ impl NodeError {
 pub use crate::time::now_ms;
 
 /// Unix milliseconds that never jump: the wall clock at start plus monotonic time since.
-/// The heartbeat runs on it, so a clock step cannot fire or delay the fallback.
+/// The schedule runs on it, so a clock step cannot fire or delay the fallback, and every
+/// time in a status snapshot is on it, so a countdown and `now_ms` never disagree.
 #[derive(Clone, Copy, Debug)]
 struct SteadyClock {
     wall_at_start: u64,
-    start: std::time::Instant,
+    start: tokio::time::Instant,
 }
 
 impl SteadyClock {
-    fn new() -> Self {
+    fn new(wall_now_ms: u64) -> Self {
         Self {
-            wall_at_start: now_ms(),
-            start: std::time::Instant::now(),
+            wall_at_start: wall_now_ms,
+            start: tokio::time::Instant::now(),
         }
     }
     fn now_ms(&self) -> u64 {
         self.wall_at_start + self.start.elapsed().as_millis() as u64
     }
+    /// The instant this clock reads `at_ms` (now, if that has passed).
+    fn instant(&self, at_ms: u64) -> tokio::time::Instant {
+        self.start + Duration::from_millis(at_ms.saturating_sub(self.wall_at_start))
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How far the wall clock is to seem to step forward after a node starts (tests).
+    static WALL_STEP_MS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The wall clock as the steady clock starts from it.
+fn wall_at_start() -> u64 {
+    #[cfg(test)]
+    return now_ms().saturating_sub(WALL_STEP_MS.get());
+    #[cfg(not(test))]
+    now_ms()
 }
 
 enum Command {
@@ -173,6 +205,7 @@ enum Command {
     /// A neighbour's event-stream follower reporting (see `http_lung::FollowerReport`).
     Follower {
         index: usize,
+        epoch: u64,
         report: http_lung::FollowerReport,
     },
     SetP2pBlocked {
@@ -182,6 +215,14 @@ enum Command {
     /// A neighbour pushed entries to our API (its reconciliation): new to us, carried by
     /// the HTTP lung.
     PushedIn { new: u64 },
+    /// Stop everything; the reply comes once the swarm and the store are closed.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Held by every handle outside the node; when the last one drops, the actor hears it
+/// and stops the node.
+struct Life {
+    _alive: oneshot::Sender<()>,
 }
 
 struct Shared {
@@ -198,10 +239,14 @@ struct Shared {
     actor: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// How every face talks to the node. Cheap to clone.
+/// How every face talks to the node. Cheap to clone. The node stops when the last
+/// handle held outside it is dropped (the HTTP server's own does not count: see
+/// [`NodeHandle::detached`]).
 #[derive(Clone)]
 pub struct NodeHandle {
     shared: Arc<Shared>,
+    /// None in a [`NodeHandle::detached`] handle.
+    _life: Option<Arc<Life>>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -243,6 +288,7 @@ impl NodeHandle {
             .map_err(|_| NodeError::ShuttingDown)??;
 
         let cancel = CancellationToken::new();
+        let (life, life_rx) = oneshot::channel();
         let p2p_config = p2p_lung::p2p_config(&config, &options, key.clone());
         let metrics = Metrics::default();
         let mut registry = Registry::default();
@@ -259,7 +305,8 @@ impl NodeHandle {
         let peer_id = key.peer_id().to_string();
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let now = now_ms();
+        let clock = SteadyClock::new(wall_at_start());
+        let now = clock.now_ms();
         let info = NodeInfo {
             peer_id: peer_id.clone(),
             name: config.node_name.clone(),
@@ -289,8 +336,18 @@ impl NodeHandle {
             })
             .collect::<Result<Vec<_>, NodeError>>()?;
 
+        let timers = Timers {
+            heartbeat: config.heartbeat,
+            fallback_after: config.fallback_after,
+            http_poll: config.http_poll,
+            reconcile_every: options.p2p_reconcile_every,
+        };
+        let seed = getrandom::u64().unwrap_or(now);
+        let schedule = Schedule::new(config.mode, timers, neighbors.len(), seed, now);
+        let (done_tx, done_rx) = mpsc::channel(DONE_QUEUE);
+        let (p2p_done_tx, p2p_done_rx) = mpsc::channel(DONE_QUEUE);
         let mut actor = Actor {
-            lungs: Lungs::new(config.mode, config.fallback_after),
+            schedule,
             config: config.clone(),
             options,
             store: store.clone(),
@@ -302,18 +359,19 @@ impl NodeHandle {
             last_sync: None,
             commands: commands.downgrade(),
             status_tx: None,
-            clock: SteadyClock::new(),
+            clock,
             reported_store_failure: false,
             p2p: p2p_lung::P2pLung::new(p2p.clone()),
             seq: 1,
             entries_by_lung: EntriesByLung::default(),
             own_key: key.public_bytes(),
             transitions: transitions::Transitions::default(),
+            done_tx,
+            p2p_done_tx,
         };
         actor.register_neighbor_metrics();
-        for e in actor.lungs.start(actor.clock.now_ms()) {
-            actor.lung_event(e);
-        }
+        let start = actor.schedule.start(actor.clock.now_ms());
+        actor.perform_all(start).await;
         let (status_tx, status) = watch::channel(actor.snapshot());
         actor.status_tx = Some(status_tx);
 
@@ -330,9 +388,29 @@ impl NodeHandle {
             cancel: cancel.clone(),
             actor: Mutex::new(None),
         });
-        let task = tokio::spawn(actor.run(command_rx, p2p_events, cancel));
+        let channels = Channels {
+            commands: command_rx,
+            p2p_events,
+            done: done_rx,
+            p2p_done: p2p_done_rx,
+            life: life_rx,
+        };
+        let task = tokio::spawn(actor.run(channels, cancel));
         *shared.actor.lock().expect("not poisoned") = Some(task);
-        Ok(NodeHandle { shared })
+        Ok(NodeHandle {
+            shared,
+            _life: Some(Arc::new(Life { _alive: life })),
+        })
+    }
+
+    /// A handle that does not keep the node alive, for what belongs to the node itself
+    /// (the HTTP server it serves): otherwise the server would keep the node running,
+    /// and the node the server, after every outside handle is gone.
+    pub fn detached(&self) -> NodeHandle {
+        NodeHandle {
+            shared: self.shared.clone(),
+            _life: None,
+        }
     }
 
     pub fn peer_id(&self) -> &str {
@@ -454,9 +532,21 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
-    /// Stops the actor and the lungs, lets in-flight commits finish and closes the store.
+    /// Stops the actor and the lungs, lets in-flight commits finish, and returns once the
+    /// swarm and the store are closed (as dropping the last handle does, but waited for).
     pub async fn shutdown(&self) {
-        self.shared.cancel.cancel();
+        let (reply, done) = oneshot::channel();
+        if self
+            .shared
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.await;
+        }
+        // Already stopping (the token cancelled) or stopped: wait for the actor's end,
+        // which closes the same things.
         let task = self.shared.actor.lock().expect("not poisoned").take();
         if let Some(task) = task {
             let _ = task.await;
@@ -471,11 +561,22 @@ impl NodeHandle {
     }
 }
 
+/// What the actor listens to.
+struct Channels {
+    commands: mpsc::Receiver<Command>,
+    p2p_events: mpsc::Receiver<P2pEvent>,
+    done: mpsc::Receiver<SyncDone>,
+    p2p_done: mpsc::Receiver<P2pSyncDone>,
+    /// Resolves when the last outside handle is dropped.
+    life: oneshot::Receiver<()>,
+}
+
 struct Actor {
     config: Config,
     options: NodeOptions,
     store: Store,
-    lungs: Lungs,
+    /// Every decision of when and with whom: the actor carries out its actions.
+    schedule: Schedule,
     events: broadcast::Sender<NodeEvent>,
     metrics: Metrics,
     neighbors: Vec<Neighbor>,
@@ -495,69 +596,127 @@ struct Actor {
     /// Our own key: whether it may write follows the ledger's membership records.
     own_key: [u8; 32],
     transitions: transitions::Transitions,
+    done_tx: mpsc::Sender<SyncDone>,
+    p2p_done_tx: mpsc::Sender<P2pSyncDone>,
 }
 
 impl Actor {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut p2p_events: mpsc::Receiver<P2pEvent>,
-        cancel: CancellationToken,
-    ) {
-        let mut heartbeat = tokio::time::interval(self.config.heartbeat);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    async fn run(mut self, mut ch: Channels, cancel: CancellationToken) {
         let mut committed = self.store.subscribe();
-        let (done_tx, mut done_rx) = mpsc::channel::<SyncDone>(64);
-        let (p2p_done_tx, mut p2p_done_rx) = mpsc::channel::<P2pSyncDone>(64);
-
+        let mut shutdown_reply = None;
         loop {
+            let wake = self.clock.instant(self.schedule.next_wakeup());
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                Some(cmd) = commands.recv() => self.command(cmd).await,
-                Some(event) = p2p_events.recv() => self.p2p_event(event, &p2p_done_tx).await,
-                Some(done) = p2p_done_rx.recv() => self.p2p_sync_done(done),
-                _ = heartbeat.tick() => {
-                    let events = self.lungs.tick(self.clock.now_ms(), self.p2p.sync_peer_count());
-                    for e in events {
-                        self.lung_event(e);
+                _ = &mut ch.life => break,
+                cmd = ch.commands.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        shutdown_reply = Some(reply);
+                        break;
                     }
-                    self.p2p_heartbeat(&p2p_done_tx).await;
-                }
-                _ = sleep_until_due(self.next_poll()) => {}
-                Some(done) = done_rx.recv() => self.sync_done(done),
+                    Some(cmd) => self.command(cmd).await,
+                    None => break,
+                },
+                Some(event) = ch.p2p_events.recv() => self.p2p_event(event).await,
+                Some(done) = ch.p2p_done.recv() => self.p2p_sync_done(done).await,
+                Some(done) = ch.done.recv() => self.sync_done(done).await,
+                _ = tokio::time::sleep_until(wake) => self.feed(Input::Tick).await,
                 got = committed.recv() => match got {
-                    Ok(entries) => self.committed(&entries),
+                    Ok(entries) => self.committed(&entries).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
             }
-            self.steer_http_lung(&done_tx);
-            self.steer_p2p_lung(&p2p_done_tx).await;
             self.publish();
         }
+        self.close(cancel).await;
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+        tracing::info!("node actor stopped");
+    }
+
+    /// Everything the node runs, stopped and waited for: the HTTP lung's work, the server
+    /// and the swarm (through the token), then the store's writer.
+    async fn close(&mut self, cancel: CancellationToken) {
+        cancel.cancel();
         if let Some(token) = self.http_lung.take() {
             token.cancel();
         }
-        tracing::info!("node actor stopped");
+        if tokio::time::timeout(SWARM_CLOSE, self.p2p.handle.closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the P2P swarm did not close within {SWARM_CLOSE:?}");
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+
+    /// Hands `input` to the schedule and carries out what it asks, feeding back what the
+    /// actions report.
+    async fn feed(&mut self, input: Input) {
+        let mut queue = VecDeque::from([input]);
+        for _ in 0..INPUTS_PER_STEP {
+            let Some(input) = queue.pop_front() else {
+                return;
+            };
+            let actions = self.schedule.handle(self.clock.now_ms(), input);
+            queue.extend(self.perform_all(actions).await);
+        }
+        tracing::warn!("the schedule asked for more than {INPUTS_PER_STEP} steps at once");
+    }
+
+    async fn perform_all(&mut self, actions: Vec<Action>) -> Vec<Input> {
+        let mut reports = Vec::new();
+        for action in actions {
+            reports.extend(self.perform(action).await);
+        }
+        reports
+    }
+
+    /// Carries one action out; some report back at once.
+    async fn perform(&mut self, action: Action) -> Option<Input> {
+        match action {
+            Action::Lung(event) => self.lung_event(event),
+            Action::HttpLungActive => self.http_lung_active(),
+            Action::HttpLungStandby => self.http_lung_standby(),
+            Action::SyncNeighbor { index } => {
+                let done = self.done_tx.clone();
+                self.sync_neighbor(index, &done);
+            }
+            Action::CheckNeighbor { index } => {
+                let done = self.done_tx.clone();
+                self.check_neighbor(index, &done);
+            }
+            Action::Follow { index, epoch } => self.follow_neighbor(index, epoch),
+            Action::SyncPeer(peer) => {
+                let done = self.p2p_done_tx.clone();
+                if !self.sync_peer(&peer, &done) {
+                    return Some(Input::PeerSyncDone(peer));
+                }
+            }
+            Action::SetGossip(on) => self.p2p.handle.set_gossip(on).await,
+            Action::BlockP2p(blocked) => self.block_p2p(blocked).await,
+            Action::RefreshPeers => return Some(self.refresh_peers(false).await),
+        }
+        None
     }
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::SwitchMode { mode, reply } => {
-                if mode != self.lungs.mode() {
+                if mode != self.schedule.mode() {
                     self.operator(OperatorAction::ModeSet, Some(mode));
                 }
-                let events = self.lungs.set_mode(self.clock.now_ms(), mode);
-                for e in events {
-                    self.lung_event(e);
-                }
+                self.feed(Input::SetMode(mode)).await;
                 // Published before the reply, so the caller's next `status()` agrees.
                 self.publish();
                 let _ = reply.send(self.published());
             }
             Command::SetP2pBlocked { blocked, reply } => {
-                if blocked != self.p2p.blocked {
+                if blocked != self.schedule.p2p_blocked() {
                     let action = if blocked {
                         OperatorAction::P2pCut
                     } else {
@@ -565,18 +724,24 @@ impl Actor {
                     };
                     self.operator(action, None);
                 }
-                self.set_p2p_blocked(blocked).await;
+                self.feed(Input::SetP2pBlocked(blocked)).await;
                 self.publish();
                 let _ = reply.send(self.published());
             }
-            Command::Follower { index, report } => self.follower_report(index, report),
+            Command::Follower {
+                index,
+                epoch,
+                report,
+            } => self.follower_report(index, epoch, report).await,
             Command::PushedIn { new } => self.entries_by_lung.http.received += new,
+            // Handled by the loop, which stops.
+            Command::Shutdown { .. } => {}
         }
     }
 
     fn emit(&self, what: EventKind) {
         let _ = self.events.send(NodeEvent {
-            at_ms: now_ms(),
+            at_ms: self.clock.now_ms(),
             what,
         });
     }
@@ -599,10 +764,6 @@ impl Actor {
             tracing::info!("{line}");
         }
         if let LungEvent::Transition(t) = &event {
-            if t.to == Lung::P2p {
-                // P2P restored: catch up at once on whatever was written meanwhile.
-                self.p2p.round_due = true;
-            }
             self.metrics
                 .mode_transitions
                 .get_or_create(&TransitionLabels {
@@ -613,8 +774,8 @@ impl Actor {
         self.emit(EventKind::Lung { event });
     }
 
-    fn committed(&mut self, entries: &[Entry]) {
-        self.p2p.refresh_roots_soon();
+    async fn committed(&mut self, entries: &[Entry]) {
+        self.feed(Input::EntryCommitted).await;
         self.metrics.entries.set(self.store.len() as i64);
         self.metrics.root_changes.inc();
         for e in entries.iter().take(ENTRY_EVENTS_PER_COMMIT) {
@@ -623,116 +784,6 @@ impl Actor {
                 author: e.author(),
             });
         }
-    }
-
-    fn snapshot(&self) -> Status {
-        let lungs = self.lungs.snapshot();
-        let root = hex::encode(self.store.root());
-        let peers = self.p2p.peer_statuses(&root);
-        // From the same list as `peers`, so the two never disagree; the lungs sample it
-        // at each heartbeat.
-        let peer_count = self.p2p.sync_peer_count();
-        let neighbors = self
-            .neighbors
-            .iter()
-            .map(|n| {
-                let mut s = n.status.clone();
-                s.root_matches = s.root.as_ref().map(|r| *r == root);
-                s
-            })
-            .collect::<Vec<_>>();
-        let derived = states::derive(&Situation {
-            mode: lungs.mode,
-            heartbeat_active: lungs.heartbeat_active,
-            sync_lung: lungs.sync_lung,
-            http_sync_enabled: lungs.http_sync_enabled,
-            p2p_blocked: self.p2p.blocked,
-            live_sync_peers: peer_count,
-            countdown_running: lungs.fallback_deadline_ms.is_some(),
-            fallback_active: lungs.fallback_active_since_ms.is_some(),
-            neighbors: neighbors.len(),
-            healthy_neighbors: neighbors
-                .iter()
-                .filter(|n| n.health == NeighborHealth::Healthy)
-                .count(),
-        });
-        Status {
-            peer_count,
-            has_peers: peer_count > 0,
-            http_sync_enabled: lungs.http_sync_enabled,
-            sync_mode: lungs.sync_lung,
-            heartbeat_active: lungs.heartbeat_active,
-            mode: lungs.mode,
-            peerless_since_ms: lungs.peerless_since_ms,
-            fallback_deadline_ms: lungs.fallback_deadline_ms,
-            fallback_active_since_ms: lungs.fallback_active_since_ms,
-            fallback_after_ms: lungs.fallback_after_ms,
-            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
-            http_poll_ms: self.config.http_poll.as_millis() as u64,
-            last_transition: lungs.last_transition,
-            merkle_root: root,
-            entry_count: self.store.len(),
-            node: self.info.clone(),
-            ledger: self.ledger_info(),
-            neighbors,
-            last_sync: self.last_sync.clone(),
-            peers,
-            p2p_blocked: self.p2p.blocked,
-            p2p_listen: self.p2p.listen.clone(),
-            reachability: self.p2p.reachability,
-            store_failure: self.store.write_failure(),
-            now_ms: now_ms(),
-            states: derived,
-            entries_by_lung: self.entries_by_lung,
-            seq: self.seq,
-            transitions: self.transitions.to_vec(),
-        }
-    }
-
-    fn ledger_info(&self) -> LedgerInfo {
-        let ledger = self.store.ledger();
-        let genesis = ledger.genesis();
-        LedgerInfo {
-            id: ledger.id().to_hex(),
-            name: genesis.name().to_string(),
-            open: genesis.is_open(),
-            authors: ledger.member_count(),
-            can_write: ledger.is_member(&self.own_key),
-            refused: ledger.refused_count(),
-        }
-    }
-
-    /// The snapshot last published (what `status()` returns now).
-    fn published(&self) -> Status {
-        match &self.status_tx {
-            Some(tx) => tx.borrow().clone(),
-            None => self.snapshot(),
-        }
-    }
-
-    /// Sends a new snapshot, with the next `seq`, when anything but the clock changed.
-    fn publish(&mut self) {
-        if !self.reported_store_failure
-            && let Some(reason) = self.store.write_failure()
-        {
-            self.reported_store_failure = true;
-            self.emit(EventKind::StoreFailed { reason });
-        }
-        let Some(tx) = &self.status_tx else { return };
-        let mut next = self.snapshot();
-        let seq = &mut self.seq;
-        tx.send_if_modified(|current| {
-            next.now_ms = current.now_ms;
-            next.seq = current.seq;
-            if *current == next {
-                return false;
-            }
-            *seq += 1;
-            next.seq = *seq;
-            next.now_ms = now_ms();
-            *current = next;
-            true
-        });
     }
 }
 

@@ -1,18 +1,19 @@
-//! How the actor drives the P2P lung: which peers to reconcile with and when, gossip on
-//! or off with the mode, cutting and restoring P2P, and what status shows of peers.
+//! How the actor carries out the P2P lung's work: reconciliations with the peers the
+//! schedule names, gossip on or off, cutting and restoring P2P, and what status shows of
+//! peers. When any of it happens is the schedule's decision (`sync::schedule`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
-use super::{Actor, NodeOptions, now_ms, short};
-use crate::config::{Config, Mode};
+use super::{Actor, NodeOptions, short};
+use crate::config::Config;
 use crate::identity::NodeKey;
 use crate::p2p::{P2pConfig, P2pEvent, P2pHandle, PeerId, PeerInfo};
 use crate::status::{EventKind, Lung, PeerStatus, SyncSummary};
 use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
+use crate::sync::schedule::Input;
 
 /// What one P2P reconciliation came to.
 pub(super) struct P2pSyncDone {
@@ -25,20 +26,12 @@ pub(super) struct P2pLung {
     pub(super) handle: P2pHandle,
     /// A peer gossiping forgeries can send thousands a second: a few lines say so.
     gossip_warnings: crate::throttle::LogThrottle,
-    pub(super) blocked: bool,
     pub(super) listen: Vec<String>,
     /// AutoNAT's last verdict on this node.
     pub(super) reachability: crate::p2p::Reachability,
     peers: Vec<PeerInfo>,
     /// Each peer's root as last seen, and when.
     roots: HashMap<String, ([u8; 32], u64)>,
-    in_flight: HashSet<PeerId>,
-    /// Gossip state last applied to the swarm.
-    gossip: Option<bool>,
-    /// Reconcile with every sync peer at the next chance (P2P just restored).
-    pub(super) round_due: bool,
-    roots_stale: bool,
-    last_round: Instant,
 }
 
 impl P2pLung {
@@ -46,29 +39,21 @@ impl P2pLung {
         Self {
             handle,
             gossip_warnings: crate::throttle::LogThrottle::default(),
-            blocked: false,
             listen: Vec::new(),
             reachability: crate::p2p::Reachability::Unknown,
             peers: Vec::new(),
             roots: HashMap::new(),
-            in_flight: HashSet::new(),
-            gossip: None,
-            round_due: false,
-            roots_stale: false,
-            last_round: Instant::now(),
         }
     }
 
-    /// Our root changed, so the peers' roots we hold may be stale: look again at the
-    /// next heartbeat (one small state request per peer when already in sync).
-    pub(super) fn refresh_roots_soon(&mut self) {
-        self.roots_stale = true;
-    }
-
-    /// Peers in the list that count now (sync-capable and live): what status and the
-    /// heartbeat both read.
-    pub(super) fn sync_peer_count(&self) -> usize {
-        self.peers.iter().filter(|p| p.sync_capable).count()
+    /// Peers in the list that count now (sync-capable and live): what the schedule's
+    /// heartbeat judges, and status shows beside the list.
+    fn sync_peers(&self) -> Vec<String> {
+        self.peers
+            .iter()
+            .filter(|p| p.sync_capable)
+            .map(|p| p.peer_id.clone())
+            .collect()
     }
 
     pub(super) fn peer_statuses(&self, our_root: &str) -> Vec<PeerStatus> {
@@ -89,34 +74,27 @@ impl P2pLung {
 }
 
 impl Actor {
-    /// Forced `http` takes P2P out of sync entirely: no gossip, no P2P reconciliation.
-    fn p2p_sync_allowed(&self) -> bool {
-        self.lungs.mode() != Mode::Http && !self.p2p.blocked
-    }
-
-    pub(super) async fn p2p_event(&mut self, event: P2pEvent, done: &mpsc::Sender<P2pSyncDone>) {
+    pub(super) async fn p2p_event(&mut self, event: P2pEvent) {
         match event {
             P2pEvent::SyncPeers { .. } => {
-                self.refresh_peers().await;
-                // The heartbeat samples on its beat; a change of the count is sampled at
-                // once too, so the peerless timer starts when the last peer went (not up
-                // to a heartbeat later) and P2P returns as soon as a peer does.
-                let events = self
-                    .lungs
-                    .tick(self.clock.now_ms(), self.p2p.sync_peer_count());
-                for e in events {
-                    self.lung_event(e);
-                }
+                let input = self.refresh_peers(true).await;
+                self.feed(input).await;
             }
             P2pEvent::NewSyncPeer { peer } => {
-                self.refresh_peers().await;
-                self.start_p2p_sync(peer, done);
+                let input = self.refresh_peers(false).await;
+                self.feed(input).await;
+                self.feed(Input::NewSyncPeer(peer.to_string())).await;
             }
-            P2pEvent::PeersChanged => self.refresh_peers().await,
+            P2pEvent::PeersChanged => {
+                let input = self.refresh_peers(false).await;
+                self.feed(input).await;
+            }
             P2pEvent::GossipStored => self.entries_by_lung.p2p.received += 1,
             P2pEvent::GossipPublished => self.entries_by_lung.p2p.sent += 1,
             P2pEvent::HolePunched { peer } => {
-                self.refresh_peers().await;
+                // The peer is now reached directly: it may count as a sync peer now.
+                let input = self.refresh_peers(false).await;
+                self.feed(input).await;
                 self.emit(EventKind::HolePunched {
                     peer: peer.to_string(),
                 });
@@ -145,7 +123,9 @@ impl Actor {
         }
     }
 
-    async fn refresh_peers(&mut self) {
+    /// Reads the swarm's peers (and its listen addresses, until known) and says what the
+    /// schedule is to hear of them.
+    pub(super) async fn refresh_peers(&mut self, sample: bool) -> Input {
         self.p2p.peers = self.p2p.handle.peers().await;
         let live: HashSet<&String> = self.p2p.peers.iter().map(|p| &p.peer_id).collect();
         self.p2p.roots.retain(|peer, _| live.contains(peer));
@@ -160,50 +140,15 @@ impl Actor {
                 .map(|a| format!("{a}/p2p/{me}"))
                 .collect();
         }
-    }
-
-    /// Each heartbeat: a periodic reconciliation round, as a safety net under gossip.
-    pub(super) async fn p2p_heartbeat(&mut self, done: &mpsc::Sender<P2pSyncDone>) {
-        if self.p2p.last_round.elapsed() >= self.options.p2p_reconcile_every
-            || std::mem::take(&mut self.p2p.roots_stale)
-        {
-            self.p2p.round_due = true;
-        }
-        if self.p2p.listen.is_empty() {
-            self.refresh_peers().await;
-        }
-        self.steer_p2p_lung(done).await;
-    }
-
-    /// Applies the mode to gossip and runs a due reconciliation round.
-    pub(super) async fn steer_p2p_lung(&mut self, done: &mpsc::Sender<P2pSyncDone>) {
-        let gossip = self.lungs.mode() != Mode::Http;
-        if self.p2p.gossip != Some(gossip) {
-            self.p2p.handle.set_gossip(gossip).await;
-            self.p2p.gossip = Some(gossip);
-        }
-        if self.p2p.round_due && self.p2p_sync_allowed() {
-            self.p2p.round_due = false;
-            self.p2p.last_round = Instant::now();
-            let peers: Vec<PeerId> = self
-                .p2p
-                .peers
-                .iter()
-                .filter(|p| p.sync_capable)
-                .filter_map(|p| p.peer_id.parse().ok())
-                .collect();
-            for peer in peers {
-                self.start_p2p_sync(peer, done);
-            }
+        Input::Peers {
+            sync_peers: self.p2p.sync_peers(),
+            sample,
+            listen_known: !self.p2p.listen.is_empty(),
         }
     }
 
-    pub(super) async fn set_p2p_blocked(&mut self, blocked: bool) {
-        if self.p2p.blocked == blocked {
-            return;
-        }
+    pub(super) async fn block_p2p(&mut self, blocked: bool) {
         self.p2p.handle.set_blocked(blocked).await;
-        self.p2p.blocked = blocked;
         tracing::info!(
             "[P2P] {}",
             if blocked {
@@ -212,13 +157,13 @@ impl Actor {
                 "restored: accepting connections and redialing peers"
             }
         );
-        self.refresh_peers().await;
     }
 
-    fn start_p2p_sync(&mut self, peer: PeerId, done: &mpsc::Sender<P2pSyncDone>) {
-        if !self.p2p_sync_allowed() || !self.p2p.in_flight.insert(peer) {
-            return;
-        }
+    /// Starts a reconciliation with `peer`; an id that does not parse ends at once.
+    pub(super) fn sync_peer(&mut self, peer: &str, done: &mpsc::Sender<P2pSyncDone>) -> bool {
+        let Ok(peer) = peer.parse::<PeerId>() else {
+            return false;
+        };
         let remote = self.p2p.handle.remote(peer);
         let (store, done) = (self.store.clone(), done.clone());
         let max_payload = self.config.max_payload;
@@ -237,11 +182,11 @@ impl Actor {
                 })
                 .await;
         });
+        true
     }
 
-    pub(super) fn p2p_sync_done(&mut self, done: P2pSyncDone) {
-        self.p2p.in_flight.remove(&done.peer);
-        let now = now_ms();
+    pub(super) async fn p2p_sync_done(&mut self, done: P2pSyncDone) {
+        let now = self.clock.now_ms();
         let with = done.peer.to_string();
         match done.result {
             Ok(report) => {
@@ -268,7 +213,7 @@ impl Actor {
                 }
                 self.last_sync = Some(SyncSummary {
                     lung: Lung::P2p,
-                    with,
+                    with: with.clone(),
                     at_ms: now,
                     pulled: report.pulled,
                     pushed: report.pushed,
@@ -280,12 +225,13 @@ impl Actor {
                 self.metrics.sync_failed("P2P");
                 self.emit(EventKind::SyncFailed {
                     lung: Lung::P2p,
-                    with,
+                    with: with.clone(),
                     kind: e.kind(),
                     message: e.to_string(),
                 });
             }
         }
+        self.feed(Input::PeerSyncDone(with)).await;
     }
 }
 

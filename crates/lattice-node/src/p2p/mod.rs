@@ -285,6 +285,11 @@ impl P2pHandle {
         self.ask(|done| Command::SetBlocked(blocked, done)).await;
     }
 
+    /// Resolves once the swarm task has ended (its sockets closed with it).
+    pub async fn closed(&self) {
+        self.commands.closed().await
+    }
+
     pub async fn peers(&self) -> Vec<PeerInfo> {
         self.ask(Command::Peers).await.unwrap_or_default()
     }

@@ -5,4 +5,7 @@ pub mod lungs;
 pub mod reconcile;
 pub mod reconcile_v2;
 pub mod riblt;
+pub mod schedule;
+#[cfg(test)]
+pub(crate) mod sim;
 pub mod states;

@@ -194,8 +194,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> Json {
     axum::Json(serde_json::to_value(v).expect("API types serialize"))
 }
 
-/// The whole API for `node`.
+/// The whole API for `node`. The router holds a detached handle: a server does not keep
+/// the node alive after its owner dropped every handle (the node then stops the server).
 pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
+    let node = node.detached();
     let guarded = Router::new()
         .route("/api/lattice/sync/switch", post(switch))
         .route("/api/lattice/entries", post(put_entry))

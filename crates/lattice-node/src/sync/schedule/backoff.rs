@@ -5,20 +5,20 @@ use std::time::Duration;
 
 /// `failures` in a row (at least 1) give a wait that doubles from `base` up to `cap`:
 /// the first retry comes after about `base`, not after a multiple of it.
-pub(crate) fn exponential(failures: u32, base: Duration, cap: Duration) -> Duration {
+pub fn exponential(failures: u32, base: Duration, cap: Duration) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     base.saturating_mul(1 << doublings).min(cap.max(base))
 }
 
 /// [`exponential`], spread over its upper half by `jitter` in `[0, 1]`, so that nodes
 /// started together, or cut off together, do not all try again at the same instant.
-pub(crate) fn jittered(failures: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
+pub fn jittered(failures: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
     let full = exponential(failures, base, cap);
     full / 2 + full.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
 }
 
 /// A uniform draw in `[0, 1]` for [`jittered`]; 0.5 if the OS has no randomness to give.
-pub(crate) fn random_jitter() -> f64 {
+pub fn random_jitter() -> f64 {
     getrandom::u32().map_or(0.5, |r| f64::from(r) / f64::from(u32::MAX))
 }
 

@@ -1,0 +1,765 @@
+//! A deterministic simulator: N nodes on a virtual clock, each with the real
+//! [`Schedule`], connected by a simulated network that drops, delays, duplicates and
+//! reorders messages of either lung, partitions either lung (P2P both ways, HTTP one way
+//! at a time), and crashes and restarts nodes (losing writes not yet acknowledged).
+//!
+//! Ledgers are in-memory sets of entry ids with the real Merkle root. Reconciliation is
+//! stood in for by a set-difference exchange (both sides end with the union) until the
+//! real algorithm runs over a local-side trait (reconciliation v2). One seed decides a
+//! whole run: the fault schedule and every network draw, so a seed replays step for step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::config::Mode;
+use crate::ledger::{EntryId, Merkle};
+use crate::sync::schedule::{Action, Defect, Input, NeighborOutcome, Schedule, Timers};
+
+mod faults;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use faults::{Op, Rng, Step, generate};
+
+pub(crate) const HEARTBEAT: u64 = 1_000;
+pub(crate) const FALLBACK: u64 = 6_000;
+pub(crate) const POLL: u64 = 2_000;
+pub(crate) const RECONCILE_EVERY: u64 = 10_000;
+/// A blackholed connection is noticed within this (the liveness issue's peer timeout).
+pub(crate) const PEER_TIMEOUT: u64 = 3_000;
+/// A healed or restarted peer is connected again within this (the redial cap).
+pub(crate) const REDIAL: u64 = 2_000;
+/// After the last heal, every root equal within this.
+pub(crate) const SETTLE: u64 = PEER_TIMEOUT + REDIAL + RECONCILE_EVERY + 2 * POLL;
+/// The invariants are checked at least this often (and after every step).
+const CHECK_EVERY: u64 = 250;
+/// A client write is acknowledged after its group commit, 5 to 50 ms later.
+const COMMIT_MAX: u64 = 50;
+
+fn timers() -> Timers {
+    let ms = Duration::from_millis;
+    Timers {
+        heartbeat: ms(HEARTBEAT),
+        fallback_after: ms(FALLBACK),
+        http_poll: ms(POLL),
+        reconcile_every: ms(RECONCILE_EVERY),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Work {
+    Sync,
+    Check,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Wake(usize),
+    Commit(usize, EntryId),
+    /// The node's swarm notices what its connections are now.
+    PeersSeen(usize),
+    HttpDone {
+        node: usize,
+        index: usize,
+        token: u64,
+        work: Work,
+        ok: bool,
+    },
+    P2pDone {
+        node: usize,
+        peer: usize,
+        ok: bool,
+    },
+    Gossip(usize, EntryId),
+    FollowerOpen {
+        node: usize,
+        index: usize,
+        epoch: u64,
+    },
+    FollowerEnd {
+        node: usize,
+        index: usize,
+        epoch: u64,
+    },
+}
+
+struct Node {
+    schedule: Option<Schedule>,
+    /// Bumped at each crash: events of an earlier life are dropped.
+    life: u64,
+    durable: BTreeSet<EntryId>,
+    /// Its own writes, acknowledged (committed).
+    acked: BTreeSet<EntryId>,
+    mode: Mode,
+    blocked: bool,
+    gossip: bool,
+    /// The peers its swarm reports (sync-capable, live), by index.
+    view: Vec<usize>,
+    /// Since when the view has been empty (or the node up, if later).
+    empty_since: Option<u64>,
+    /// The work in flight with each neighbour, by a token; a cancelled one is forgotten.
+    work: Vec<Option<(u64, Work)>>,
+    wake_at: Option<u64>,
+}
+
+/// What a run found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Figures {
+    pub simulated_ms: u64,
+    pub faults: u64,
+    pub acked: u64,
+    pub lost: u64,
+    pub events: u64,
+}
+
+pub(crate) struct World {
+    now: u64,
+    nodes: Vec<Node>,
+    rng: Rng,
+    /// Events by (time, order of scheduling), each with the life of its node.
+    queue: BTreeMap<(u64, u64), (u64, Ev)>,
+    seq: u64,
+    p2p_cut: BTreeSet<(usize, usize)>,
+    http_cut: BTreeSet<(usize, usize)>,
+    loss: u64,
+    latency: u64,
+    duplicate: u64,
+    next_id: u64,
+    token: u64,
+    defect: Option<Defect>,
+    pub(crate) figures: Figures,
+}
+
+const T0: u64 = 1_700_000_000_000;
+
+impl World {
+    pub(crate) fn new(seed: u64, nodes: usize, defect: Option<Defect>) -> Self {
+        let mut w = World {
+            now: T0,
+            nodes: Vec::new(),
+            rng: Rng::new(seed),
+            queue: BTreeMap::new(),
+            seq: 0,
+            p2p_cut: BTreeSet::new(),
+            http_cut: BTreeSet::new(),
+            loss: 0,
+            latency: 20,
+            duplicate: 0,
+            next_id: seed.wrapping_mul(1_000_003),
+            token: 0,
+            defect,
+            figures: Figures::default(),
+        };
+        for _ in 0..nodes {
+            w.nodes.push(Node {
+                schedule: None,
+                life: 0,
+                durable: BTreeSet::new(),
+                acked: BTreeSet::new(),
+                mode: Mode::Auto,
+                blocked: false,
+                gossip: false,
+                view: Vec::new(),
+                empty_since: None,
+                work: vec![None; nodes - 1],
+                wake_at: None,
+            });
+        }
+        for i in 0..nodes {
+            w.boot(i);
+        }
+        w
+    }
+
+    fn n(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Neighbour `index` of node `a`: every other node, in order.
+    fn neighbor(&self, a: usize, index: usize) -> usize {
+        if index < a { index } else { index + 1 }
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        let life = self.life_of(&ev);
+        self.seq += 1;
+        self.queue.insert((at, self.seq), (life, ev));
+    }
+
+    fn life_of(&self, ev: &Ev) -> u64 {
+        let node = match ev {
+            Ev::Wake(a) | Ev::Commit(a, _) | Ev::PeersSeen(a) | Ev::Gossip(a, _) => *a,
+            Ev::HttpDone { node, .. }
+            | Ev::P2pDone { node, .. }
+            | Ev::FollowerOpen { node, .. }
+            | Ev::FollowerEnd { node, .. } => *node,
+        };
+        self.nodes[node].life
+    }
+
+    fn delay(&mut self) -> u64 {
+        1 + self.rng.below(self.latency)
+    }
+
+    fn lost(&mut self) -> bool {
+        self.rng.chance(self.loss)
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.nodes[a], &self.nodes[b]);
+        a != b
+            && x.schedule.is_some()
+            && y.schedule.is_some()
+            && !x.blocked
+            && !y.blocked
+            && !self.p2p_cut.contains(&(a.min(b), a.max(b)))
+    }
+
+    fn reachable(&self, a: usize, b: usize) -> bool {
+        self.nodes[b].schedule.is_some()
+            && !self.http_cut.contains(&(a, b))
+            && !self.http_cut.contains(&(b, a))
+    }
+
+    fn boot(&mut self, a: usize) {
+        let seed = self.rng.next();
+        let mode = self.nodes[a].mode;
+        let mut s = Schedule::new(mode, timers(), self.n() - 1, seed, self.now);
+        s.defect = self.defect;
+        let others = self.n() - 1;
+        let node = &mut self.nodes[a];
+        node.schedule = Some(s);
+        node.view.clear();
+        node.empty_since = Some(self.now);
+        node.gossip = false;
+        node.work = vec![None; others];
+        node.wake_at = None;
+        let actions = self.nodes[a].schedule.as_mut().unwrap().start(self.now);
+        self.perform(a, actions);
+        // Connections come up within the redial time.
+        for b in 0..self.n() {
+            if self.connected(a, b) {
+                let d = self.rng.below(REDIAL);
+                self.push(self.now + d, Ev::PeersSeen(a));
+                let d = self.rng.below(REDIAL);
+                self.push(self.now + d, Ev::PeersSeen(b));
+            }
+        }
+    }
+
+    fn feed(&mut self, a: usize, input: Input) {
+        let now = self.now;
+        let Some(s) = self.nodes[a].schedule.as_mut() else {
+            return;
+        };
+        let actions = s.handle(now, input);
+        self.perform(a, actions);
+    }
+
+    fn perform(&mut self, a: usize, actions: Vec<Action>) {
+        let mut inputs = Vec::new();
+        for action in actions {
+            match action {
+                Action::Lung(_) | Action::HttpLungActive => {}
+                Action::HttpLungStandby => {
+                    for index in 0..self.n() - 1 {
+                        if let Some((_, Work::Sync)) = self.nodes[a].work[index] {
+                            self.nodes[a].work[index] = None;
+                            inputs.push(Input::NeighborDone {
+                                index,
+                                outcome: NeighborOutcome::Cancelled,
+                            });
+                        }
+                    }
+                }
+                Action::SyncNeighbor { index } => self.http_work(a, index, Work::Sync),
+                Action::CheckNeighbor { index } => self.http_work(a, index, Work::Check),
+                Action::Follow { index, epoch } => {
+                    let at = self.now + self.delay();
+                    self.push(
+                        at,
+                        Ev::FollowerOpen {
+                            node: a,
+                            index,
+                            epoch,
+                        },
+                    );
+                }
+                Action::SyncPeer(peer) => {
+                    let b: usize = peer[1..].parse().expect("sim peer ids are n<index>");
+                    let ok = self.connected(a, b) && !self.lost() && !self.lost();
+                    let at = self.now + 2 * self.delay();
+                    self.push(
+                        at,
+                        Ev::P2pDone {
+                            node: a,
+                            peer: b,
+                            ok,
+                        },
+                    );
+                }
+                Action::SetGossip(on) => self.nodes[a].gossip = on,
+                Action::BlockP2p(_) => self.connections_changed(a, 0),
+                Action::RefreshPeers => inputs.push(self.peers_input(a, false)),
+            }
+        }
+        for input in inputs {
+            self.feed(a, input);
+        }
+        self.arm(a);
+    }
+
+    /// A wakeup at the schedule's next due instant (stale ones are skipped).
+    fn arm(&mut self, a: usize) {
+        let Some(s) = self.nodes[a].schedule.as_ref() else {
+            return;
+        };
+        let at = s.next_wakeup().max(self.now);
+        if self.nodes[a].wake_at != Some(at) {
+            self.nodes[a].wake_at = Some(at);
+            self.push(at, Ev::Wake(a));
+        }
+    }
+
+    fn http_work(&mut self, a: usize, index: usize, work: Work) {
+        let b = self.neighbor(a, index);
+        self.token += 1;
+        let token = self.token;
+        self.nodes[a].work[index] = Some((token, work));
+        let ok = self.reachable(a, b) && !self.lost() && !self.lost();
+        let at = self.now + 2 * self.delay();
+        self.push(
+            at,
+            Ev::HttpDone {
+                node: a,
+                index,
+                token,
+                work,
+                ok,
+            },
+        );
+    }
+
+    fn peer_id(b: usize) -> String {
+        format!("n{b}")
+    }
+
+    fn peers_input(&self, a: usize, sample: bool) -> Input {
+        Input::Peers {
+            sync_peers: self.nodes[a]
+                .view
+                .iter()
+                .map(|b| Self::peer_id(*b))
+                .collect(),
+            sample,
+            listen_known: true,
+        }
+    }
+
+    /// The truth about `a`'s connections changed: both ends notice within `within` ms
+    /// (a blackhole takes up to the peer timeout, a closed connection a latency).
+    fn connections_changed(&mut self, a: usize, within: u64) {
+        for b in 0..self.n() {
+            if b != a {
+                let d = self.delay() + self.rng.below(within.max(1));
+                self.push(self.now + d, Ev::PeersSeen(b));
+            }
+        }
+        let d = self.delay() + self.rng.below(within.max(1));
+        self.push(self.now + d, Ev::PeersSeen(a));
+    }
+
+    /// Entries arrive at `a`: committed, and the schedule told.
+    fn store(&mut self, a: usize, ids: impl IntoIterator<Item = EntryId>) {
+        let mut grew = false;
+        for id in ids {
+            grew |= self.nodes[a].durable.insert(id);
+        }
+        if grew {
+            self.feed(a, Input::EntryCommitted);
+        }
+    }
+
+    /// The set-difference exchange: each side gets what it lacks.
+    fn exchange(&mut self, a: usize, b: usize) {
+        let (x, y) = (&self.nodes[a].durable, &self.nodes[b].durable);
+        if x == y {
+            return;
+        }
+        let theirs: Vec<EntryId> = y.difference(x).copied().collect();
+        let ours: Vec<EntryId> = x.difference(y).copied().collect();
+        self.store(a, theirs);
+        self.store(b, ours);
+    }
+
+    fn event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Wake(a) => {
+                if self.nodes[a].wake_at == Some(self.now) {
+                    self.nodes[a].wake_at = None;
+                    self.feed(a, Input::Tick);
+                }
+            }
+            Ev::Commit(a, id) => {
+                self.nodes[a].durable.insert(id);
+                self.nodes[a].acked.insert(id);
+                self.figures.acked += 1;
+                self.feed(a, Input::EntryCommitted);
+                if self.nodes[a].gossip {
+                    for b in self.nodes[a].view.clone() {
+                        if self.connected(a, b) && !self.lost() {
+                            let copies = 1 + u64::from(self.rng.chance(self.duplicate));
+                            for _ in 0..copies {
+                                let at = self.now + self.delay();
+                                self.push(at, Ev::Gossip(b, id));
+                            }
+                        }
+                    }
+                }
+            }
+            Ev::Gossip(b, id) => {
+                if self.nodes[b].gossip {
+                    self.store(b, [id]);
+                }
+            }
+            Ev::PeersSeen(a) => {
+                if self.nodes[a].schedule.is_none() {
+                    return;
+                }
+                let view: Vec<usize> = (0..self.n()).filter(|b| self.connected(a, *b)).collect();
+                if view == self.nodes[a].view {
+                    return;
+                }
+                let new: Vec<usize> = view
+                    .iter()
+                    .copied()
+                    .filter(|b| !self.nodes[a].view.contains(b))
+                    .collect();
+                let node = &mut self.nodes[a];
+                match (node.view.is_empty(), view.is_empty()) {
+                    (false, true) => node.empty_since = Some(self.now),
+                    (_, false) => node.empty_since = None,
+                    _ => {}
+                }
+                node.view = view;
+                let input = self.peers_input(a, true);
+                self.feed(a, input);
+                for b in new {
+                    self.feed(a, Input::NewSyncPeer(Self::peer_id(b)));
+                }
+            }
+            Ev::HttpDone {
+                node: a,
+                index,
+                token,
+                work,
+                ok,
+            } => {
+                if self.nodes[a].work[index].map(|(t, _)| t) != Some(token) {
+                    return; // cancelled
+                }
+                self.nodes[a].work[index] = None;
+                let b = self.neighbor(a, index);
+                let ok = ok && self.reachable(a, b);
+                let outcome = match (work, ok) {
+                    (Work::Check, true) => NeighborOutcome::CheckAnswered,
+                    (Work::Check, false) => NeighborOutcome::CheckFailed,
+                    (Work::Sync, true) => {
+                        self.exchange(a, b);
+                        NeighborOutcome::Synced
+                    }
+                    (Work::Sync, false) => NeighborOutcome::SyncFailed,
+                };
+                self.feed(a, Input::NeighborDone { index, outcome });
+            }
+            Ev::P2pDone { node: a, peer, ok } => {
+                if ok && self.connected(a, peer) {
+                    self.exchange(a, peer);
+                }
+                self.feed(a, Input::PeerSyncDone(Self::peer_id(peer)));
+            }
+            Ev::FollowerOpen { node, index, epoch } => {
+                let b = self.neighbor(node, index);
+                if self.reachable(node, b) && !self.lost() {
+                    self.feed(node, Input::FollowerConnected { index, epoch });
+                    let at = self.now + 500 + self.rng.below(10_000);
+                    self.push(at, Ev::FollowerEnd { node, index, epoch });
+                } else {
+                    let at = self.now + self.delay();
+                    self.push(at, Ev::FollowerEnd { node, index, epoch });
+                }
+            }
+            Ev::FollowerEnd { node, index, epoch } => {
+                let forged = false;
+                self.feed(
+                    node,
+                    Input::FollowerEnded {
+                        index,
+                        epoch,
+                        forged,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Runs every event up to `until`, checking the invariants at least every
+    /// `CHECK_EVERY` of virtual time and at `until`.
+    pub(crate) fn run_until(&mut self, until: u64) -> Result<(), String> {
+        let mut checked = self.now;
+        while let Some(((at, _), _)) = self.queue.first_key_value() {
+            if *at > until {
+                break;
+            }
+            let ((at, _), (life, ev)) = self.queue.pop_first().expect("peeked");
+            if at > self.now && self.now >= checked + CHECK_EVERY {
+                self.check()?;
+                checked = self.now;
+            }
+            self.now = at;
+            self.figures.events += 1;
+            if life == self.life_of(&ev) {
+                self.event(ev);
+            }
+        }
+        self.now = self.now.max(until);
+        self.check()
+    }
+
+    pub(crate) fn apply(&mut self, op: &Op) {
+        if !matches!(op, Op::Write(_) | Op::Idle) {
+            self.figures.faults += 1;
+        }
+        match *op {
+            Op::Write(a) => {
+                // To the first node up from `a` (a client retries elsewhere).
+                let up = (0..self.n())
+                    .map(|i| (a + i) % self.n())
+                    .find(|b| self.nodes[*b].schedule.is_some());
+                if let Some(a) = up {
+                    self.next_id += 1;
+                    let id = write_id(self.next_id);
+                    let at = self.now + 5 + self.rng.below(COMMIT_MAX - 5);
+                    self.push(at, Ev::Commit(a, id));
+                }
+            }
+            Op::CutP2p(a, b) => {
+                self.p2p_cut.insert((a.min(b), a.max(b)));
+                // A blackhole: noticed only by the peer timeout.
+                self.connections_changed(a, PEER_TIMEOUT);
+            }
+            Op::HealP2p(a, b) => {
+                self.p2p_cut.remove(&(a.min(b), a.max(b)));
+                self.connections_changed(a, REDIAL);
+            }
+            Op::CutHttp(a, b) => {
+                self.http_cut.insert((a, b));
+            }
+            Op::HealHttp(a, b) => {
+                self.http_cut.remove(&(a, b));
+            }
+            Op::Weather {
+                loss,
+                latency,
+                duplicate,
+            } => {
+                self.loss = loss;
+                self.latency = latency.max(1);
+                self.duplicate = duplicate;
+            }
+            Op::Crash(a) => {
+                let alive = self.nodes.iter().filter(|n| n.schedule.is_some()).count();
+                if self.nodes[a].schedule.is_some() && alive > 1 {
+                    let node = &mut self.nodes[a];
+                    node.schedule = None;
+                    node.life += 1;
+                    node.view.clear();
+                    // Peers see the connections close.
+                    self.connections_changed(a, 0);
+                }
+            }
+            Op::Restart(a) => {
+                if self.nodes[a].schedule.is_none() {
+                    self.boot(a);
+                }
+            }
+            Op::SetMode(a, mode) => {
+                self.nodes[a].mode = mode;
+                self.feed(a, Input::SetMode(mode));
+            }
+            Op::Block(a, blocked) => {
+                self.nodes[a].blocked = blocked;
+                self.feed(a, Input::SetP2pBlocked(blocked));
+            }
+            Op::Idle => {}
+        }
+    }
+
+    /// Every link healed, every node up, in auto and unblocked.
+    pub(crate) fn heal(&mut self) {
+        self.p2p_cut.clear();
+        self.http_cut.clear();
+        self.loss = 0;
+        self.duplicate = 0;
+        for a in 0..self.n() {
+            if self.nodes[a].schedule.is_none() {
+                self.boot(a);
+            }
+            if self.nodes[a].blocked {
+                self.apply(&Op::Block(a, false));
+            }
+            if self.nodes[a].mode != Mode::Auto {
+                self.apply(&Op::SetMode(a, Mode::Auto));
+            }
+            self.connections_changed(a, REDIAL);
+        }
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The invariants that hold at every instant.
+    fn check(&self) -> Result<(), String> {
+        // A node's store only grows and its own acknowledged writes are in it: checked
+        // per node, no acknowledged entry can be on no node.
+        for (a, node) in self.nodes.iter().enumerate() {
+            if let Some(lost) = node.acked.difference(&node.durable).next() {
+                return Err(format!("n{a} lost its acknowledged entry {lost:?}"));
+            }
+            let Some(s) = &node.schedule else { continue };
+            let lungs = s.lungs();
+            let live = node.view.len();
+            if s.sync_peer_count() != live || s.situation(0, 0).live_sync_peers != live {
+                return Err(format!(
+                    "n{a} counts {} peers of {live}",
+                    s.sync_peer_count()
+                ));
+            }
+            if lungs.peer_count != live || lungs.has_peers != (live > 0) {
+                return Err(format!(
+                    "n{a}'s heartbeat sampled {} peers while {live} are live",
+                    lungs.peer_count
+                ));
+            }
+            let http = s.http_sync_enabled();
+            match node.mode {
+                Mode::Http if !http => return Err(format!("n{a} forced to http without it")),
+                Mode::P2p if http => return Err(format!("n{a} forced to p2p syncs over http")),
+                Mode::Auto => {
+                    let since = node.empty_since;
+                    let peerless_for = since.map(|t| self.now - t);
+                    if http && peerless_for.is_none_or(|d| d < FALLBACK) {
+                        return Err(format!(
+                            "n{a} fell back to http with {live} peers, peerless for {peerless_for:?}"
+                        ));
+                    }
+                    if !http && peerless_for.is_some_and(|d| d >= FALLBACK + HEARTBEAT) {
+                        return Err(format!(
+                            "n{a} peerless for {} ms and still not on http",
+                            peerless_for.unwrap_or(0)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// After the heal and `SETTLE`: every node up on P2P with every peer, every root the
+    /// same real Merkle root, every acknowledged entry everywhere.
+    pub(crate) fn check_settled(&self) -> Result<(), String> {
+        let roots: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| Merkle::from_ids(n.durable.iter().copied().collect()).root())
+            .collect();
+        for (a, node) in self.nodes.iter().enumerate() {
+            let s = node.schedule.as_ref().ok_or(format!("n{a} is down"))?;
+            if node.view.len() != self.n() - 1 || s.http_sync_enabled() {
+                return Err(format!(
+                    "n{a} not back on P2P: {} peers, http {}",
+                    node.view.len(),
+                    s.http_sync_enabled()
+                ));
+            }
+            if roots[a] != roots[0] {
+                return Err(format!(
+                    "n{a}'s root differs from n0's ({} vs {} entries)",
+                    node.durable.len(),
+                    self.nodes[0].durable.len()
+                ));
+            }
+        }
+        let lost = self
+            .nodes
+            .iter()
+            .flat_map(|n| &n.acked)
+            .filter(|id| !self.nodes[0].durable.contains(id))
+            .count();
+        if lost > 0 {
+            return Err(format!("{lost} acknowledged entries lost"));
+        }
+        Ok(())
+    }
+}
+
+/// A distinct id per write: the hash of its number.
+fn write_id(n: u64) -> EntryId {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    EntryId(crate::ledger::merkle::leaf_hash(&EntryId(bytes)))
+}
+
+/// The outcome of one schedule: its figures, or the step it failed at and why.
+pub(crate) fn run(
+    seed: u64,
+    steps: &[Step],
+    nodes: usize,
+    defect: Option<Defect>,
+    mut trace: Option<&mut Vec<String>>,
+) -> Result<Figures, (usize, String)> {
+    let mut w = World::new(seed, nodes, defect);
+    for (i, step) in steps.iter().enumerate() {
+        w.apply(&step.op);
+        let until = w.now() + step.then_ms;
+        let result = w.run_until(until);
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(format!("{:>6} ms  step {i:>3}: {step}", w.now() - T0));
+        }
+        result.map_err(|e| (i, e))?;
+    }
+    w.heal();
+    let healed = w.now();
+    w.run_until(healed + SETTLE).map_err(|e| (steps.len(), e))?;
+    w.check_settled().map_err(|e| {
+        (
+            steps.len(),
+            format!("{e} ({SETTLE} ms after the last heal)"),
+        )
+    })?;
+    w.figures.simulated_ms = w.now() - T0;
+    Ok(w.figures)
+}
+
+/// Removes steps one at a time while the schedule still fails: a shorter trace that
+/// shows the same kind of failure.
+pub(crate) fn shrink(seed: u64, steps: &[Step], nodes: usize, defect: Option<Defect>) -> Vec<Step> {
+    let Err((at, _)) = run(seed, steps, nodes, defect, None) else {
+        return steps.to_vec();
+    };
+    let mut kept: Vec<Step> = steps[..(at + 1).min(steps.len())].to_vec();
+    let mut i = 0;
+    // Bounded: each pass either removes a step or moves on.
+    while i < kept.len() {
+        let mut fewer = kept.clone();
+        fewer.remove(i);
+        if run(seed, &fewer, nodes, defect, None).is_err() {
+            kept = fewer;
+        } else {
+            i += 1;
+        }
+    }
+    kept
+}
