@@ -508,34 +508,20 @@ pub async fn reconcile_with<R: Remote>(
         let chunk: Vec<EntryId> = pending.iter().take(MAX_ENTRIES).copied().collect();
         let msg = remote.fetch(&FetchRequest { ids: chunk.clone() }).await?;
         report.requests += 1;
-        let asked: BTreeSet<&EntryId> = chunk.iter().collect();
-        let mut good = Vec::with_capacity(msg.entries.len());
-        for raw in &msg.entries {
-            match Entry::from_json(raw.get(), max_payload) {
-                Ok(e) if asked.contains(&e.id()) => good.push(e),
-                Ok(e) => {
-                    forged.get_or_insert_with(|| format!("entry {} was not asked for", e.id()));
-                }
-                Err(e) => {
-                    forged.get_or_insert_with(|| format!("an entry fails verification: {e}"));
-                }
-            }
-        }
-        let got: BTreeSet<EntryId> = good.iter().map(Entry::id).collect();
-        // A non-member's entry is settled too: refused (and remembered), never stored.
-        let before = good.len();
-        good.retain(|e| ledger.check(e).is_ok());
-        report.refused += before - good.len();
+        let asked: BTreeSet<EntryId> = chunk.iter().copied().collect();
+        let got = settle_pulled(
+            local,
+            &msg.entries,
+            max_payload,
+            |id| asked.contains(id).then_some(*id),
+            &mut report,
+            &mut forged,
+        )
+        .await?;
         // What came back is settled; the rest (a size-bounded answer) is asked again,
         // as long as each answer makes progress.
         pending.retain(|id| !got.contains(id));
         let progress = !got.is_empty();
-        report.pulled += local
-            .append_batch(good)
-            .await?
-            .iter()
-            .filter(|a| a.inserted)
-            .count();
         if !progress {
             break;
         }
@@ -563,6 +549,49 @@ pub async fn reconcile_with<R: Remote>(
     report.our_root = local.root();
     finish(&mut report, remote, sent0, received0);
     Ok(report)
+}
+
+/// Settles one answer to a pull (by full id or, in v2, by short id): an entry must verify
+/// and be one we asked for (`asked` gives its key if so; anything else is a forgery,
+/// the first one kept in `forged`), a non-member's entry is refused (and remembered),
+/// the rest is stored. Returns the keys of what came back: settled, not to be asked again.
+pub(super) async fn settle_pulled<K: Ord>(
+    local: &Store,
+    entries: &[Box<RawValue>],
+    max_payload: usize,
+    asked: impl Fn(&EntryId) -> Option<K>,
+    report: &mut ReconcileReport,
+    forged: &mut Option<String>,
+) -> Result<BTreeSet<K>, ReconcileError> {
+    let ledger = local.ledger();
+    let mut good = Vec::with_capacity(entries.len());
+    let mut got = BTreeSet::new();
+    for raw in entries {
+        match Entry::from_json(raw.get(), max_payload) {
+            Ok(e) => match asked(&e.id()) {
+                Some(key) => {
+                    got.insert(key);
+                    good.push(e);
+                }
+                None => {
+                    forged.get_or_insert_with(|| format!("entry {} was not asked for", e.id()));
+                }
+            },
+            Err(e) => {
+                forged.get_or_insert_with(|| format!("an entry fails verification: {e}"));
+            }
+        }
+    }
+    let before = good.len();
+    good.retain(|e| ledger.check(e).is_ok());
+    report.refused += before - good.len();
+    report.pulled += local
+        .append_batch(good)
+        .await?
+        .iter()
+        .filter(|a| a.inserted)
+        .count();
+    Ok(got)
 }
 
 fn finish<R: Remote>(report: &mut ReconcileReport, remote: &R, sent0: u64, received0: u64) {

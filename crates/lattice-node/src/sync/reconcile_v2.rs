@@ -12,7 +12,7 @@ use super::reconcile::{
     EntriesMessage, ReconcileError, ReconcileReport, Remote, TransportError, bounded_message,
 };
 use super::riblt::{Decoder, Encoder, PageError, Salt, decode_page, encode_page};
-use crate::ledger::{Entry, EntryId, Prefix, Store};
+use crate::ledger::{EntryId, Prefix, Store};
 
 /// The reconciliation versions this node speaks, announced in its state answer.
 pub const VERSIONS: [u16; 2] = [1, 2];
@@ -370,30 +370,17 @@ pub async fn pull_short<R: Remote>(
             .await?;
         report.requests += 1;
         let asked: HashSet<u64> = chunk.iter().copied().collect();
-        let mut good = Vec::with_capacity(msg.entries.len());
-        for raw in &msg.entries {
-            match Entry::from_json(raw.get(), max_payload) {
-                Ok(e) if asked.contains(&salt.short_id(&e.id())) => good.push(e),
-                Ok(e) => {
-                    forged.get_or_insert_with(|| format!("entry {} was not asked for", e.id()));
-                }
-                Err(e) => {
-                    forged.get_or_insert_with(|| format!("an entry fails verification: {e}"));
-                }
-            }
-        }
-        let got: HashSet<u64> = good.iter().map(|e| salt.short_id(&e.id())).collect();
-        let before = good.len();
-        good.retain(|e| ledger.check(e).is_ok());
-        report.refused += before - good.len();
+        let got = super::reconcile::settle_pulled(
+            local,
+            &msg.entries,
+            max_payload,
+            |id| Some(salt.short_id(id)).filter(|s| asked.contains(s)),
+            report,
+            &mut forged,
+        )
+        .await?;
         pending.retain(|s| !got.contains(s));
         let progress = !got.is_empty();
-        report.pulled += local
-            .append_batch(good)
-            .await?
-            .iter()
-            .filter(|a| a.inserted)
-            .count();
         if !progress {
             break;
         }
