@@ -334,16 +334,11 @@ fn init(
     let path = config::env_file_path(overrides);
     let mut keys = Vec::with_capacity(authors.len() + 1);
     for a in authors {
-        let key = a
-            .trim()
-            .parse::<lattice_node::p2p::PeerId>()
-            .ok()
-            .and_then(|p| lattice_node::identity::public_key_of(&p))
-            .ok_or_else(|| {
-                Failure::Config(format!(
-                    "--author {a:?} is not the PeerId of an ed25519 key (`lattice keygen` prints one)"
-                ))
-            })?;
+        let key = members::ed25519_key_of(a).ok_or_else(|| {
+            Failure::Config(format!(
+                "--author {a:?} is not the PeerId of an ed25519 key (`lattice keygen` prints one)"
+            ))
+        })?;
         keys.push(key);
     }
     if config.ledger.is_some() && !force {

@@ -124,17 +124,21 @@ fn print(info: &Value, json: bool) {
     }
 }
 
-fn key_of(peer_id: &str) -> Result<[u8; 32], Failure> {
+/// The ed25519 public key a PeerId names (`None`: not a PeerId, or not of such a key).
+pub(crate) fn ed25519_key_of(peer_id: &str) -> Option<[u8; 32]> {
     peer_id
         .trim()
         .parse::<lattice_node::p2p::PeerId>()
         .ok()
         .and_then(|p| lattice_node::identity::public_key_of(&p))
-        .ok_or_else(|| {
-            Failure::Config(format!(
-                "{peer_id:?} is not the PeerId of an ed25519 key (`lattice keygen` prints one)"
-            ))
-        })
+}
+
+fn key_of(peer_id: &str) -> Result<[u8; 32], Failure> {
+    ed25519_key_of(peer_id).ok_or_else(|| {
+        Failure::Config(format!(
+            "{peer_id:?} is not the PeerId of an ed25519 key (`lattice keygen` prints one)"
+        ))
+    })
 }
 
 async fn change(
