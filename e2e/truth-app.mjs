@@ -16,12 +16,17 @@ import { ARTIFACTS, layoutProblems, startAppHarness, until } from './lib.mjs';
 import { collectTruth, fetchStatus, startMergedSampler, verdict, versionProblem, reportInterrupted } from './truth-lib.mjs';
 
 const W = Number(process.env.TRUTH_WIDTH || 1280);
+// TRUTH_STORY=hostile plays what a nervous presenter does instead of the story: watches
+// another node during the countdown, stops the demo while P2P is cut, starts it twice more.
+const STORY = process.env.TRUTH_STORY || 'demo';
+if (!['demo', 'hostile'].includes(STORY)) throw new Error(`TRUTH_STORY must be demo or hostile, not ${STORY}`);
 const H = Number(process.env.TRUTH_HEIGHT || 720);
 const SHOTS = process.env.TRUTH_SHOTS_DIR || ARTIFACTS;
 mkdirSync(SHOTS, { recursive: true });
-for (const f of readdirSync(SHOTS)) if (f.startsWith(`truth-app-${W}x${H}-`)) rmSync(join(SHOTS, f));
+const PREFIX = STORY === 'demo' ? `truth-app-${W}x${H}` : `truth-app-${STORY}-${W}x${H}`;
+for (const f of readdirSync(SHOTS)) if (f.startsWith(`${PREFIX}-`)) rmSync(join(SHOTS, f));
 
-const step = (what) => console.log(`truth-app ${W}x${H}: ${what}`);
+const step = (what) => console.log(`truth-app ${STORY === 'demo' ? '' : `${STORY} `}${W}x${H}: ${what}`);
 const harness = await startAppHarness({ width: W, height: H, displayBase: 80, prefix: 'lattice-truth-app' });
 const { env, call } = harness;
 const OWN = harness.own;
@@ -32,7 +37,7 @@ let beforeShot = async () => {};
 const shot = async (name) => {
   // X's picture is what WebKit last painted: on a busy machine that can be a second old.
   await beforeShot().catch(() => {});
-  const file = join(SHOTS, `truth-app-${W}x${H}-${String(++shots).padStart(2, '0')}-${name}.png`);
+  const file = join(SHOTS, `${PREFIX}-${String(++shots).padStart(2, '0')}-${name}.png`);
   await run('import', ['-window', 'root', file], { env, timeout: 15_000 });
 };
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -178,10 +183,50 @@ try {
   await checkLayout('own-node');
   step('the window shows its own node');
 
-  switching();
-  await action('demo-start');
-  await focused(0);
-  await until('the demo cluster to sync over P2P', () => cluster((all) => all.every((s) => s.sync_state === 'p2p' && s.peer_count >= all.length - 1)), 40_000);
+  /** Start pressed: the window watches Branch A, every demo node syncs over P2P, none cut. */
+  const started = async () => {
+    switching();
+    await action('demo-start');
+    await focused(0);
+    await until('the demo cluster to sync over P2P', () => cluster((all) => all.every((s) => s.sync_state === 'p2p' && !s.p2p_blocked && s.peer_count >= all.length - 1)), 40_000);
+  };
+  /** Stop pressed: the window watches its own node and the demo reports nothing running. */
+  const stopped = async () => {
+    switching();
+    await action('demo-stop');
+    await focused(null);
+    await until('the demo to report it stopped', async () => !(await demo()).running || null, 15_000);
+  };
+  if (STORY === 'hostile') {
+    await started();
+    await action('demo-cut');
+    await until('Branch A to count down', async () => (await st())?.fallback_phase === 'countdown' || null, 15_000);
+    switching();
+    await watchNode(1);
+    await focused(1);
+    await shot('watch-during-countdown');
+    await checkLayout('watch-during-countdown');
+    step('watching Branch B during the countdown');
+    await until('HTTP to take over on Branch B', async () => (await st())?.sync_state === 'http', 30_000);
+    await pause(1000);
+    await shot('http-before-stop');
+    await stopped();
+    await pause(1500);
+    await shot('stopped-while-cut');
+    await checkLayout('stopped-while-cut');
+    step('stopped while P2P was cut: the window watches its own node');
+    for (const round of [1, 2]) {
+      await started();
+      await pause(1500);
+      await shot(`restarted-${round}`);
+      await checkLayout(`restarted-${round}`);
+      step(`started again (${round}): nothing is left cut, P2P on every node`);
+      await stopped();
+    }
+    await pause(1500);
+    await shot('stopped');
+  } else {
+  await started();
   await pause(2000);
   await shot('demo-p2p');
   await checkLayout('demo-p2p');
@@ -260,19 +305,18 @@ try {
   await checkLayout('restored');
   step('P2P restored, every ledger identical');
 
-  switching();
-  await action('demo-stop');
-  await focused(null);
+  await stopped();
   await pause(2500);
   await shot('stopped');
   step('demo stopped; the window watches its own node again');
+  }
 
   const result = await sampler.stop();
   sampler = undefined;
-  verdict(`truth-app ${W}x${H}`, result);
+  verdict(`truth-app ${STORY} ${W}x${H}`, result);
   if (layout.length) throw new Error(`the window's layout at ${W}x${H} would embarrass a presenter:\n${layout.map((l) => `  - ${l}`).join('\n')}`);
   console.log(`ok: at ${W}x${H} the story fits the window without scrolling, nothing overlaps or is cut off`);
-  console.log(`ok: the app's window told the truth through the whole demo at ${W}x${H}`);
+  console.log(`ok: the app's window told the truth through the whole ${STORY === 'demo' ? 'demo' : 'hostile story'} at ${W}x${H}`);
 } catch (e) {
   failed = true;
   console.error(`FAILED: ${e.message}`);

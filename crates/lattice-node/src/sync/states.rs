@@ -160,8 +160,10 @@ fn p2p(s: &Situation) -> (P2pState, String) {
             "no live sync peer: HTTP fallback when the countdown ends".into(),
         );
     }
-    let reason = if s.sync_lung == Lung::Http {
+    let reason = if s.sync_lung == Lung::Http && s.healthy_neighbors > 0 {
         "no live sync peer: HTTP carries sync since the fallback"
+    } else if s.sync_lung == Lung::Http {
+        "no live sync peer, and no neighbour answers: nothing to sync with"
     } else if s.mode == Mode::P2p {
         "no live sync peer (mode forced to p2p: no HTTP fallback)"
     } else {
@@ -288,6 +290,29 @@ mod tests {
         );
         assert_eq!(st.fallback_phase, FallbackPhase::Active);
         assert_eq!(st.sync_state, SyncState::Http);
+    }
+
+    #[test]
+    fn p2p_down_after_the_fallback_never_says_http_carries_when_no_neighbour_answers() {
+        for neighbors in [0, 2] {
+            let st = derive(&Situation {
+                neighbors,
+                healthy_neighbors: 0,
+                ..fallen_back()
+            });
+            assert_eq!(st.p2p_state, P2pState::Down);
+            assert_eq!(st.sync_state, SyncState::Isolated);
+            assert!(
+                !st.p2p_reason.contains("carries"),
+                "an isolated node's P2P reason says something carries: {}",
+                st.p2p_reason
+            );
+            assert!(
+                st.p2p_reason.contains("no live sync peer"),
+                "{}",
+                st.p2p_reason
+            );
+        }
     }
 
     #[test]
