@@ -128,7 +128,7 @@ pub enum NodeError {
     #[error("{0}")]
     Genesis(#[from] GenesisError),
     #[error(
-        "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS a node of that ledger ({tried})"
+        "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS or LATTICE_BOOTSTRAP a node of that ledger ({tried})"
     )]
     NoGenesis { ledger: LedgerId, tried: String },
     #[error(
@@ -273,7 +273,8 @@ impl NodeHandle {
                 k
             }
         };
-        let genesis = resolve_genesis(&config, options.client_limits).await?;
+        let p2p_config = p2p_lung::p2p_config(&config, &options, key.clone());
+        let genesis = resolve_genesis(&config, options.client_limits, &p2p_config).await?;
         let ledger = Arc::new(Ledger::new(genesis));
         let can_write = ledger.genesis().is_author(&key.public_bytes());
         announce_ledger(&ledger, &key, can_write);
@@ -289,7 +290,6 @@ impl NodeHandle {
 
         let cancel = CancellationToken::new();
         let (life, life_rx) = oneshot::channel();
-        let p2p_config = p2p_lung::p2p_config(&config, &options, key.clone());
         let metrics = Metrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);

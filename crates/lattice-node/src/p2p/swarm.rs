@@ -549,6 +549,29 @@ impl EventLoop {
         match event {
             BehaviourEvent::Gossipsub(event) => self.handle_gossip(event),
             BehaviourEvent::Sync(event) => self.handle_sync(event),
+            BehaviourEvent::Genesis(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                if request.ledger != self.ledger {
+                    debug!(%peer, wanted = %request.ledger, "a peer asked for another ledger's genesis record; it gets ours");
+                }
+                let genesis = self.store.ledger().genesis().to_base64();
+                let answer = super::genesis::GenesisAnswer { genesis };
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .genesis
+                    .send_response(channel, answer)
+                    .is_err()
+                {
+                    debug!(%peer, "the genesis asker left before the answer");
+                }
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let ours = sync_protocol(&self.ledger);
                 let speaks = info.protocols.iter().any(|p| p.as_ref() == ours);
