@@ -97,10 +97,7 @@ impl Follower {
                 Some(Ok(ev)) if ev.event == "entry" => {
                     // Over the limit: dropped before it costs a verification; the poll
                     // (a reconciliation: asked for, so not limited) brings it later.
-                    if !self
-                        .unsolicited
-                        .admit_event(&self.client.base().to_string())
-                    {
+                    if !self.unsolicited.admit_event(self.client.base().as_str()) {
                         continue;
                     }
                     match Entry::from_json(&ev.data, self.max_payload) {
