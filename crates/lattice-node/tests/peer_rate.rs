@@ -77,7 +77,7 @@ async fn http_pushes_over_the_peer_rate_are_dropped_with_429_and_retry_after_and
         message.contains("3 of 8") && message.contains("127.0.0.1"),
         "{message}"
     );
-    assert_eq!(n.status().entry_count, 5, "the burst's worth is stored");
+    assert_eq!(n.node.store().len(), 5, "the burst's worth is stored");
     assert_eq!(
         metric(
             &n,
@@ -104,7 +104,7 @@ async fn http_pushes_over_the_peer_rate_are_dropped_with_429_and_retry_after_and
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(n.status().entry_count, 6);
+    assert_eq!(n.node.store().len(), 6);
     n.stop().await;
 }
 
@@ -147,6 +147,50 @@ async fn a_followed_event_stream_over_the_peer_rate_is_dropped_and_counted_and_t
         )
         .await
         .is_some_and(|v| v >= 5.0)
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A pusher whose neighbour limits it is not failing: it stops pushing for this sync
+/// (what was taken is stored) and pushes the rest in later syncs as the bucket refills,
+/// so the neighbour stays healthy in its status and gets every entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_over_the_neighbours_rate_is_finished_later_without_marking_the_neighbour_failed() {
+    let ls = listeners(2).await;
+    let urls = urls_of(&ls);
+    let mut ls = ls.into_iter();
+    // B only receives (no neighbours of its own, so it never pulls), five a second.
+    let b = start_node(ls.next().unwrap(), &[], &[("LATTICE_PEER_RATE", "5:5")], 2).await;
+    let a = start_node(
+        ls.next().unwrap(),
+        &[urls[0].clone()],
+        &[("LATTICE_MODE", "http")],
+        1,
+    )
+    .await;
+    for i in 0..15 {
+        a.node.put(&json!({ "i": i })).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while b.node.store().len() < 15 {
+        let n = &a.status().neighbors[0];
+        assert_eq!(
+            n.consecutive_failures, 0,
+            "a limited push is no failure: {:?}",
+            n.last_error
+        );
+        assert!(std::time::Instant::now() < deadline, "B never got all 15");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        metric(
+            &b,
+            "lattice_unsolicited_dropped_entries_total{source=\"http_push\"}"
+        )
+        .await
+        .is_some_and(|v| v > 0.0),
+        "B did limit A's pushes"
     );
     a.stop().await;
     b.stop().await;
