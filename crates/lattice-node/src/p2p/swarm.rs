@@ -736,7 +736,9 @@ impl EventLoop {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    mut request,
+                    channel,
+                    ..
                 } => {
                     debug!(%peer, request = request.name(), "sync request");
                     self.heard(&peer);
@@ -744,12 +746,18 @@ impl EventLoop {
                         self.refuse_request(peer, channel);
                         return;
                     }
+                    let limited = self.limit_push(peer, &mut request);
                     let store = self.store.clone();
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
                     let answers = self.answers_tx.clone();
                     tokio::spawn(async move {
                         let response = answer(&store, &node, max_payload, request).await;
+                        // A refusal of what was taken (a non-member's entry) says more.
+                        let response = match (limited, response) {
+                            (Some(refusal), SyncResponse::Pushed(_)) => refusal,
+                            (_, response) => response,
+                        };
                         let _ = answers.send((channel, response));
                     });
                 }
