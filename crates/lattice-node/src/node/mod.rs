@@ -555,15 +555,12 @@ impl NodeHandle {
             let _ = self.shared.commands.send(Command::PushedIn { new }).await;
         }
         if allowance.dropped > 0 {
-            let rate = self.shared.unsolicited.rate().map_or(String::new(), |r| {
-                format!("{}/s, burst {}", r.per_second, r.burst)
-            });
             return Err(NodeError::RateLimited {
                 from: from.to_string(),
                 pushed,
                 taken: allowance.taken,
                 dropped: allowance.dropped,
-                rate,
+                rate: self.shared.unsolicited.describe(),
                 retry_after: allowance.retry_after,
             });
         }

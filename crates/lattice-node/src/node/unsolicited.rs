@@ -58,7 +58,8 @@ impl Unsolicited {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The configured limit, as messages say it.
+    pub(crate) fn describe(&self) -> String {
         match self.rate {
             Some(r) => format!("{}/s, burst {}", r.per_second, r.burst),
             None => "unlimited".into(),
@@ -125,9 +126,5 @@ impl Unsolicited {
     /// Entries of `neighbor`'s event stream dropped over the limit.
     pub(crate) fn event_dropped(&self, neighbor: &str) -> u64 {
         lock(&self.events).limiter.dropped(&neighbor.to_string())
-    }
-
-    pub(crate) fn rate(&self) -> Option<PeerRate> {
-        self.rate
     }
 }
