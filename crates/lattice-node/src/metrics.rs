@@ -18,6 +18,11 @@ pub struct LungLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransitionLabels {
     pub to: String,
 }
@@ -38,6 +43,9 @@ pub struct Metrics {
     pub entries_reconciled: Family<LungLabel, Counter>,
     pub mode_transitions: Family<TransitionLabels, Counter>,
     pub neighbor_errors: Family<NeighborLabels, Counter>,
+    /// Unsolicited entries dropped over `LATTICE_PEER_RATE` on the HTTP lung, by source
+    /// (`http_push`, `event_stream`); gossip's are counted per peer in status.
+    pub unsolicited_dropped: Family<SourceLabel, Counter>,
 }
 
 impl Metrics {
@@ -95,6 +103,11 @@ impl Metrics {
             "neighbor_errors",
             "Failed exchanges with HTTP neighbours, by kind",
             self.neighbor_errors.clone(),
+        );
+        r.register(
+            "unsolicited_dropped_entries",
+            "Unsolicited entries dropped over LATTICE_PEER_RATE, by source",
+            self.unsolicited_dropped.clone(),
         );
     }
 }

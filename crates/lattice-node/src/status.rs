@@ -204,6 +204,9 @@ pub struct NeighborStatus {
     /// The ledger its last state answer named (hex). When it is not ours the neighbour
     /// is refused: unhealthy with `last_error_kind` `other_ledger`, never synced with.
     pub ledger: Option<String>,
+    /// Entries it announced on its event stream that were dropped over
+    /// `LATTICE_PEER_RATE` (the poll reconciles them).
+    pub rate_dropped: u64,
 }
 
 /// A connected P2P peer (as the swarm sees it) and how our ledgers compare.

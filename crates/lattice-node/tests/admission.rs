@@ -2,12 +2,16 @@
 //! neither configured nor a member is pending (shown, not synced with, not counted, it
 //! learns nothing), `lattice peers accept` admits it and the decision is kept in the data
 //! directory, `lattice peers ignore` shuts it out again; members keep syncing throughout.
+//! And an outsider's key (a node of the same ledger whose key is no member, its database
+//! holding its own entries as a misbehaving node's would) serves and pushes entries on
+//! every lung: none is stored anywhere, while members' entries flow on the same paths.
 
 mod support;
 
 use std::process::Command;
+use std::sync::Arc;
 
-use lattice_node::ledger::Genesis;
+use lattice_node::ledger::{Entry, Genesis, Ledger, Store, StoreOptions};
 use serde_json::{Value, json};
 use support::*;
 
@@ -172,4 +176,192 @@ async fn a_bad_peer_id_is_refused_with_a_clear_error_and_changes_nothing() {
             .exists()
     );
     a.stop().await;
+}
+
+/// Writes `entries` into a data directory's database behind its store's back, as a
+/// misbehaving node's own database would hold them (its node would refuse to write them).
+fn plant(dir: &std::path::Path, genesis: &Genesis, entries: &[Entry]) {
+    let options = StoreOptions {
+        ledger: Arc::new(Ledger::new(genesis.clone())),
+        ..StoreOptions::default()
+    };
+    // Opened once so the directory records its ledger.
+    Store::open(dir, options).unwrap().close();
+    let conn = rusqlite::Connection::open(dir.join(lattice_node::ledger::store::DB_FILE)).unwrap();
+    for e in entries {
+        conn.execute(
+            "INSERT INTO entries (id, author, created_at, payload, signature, received_at) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+            rusqlite::params![
+                e.id().as_bytes().as_slice(),
+                e.author_key().as_slice(),
+                e.created_at() as i64,
+                e.payload_json(),
+                e.signature().as_slice()
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// A hostile HTTP neighbour: it answers the state of a real node of our ledger (so it
+/// passes the ledger check) and its event stream announces `events`, in order, then
+/// stays open.
+async fn hostile_neighbour(state: String, events: Vec<Entry>) -> String {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let body: String = events
+        .iter()
+        .map(|e| format!("event: entry\ndata: {}\n\n", e.to_json()))
+        .collect();
+    let app = axum::Router::new()
+        .route(
+            "/api/lattice/state",
+            get(move || async move { ([("content-type", "application/json")], state) }),
+        )
+        .route(
+            "/api/lattice/events",
+            get(move || async move {
+                let first = futures_util::stream::iter([Ok::<_, std::io::Error>(
+                    axum::body::Bytes::from(body),
+                )]);
+                let stream = futures_util::StreamExt::chain(first, futures_util::stream::pending());
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(stream),
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Each lung is proved to have carried the outsider's entries by a member's entry that
+/// only that path holds, behind them in the same answer or stream: once it arrives, the
+/// outsider's were seen, and refused. (Gossip from an outsider's key is refused before
+/// forwarding on real swarms in `p2p::ledger_tests`: a `lattice` node never publishes
+/// what its own store refused, so it cannot be made to gossip them here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsiders_entries_served_streamed_or_pushed_on_every_lung_reach_no_store_and_members_flow()
+ {
+    // Seeds 1 and 2 are authors; 3 is the outsider.
+    let g = Genesis::sign(
+        &node_key(1),
+        "bank",
+        false,
+        &[node_key(1).public_bytes(), node_key(2).public_bytes()],
+        &[],
+        1,
+    )
+    .unwrap();
+    let (id, text) = (g.id().to_hex(), g.to_base64());
+    let vars = [
+        ("LATTICE_LEDGER", id.as_str()),
+        ("LATTICE_GENESIS", text.as_str()),
+    ];
+    let signed =
+        |seed: u8, n: u64| Entry::sign(&node_key(seed), n, &json!({ "n": n }), 4096).unwrap();
+    let outsiders: Vec<Entry> = (0..3).map(|n| signed(3, n)).collect();
+    // A member's entry that only the outsider's database holds.
+    let via_outsider = signed(2, 100);
+
+    let ls = listeners(3).await;
+    let urls = urls_of(&ls);
+    let mut ls = ls.into_iter();
+    // P: a member on P2P, admitting the outsider (as if accepted), so it syncs with it.
+    let outsider_id = node_key(3).peer_id().to_string();
+    let mut p_vars = vars.to_vec();
+    p_vars.push(("LATTICE_P2P_ALLOW", &outsider_id));
+    let p = start_node(ls.next().unwrap(), &[], &p_vars, 1).await;
+    // O: the outsider, serving what it holds over P2P (to P) and HTTP (to H).
+    let o_dir = tempfile::tempdir().unwrap();
+    let mut planted = outsiders.clone();
+    planted.push(via_outsider.clone());
+    plant(o_dir.path(), &g, &planted);
+    let boot = p2p_addr(&p).await.join(",");
+    let mut o_vars = vars.to_vec();
+    o_vars.push(("LATTICE_BOOTSTRAP", &boot));
+    let o = start_node_in(o_dir, ls.next().unwrap(), &[], &o_vars, 3).await;
+    assert_eq!(
+        o.node.store().len(),
+        4,
+        "the outsider serves its own entries"
+    );
+
+    // F: a hostile neighbour streaming an outsider's entry, then a member's.
+    let state = http_client()
+        .get(format!("{}api/lattice/state", p.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let streamed = signed(3, 200);
+    let via_stream = signed(1, 201);
+    let f = hostile_neighbour(state, vec![streamed.clone(), via_stream.clone()]).await;
+    // H: a member on the HTTP lung, whose neighbours are the outsider and F.
+    let mut h_vars = vars.to_vec();
+    h_vars.push(("LATTICE_MODE", "http"));
+    let h = start_node(ls.next().unwrap(), &[urls[1].clone(), f], &h_vars, 2).await;
+
+    eventually(
+        "P syncs with the outsider over P2P and gets the member's entry it served",
+        WAIT,
+        || p.node.store().contains(&via_outsider.id()),
+    )
+    .await;
+    eventually(
+        "H reconciles with the outsider over HTTP and gets the member's entry it served",
+        WAIT,
+        || h.node.store().contains(&via_outsider.id()),
+    )
+    .await;
+    eventually(
+        "H follows F's stream and stores the member's entry behind the outsider's",
+        WAIT,
+        || h.node.store().contains(&via_stream.id()),
+    )
+    .await;
+
+    // The outsider pushes its entries to both members' APIs: refused whole.
+    for target in [&p, &h] {
+        let entries: Vec<Value> = outsiders
+            .iter()
+            .map(|e| serde_json::from_str(&e.to_json()).unwrap())
+            .collect();
+        let resp = http_client()
+            .post(format!("{}api/lattice/reconcile/push", target.url()))
+            .header("content-type", "application/json")
+            .body(json!({ "entries": entries }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 403);
+        let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"], "unauthorized_author", "{body}");
+    }
+
+    // A member's new entry still flows from P through the outsider to H.
+    let fresh = p.node.put(&json!({"fresh": 1})).await.unwrap();
+    eventually("P's new entry reaches H", WAIT, || {
+        h.node.store().contains(&fresh.id)
+    })
+    .await;
+    for member in [&p, &h] {
+        for e in outsiders.iter().chain([&streamed]) {
+            assert!(
+                !member.node.store().contains(&e.id()),
+                "an outsider's entry reached a member's store"
+            );
+        }
+    }
+    for n in [p, o, h] {
+        n.stop().await;
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -334,6 +334,89 @@ async fn a_node_with_only_the_ledger_id_fetches_and_checks_the_genesis_from_a_ne
     b.stop().await;
 }
 
+/// The P2P way to the record: a node whose only partner is a bootstrap peer (no HTTP
+/// neighbour) fetches it over `/lattice/genesis/1.0.0`, checks it and syncs; a bootstrap
+/// peer of another ledger answers its own record, which is refused naming both ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_only_the_ledger_id_fetches_the_genesis_from_a_bootstrap_peer_and_refuses_another_ledgers()
+ {
+    let g = members_genesis();
+    let (id, text) = (g.id().to_hex(), g.to_base64());
+    let ls = listeners(2).await;
+    let mut ls = ls.into_iter();
+    let full = [
+        ("LATTICE_LEDGER", id.as_str()),
+        ("LATTICE_GENESIS", text.as_str()),
+    ];
+    let a = start_node(ls.next().unwrap(), &[], &full, 1).await;
+    let boot = p2p_addr(&a).await.join(",");
+    let b = start_node(
+        ls.next().unwrap(),
+        &[],
+        &[
+            ("LATTICE_LEDGER", id.as_str()),
+            ("LATTICE_BOOTSTRAP", &boot),
+        ],
+        2,
+    )
+    .await;
+    assert_eq!(b.status().ledger.id, id);
+    assert_eq!(b.status().ledger.name, "members");
+    a.node.put(&json!({"n": 1})).await.unwrap();
+    eventually("the fetched ledger syncs over P2P", WAIT, || {
+        b.status().entry_count == 1 && sync_peers(&b) == 1
+    })
+    .await;
+
+    // A bootstrap peer of another ledger: its record is refused, the node does not start.
+    let other = Genesis::sign(
+        &node_key(3),
+        "other",
+        false,
+        &[node_key(3).public_bytes()],
+        &[],
+        7,
+    )
+    .unwrap();
+    let (oid, otext) = (other.id().to_hex(), other.to_base64());
+    let ol = listeners(1).await.into_iter().next().unwrap();
+    let o = start_node(
+        ol,
+        &[],
+        &[
+            ("LATTICE_LEDGER", oid.as_str()),
+            ("LATTICE_GENESIS", otext.as_str()),
+        ],
+        3,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let oboot = p2p_addr(&o).await.join(",");
+    let mut config = config_in(
+        dir.path(),
+        &[
+            ("LATTICE_LEDGER", id.as_str()),
+            ("LATTICE_BOOTSTRAP", &oboot),
+        ],
+    );
+    config.http_poll = std::time::Duration::from_millis(20);
+    let err = NodeHandle::start(config, NodeOptions::fast())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "no_genesis", "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&id) && text.contains(&oid), "{text}");
+    assert!(
+        lattice_node::ledger::store::recorded_genesis(dir.path())
+            .unwrap()
+            .is_none(),
+        "nothing of the wrong record is kept"
+    );
+    a.stop().await;
+    b.stop().await;
+    o.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_configured_ledger_status_says_the_open_development_ledger() {
     let ls = listeners(1).await;

@@ -3,7 +3,7 @@
 use crate::http::client::{ClientError, NeighborClient};
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
-    LedgerState, PushResponse, Remote, TransportError,
+    LedgerState, PushResponse, RATE_LIMITED, Remote, TransportError,
 };
 use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
 
@@ -60,7 +60,18 @@ impl Remote for NeighborClient {
     }
 
     async fn push(&self, req: &EntriesMessage) -> Result<PushResponse, TransportError> {
-        Ok(self.post_json_idempotent(paths::PUSH, req).await?)
+        match self.post_json_idempotent(paths::PUSH, req).await {
+            // Told apart, so the reconciliation stops pushing instead of failing.
+            Err(ClientError::Status {
+                status: 429,
+                kind: Some(kind),
+                message,
+            }) if kind == RATE_LIMITED => Err(TransportError {
+                kind,
+                message: format!("the neighbour limits our pushes: {message}"),
+            }),
+            answer => Ok(answer?),
+        }
     }
 
     async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {

@@ -61,6 +61,7 @@ impl Neighbor {
             events_next_attempt_ms: None,
             last_report: None,
             ledger: None,
+            rate_dropped: 0,
         };
         Self {
             client,
@@ -209,6 +210,7 @@ impl Actor {
             store: self.store.clone(),
             commands: self.commands.clone(),
             max_payload: self.config.max_payload,
+            unsolicited: self.unsolicited.clone(),
             idle: self.options.events_idle,
             cancel: lung,
         };

@@ -41,6 +41,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 mod transitions;
+pub(crate) mod unsolicited;
 use genesis::{announce_ledger, resolve_genesis};
 use http_lung::{Neighbor, SyncDone};
 use p2p_lung::P2pSyncDone;
@@ -128,7 +129,7 @@ pub enum NodeError {
     #[error("{0}")]
     Genesis(#[from] GenesisError),
     #[error(
-        "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS a node of that ledger ({tried})"
+        "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS or LATTICE_BOOTSTRAP a node of that ledger ({tried})"
     )]
     NoGenesis { ledger: LedgerId, tried: String },
     #[error(
@@ -138,6 +139,18 @@ pub enum NodeError {
         peer: String,
         name: String,
         ledger: LedgerId,
+    },
+    #[error(
+        "{dropped} of {pushed} entries pushed by {from} were dropped over LATTICE_PEER_RATE ({rate}); the first {taken} were taken; push again in {}s or let reconciliation fetch them",
+        retry_after.as_secs_f64().ceil() as u64
+    )]
+    RateLimited {
+        from: String,
+        pushed: usize,
+        taken: usize,
+        dropped: usize,
+        rate: String,
+        retry_after: Duration,
     },
 }
 
@@ -152,6 +165,7 @@ impl NodeError {
             NodeError::Genesis(e) => e.kind(),
             NodeError::NoGenesis { .. } => "no_genesis",
             NodeError::NotAnAuthor { .. } => crate::ledger::UnauthorizedAuthor::KIND,
+            NodeError::RateLimited { .. } => "rate_limited",
         }
     }
 }
@@ -235,6 +249,8 @@ struct Shared {
     status: watch::Receiver<Status>,
     events: broadcast::Sender<NodeEvent>,
     registry: Registry,
+    /// Limits on entries pushed to our API (and followed event streams, in the actor).
+    unsolicited: Arc<unsolicited::Unsolicited>,
     cancel: CancellationToken,
     actor: Mutex<Option<JoinHandle<()>>>,
 }
@@ -273,7 +289,8 @@ impl NodeHandle {
                 k
             }
         };
-        let genesis = resolve_genesis(&config, options.client_limits).await?;
+        let p2p_config = p2p_lung::p2p_config(&config, &options, key.clone());
+        let genesis = resolve_genesis(&config, options.client_limits, &p2p_config).await?;
         let ledger = Arc::new(Ledger::new(genesis));
         let can_write = ledger.genesis().is_author(&key.public_bytes());
         announce_ledger(&ledger, &key, can_write);
@@ -289,10 +306,13 @@ impl NodeHandle {
 
         let cancel = CancellationToken::new();
         let (life, life_rx) = oneshot::channel();
-        let p2p_config = p2p_lung::p2p_config(&config, &options, key.clone());
         let metrics = Metrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
+        let unsolicited = Arc::new(unsolicited::Unsolicited::new(
+            config.peer_rate,
+            metrics.clone(),
+        ));
         let (p2p, p2p_events) = crate::p2p::spawn_with_metrics(
             p2p_config,
             store.clone(),
@@ -368,6 +388,7 @@ impl NodeHandle {
             transitions: transitions::Transitions::default(),
             done_tx,
             p2p_done_tx,
+            unsolicited: unsolicited.clone(),
         };
         actor.register_neighbor_metrics();
         let start = actor.schedule.start(actor.clock.now_ms());
@@ -385,6 +406,7 @@ impl NodeHandle {
             status,
             events,
             registry,
+            unsolicited,
             cancel: cancel.clone(),
             actor: Mutex::new(None),
         });
@@ -512,11 +534,35 @@ impl NodeHandle {
 
     /// Appends entries a neighbour pushed to our API, and counts the new ones as received
     /// over HTTP (the pusher counts them as sent), so the receiving face sees the flow too.
-    pub async fn ingest_pushed(&self, entries: Vec<Entry>) -> Result<Vec<Appended>, NodeError> {
-        let appended = self.ingest(entries).await?;
+    ///
+    /// Nobody asked for them, so `from` (the caller's address) is held to
+    /// `LATTICE_PEER_RATE`: over it, the first entries the bucket allows are stored and
+    /// the rest dropped, and the answer is [`NodeError::RateLimited`].
+    pub async fn ingest_pushed(
+        &self,
+        from: std::net::IpAddr,
+        mut entries: Vec<Entry>,
+    ) -> Result<Vec<Appended>, NodeError> {
+        let pushed = entries.len();
+        let allowance = self.shared.unsolicited.admit_push(from, pushed);
+        entries.truncate(allowance.taken);
+        let appended = match entries.is_empty() {
+            true => Vec::new(),
+            false => self.ingest(entries).await?,
+        };
         let new = appended.iter().filter(|a| a.inserted).count() as u64;
         if new > 0 {
             let _ = self.shared.commands.send(Command::PushedIn { new }).await;
+        }
+        if allowance.dropped > 0 {
+            return Err(NodeError::RateLimited {
+                from: from.to_string(),
+                pushed,
+                taken: allowance.taken,
+                dropped: allowance.dropped,
+                rate: self.shared.unsolicited.describe(),
+                retry_after: allowance.retry_after,
+            });
         }
         Ok(appended)
     }
@@ -598,6 +644,8 @@ struct Actor {
     transitions: transitions::Transitions,
     done_tx: mpsc::Sender<SyncDone>,
     p2p_done_tx: mpsc::Sender<P2pSyncDone>,
+    /// `LATTICE_PEER_RATE` for followed event streams (shared with the HTTP push).
+    unsolicited: Arc<unsolicited::Unsolicited>,
 }
 
 impl Actor {

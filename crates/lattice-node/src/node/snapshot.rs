@@ -24,6 +24,7 @@ impl Actor {
                 s.next_attempt_ms = view.next_attempt_ms;
                 s.events_connected = view.events_connected;
                 s.events_next_attempt_ms = view.events_next_attempt_ms;
+                s.rate_dropped = self.unsolicited.event_dropped(&s.url);
                 s
             })
             .collect::<Vec<_>>();

@@ -42,6 +42,8 @@ pub(super) struct Behaviour {
     pub ping: ping::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
+    /// Answers our genesis record to whoever asks (see `p2p::genesis`).
+    pub genesis: super::genesis::GenesisBehaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Relay client, hole punching, AutoNAT and UPnP (see `p2p::nat`).
     pub nat: Nat,
@@ -169,6 +171,7 @@ impl Behaviour {
             ),
             gossipsub,
             sync,
+            genesis: super::genesis::behaviour(ProtocolSupport::Inbound, config.request_timeout)?,
             mdns: mdns.into(),
             nat: Nat::new(peer_id, relay_client, &config.nat_options()),
         })

@@ -12,6 +12,7 @@
 
 pub mod admission;
 mod behaviour;
+pub mod genesis;
 #[cfg(test)]
 mod ledger_tests;
 #[cfg(test)]

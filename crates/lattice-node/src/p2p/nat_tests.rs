@@ -80,6 +80,7 @@ async fn a_peer_met_through_a_relay_counts_only_once_connected_directly() {
             ping_interval: Duration::from_millis(200),
             peer_timeout: Duration::from_secs(2),
             autonat_global_only: true,
+            ledger: None,
         },
         cancel.clone(),
     )
@@ -114,5 +115,81 @@ async fn a_peer_met_through_a_relay_counts_only_once_connected_directly() {
         .find(|p| p.peer_id == relay.peer_id.to_string())
         .expect("A is connected to the relay");
     assert!(!to_relay.sync_capable, "the relay is never a sync peer");
+    cancel.cancel();
+}
+
+/// A relay that names a ledger serves its members only: a member reserves a slot; a
+/// stranger's reservation is refused, and so is its circuit to the member, so it never
+/// reaches the member through the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_naming_a_ledger_grants_members_slots_and_refuses_strangers_reservations_and_circuits()
+ {
+    let member = NodeKey::from_seed([51; 32]);
+    let genesis = crate::ledger::Genesis::sign(
+        &NodeKey::from_seed([53; 32]),
+        "relayed",
+        false,
+        &[member.public_bytes()],
+        &[],
+        1,
+    )
+    .unwrap();
+    let cancel = CancellationToken::new();
+    let relay = spawn_relay(
+        RelayConfig {
+            key: NodeKey::from_seed([50; 32]),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+            announce: Vec::new(),
+            allow: None,
+            psk: None,
+            dial_timeout: Duration::from_secs(2),
+            ping_interval: Duration::from_millis(200),
+            peer_timeout: Duration::from_secs(2),
+            autonat_global_only: true,
+            ledger: Some(genesis),
+        },
+        cancel.clone(),
+    )
+    .unwrap();
+    let relay_addr = relay.listen_addrs().await.remove(0);
+    let has_circuit = |addrs: &[Multiaddr]| {
+        addrs
+            .iter()
+            .any(|a| a.iter().any(|p| p == Protocol::P2pCircuit))
+    };
+    let b = start_custom(51, |c| c.relays = vec![relay_addr.clone()]).await;
+    eventually("the member reserves a slot", || async {
+        has_circuit(&b.handle.listen_addrs().await)
+    })
+    .await;
+    let circuit = relay_addr
+        .clone()
+        .with(Protocol::P2pCircuit)
+        .with(Protocol::P2p(b.handle.peer_id()));
+    let stranger = start_custom(52, |c| {
+        c.relays = vec![relay_addr.clone()];
+        c.bootstrap = vec![circuit];
+    })
+    .await;
+    eventually(
+        "the stranger's reservation and circuit are refused",
+        || async {
+            let c = relay.counts();
+            c.reservations_denied >= 1 && c.circuits_denied >= 1
+        },
+    )
+    .await;
+    assert!(!has_circuit(&stranger.handle.listen_addrs().await));
+    let b_id = b.handle.peer_id().to_string();
+    assert!(
+        !stranger
+            .handle
+            .peers()
+            .await
+            .iter()
+            .any(|p| p.peer_id == b_id),
+        "the stranger never reached the member"
+    );
+    assert_eq!(relay.counts().reservations_granted, 1, "only the member's");
     cancel.cancel();
 }

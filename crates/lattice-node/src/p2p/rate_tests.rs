@@ -66,3 +66,40 @@ async fn gossip_over_the_peer_rate_is_dropped_counted_and_scored_and_reconciliat
     );
     assert_eq!(b.store.root(), a.store.root());
 }
+
+/// A sync `Push` is unsolicited too: it draws on the same per-peer bucket as gossip. Over
+/// it, the first entries are stored and the answer is `rate_limited`, which the pusher's
+/// reconciliation takes as "the rest later", not as a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_push_over_the_peer_rate_stores_the_bucket_s_worth_and_answers_rate_limited() {
+    use crate::sync::reconcile::{RATE_LIMITED, Remote, bounded_message};
+    let mut a = start_custom(1, |_| {}).await;
+    let addr = dial_addr(&a).await;
+    let mut b = start_custom(2, |c| {
+        c.bootstrap = vec![addr];
+        c.peer_rate = Some(PeerRate {
+            per_second: 1,
+            burst: 5,
+        });
+    })
+    .await;
+    next_event(&mut a, |e| *e == P2pEvent::SyncPeers { count: 1 }).await;
+    next_event(&mut b, |e| *e == P2pEvent::SyncPeers { count: 1 }).await;
+
+    let batch: Vec<Entry> = (0..8).map(|n| entry(&a.key, n)).collect();
+    let (msg, _) = bounded_message(&batch);
+    let err = a
+        .handle
+        .remote(b.handle.peer_id())
+        .push(&msg)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, RATE_LIMITED, "{err}");
+    assert!(err.message.contains("3 of 8"), "{err}");
+    assert_eq!(b.store.len(), 5, "the burst's worth is stored");
+
+    // The pusher's reconciliation is not failed by it.
+    a.store.append_batch(batch).await.unwrap();
+    let report = reconcile(&a.store, &a.handle.remote(b.handle.peer_id()), 1 << 16).await;
+    assert!(report.is_ok(), "{report:?}");
+}

@@ -549,6 +549,29 @@ impl EventLoop {
         match event {
             BehaviourEvent::Gossipsub(event) => self.handle_gossip(event),
             BehaviourEvent::Sync(event) => self.handle_sync(event),
+            BehaviourEvent::Genesis(request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                if request.ledger != self.ledger {
+                    debug!(%peer, wanted = %request.ledger, "a peer asked for another ledger's genesis record; it gets ours");
+                }
+                let genesis = self.store.ledger().genesis().to_base64();
+                let answer = super::genesis::GenesisAnswer { genesis };
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .genesis
+                    .send_response(channel, answer)
+                    .is_err()
+                {
+                    debug!(%peer, "the genesis asker left before the answer");
+                }
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let ours = sync_protocol(&self.ledger);
                 let speaks = info.protocols.iter().any(|p| p.as_ref() == ours);
@@ -713,7 +736,9 @@ impl EventLoop {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
+                    mut request,
+                    channel,
+                    ..
                 } => {
                     debug!(%peer, request = request.name(), "sync request");
                     self.heard(&peer);
@@ -721,12 +746,18 @@ impl EventLoop {
                         self.refuse_request(peer, channel);
                         return;
                     }
+                    let limited = self.limit_push(peer, &mut request);
                     let store = self.store.clone();
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
                     let answers = self.answers_tx.clone();
                     tokio::spawn(async move {
                         let response = answer(&store, &node, max_payload, request).await;
+                        // A refusal of what was taken (a non-member's entry) says more.
+                        let response = match (limited, response) {
+                            (Some(refusal), SyncResponse::Pushed(_)) => refusal,
+                            (_, response) => response,
+                        };
                         let _ = answers.send((channel, response));
                     });
                 }

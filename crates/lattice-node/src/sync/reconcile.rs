@@ -154,6 +154,10 @@ pub struct PushResponse {
     pub already_present: usize,
 }
 
+/// The refusal kind of a push over the other side's `LATTICE_PEER_RATE`: what it took is
+/// stored, and the rest is for a later sync (or its own pull), not a failure.
+pub const RATE_LIMITED: &str = "rate_limited";
+
 /// A transport failure or a refusal, as the transport reports it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -534,15 +538,22 @@ pub async fn reconcile_with<R: Remote>(
 
     // Push what they lack, in size-bounded messages.
     let give: Vec<EntryId> = give.into_iter().take(MAX_PER_SYNC).collect();
-    for chunk in give.chunks(MAX_ENTRIES) {
+    'push: for chunk in give.chunks(MAX_ENTRIES) {
         let entries = local.get_many(chunk)?;
         let mut rest: &[Entry] = &entries;
         while !rest.is_empty() {
             let (msg, taken) = bounded_message(rest);
             rest = &rest[taken..];
-            let answer = remote.push(&msg).await?;
             report.requests += 1;
-            report.pushed += answer.accepted;
+            match remote.push(&msg).await {
+                Ok(answer) => report.pushed += answer.accepted,
+                // Unsolicited entries are the other side's to limit: the rest waits.
+                Err(e) if e.kind == RATE_LIMITED => {
+                    tracing::debug!("pushing stopped for this sync: {e}");
+                    break 'push;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 

@@ -69,6 +69,16 @@ pub fn run_relay(config: Config) -> Result<(), Failure> {
             "LATTICE_P2P_KEY is not set: a relay needs a stable PeerId that clients name in LATTICE_RELAYS (run `lattice keygen`)".into(),
         )
     })?;
+    // The relay holds no ledger data, only the record that says who its members are.
+    let ledger = match (config.ledger, &config.genesis) {
+        (None, _) => None,
+        (Some(_), Some(g)) => Some(g.clone()),
+        (Some(id), None) => {
+            return Err(Failure::Config(format!(
+                "LATTICE_LEDGER is {id} but LATTICE_GENESIS is not set: a relay serves a ledger's members only with its genesis record (copy LATTICE_GENESIS from the env file `lattice init` wrote)"
+            )));
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,6 +96,7 @@ pub fn run_relay(config: Config) -> Result<(), Failure> {
                 ping_interval: config.heartbeat.min(config.peer_timeout / 3),
                 peer_timeout: config.peer_timeout,
                 autonat_global_only: config.autonat_global_only,
+                ledger,
             },
             cancel.clone(),
         )
@@ -100,10 +111,6 @@ pub fn run_relay(config: Config) -> Result<(), Failure> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        match &config.p2p_allow {
-            Some(peers) => tracing::info!("only the {} peers of LATTICE_P2P_ALLOW may use this relay", peers.len()),
-            None => tracing::warn!("LATTICE_P2P_ALLOW is not set: any peer may reserve a slot and open circuits through this relay"),
-        }
         wait_for_signal().await;
         cancel.cancel();
         tracing::info!("relay stopped");

@@ -55,7 +55,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Tracked {
     app: Router,
     conn: Arc<ConnShared>,
+    peer: SocketAddr,
 }
+
+/// The caller's address, in every request's extensions (what per-caller limits key on).
+#[derive(Clone, Copy, Debug)]
+pub struct RemoteAddr(pub SocketAddr);
 
 impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Response = Response<TrackedBody>;
@@ -67,12 +72,13 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         self.conn.request_started(has_body);
         let answer = AnswerGuard(self.conn.clone());
         let body_conn = has_body.then(|| self.conn.clone());
-        let req = req.map(|body| {
+        let mut req = req.map(|body| {
             Body::new(TrackedIncoming {
                 inner: body,
                 conn: body_conn,
             })
         });
+        req.extensions_mut().insert(RemoteAddr(self.peer));
         let app = self.app.clone();
         Box::pin(async move {
             let response = app.oneshot(req).await?;
@@ -273,6 +279,7 @@ impl Connection {
         let service = Tracked {
             app,
             conn: conn.clone(),
+            peer,
         };
         let mut served = builder.serve_connection(TokioIo::new(io), service);
         let mut closing = false;

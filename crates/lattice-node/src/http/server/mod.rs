@@ -126,6 +126,8 @@ pub struct ApiError {
     message: String,
     /// For a refused choice: the values that would have been accepted.
     allowed: Option<Vec<&'static str>>,
+    /// Seconds for `Retry-After`, on a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -135,6 +137,7 @@ impl ApiError {
             kind: kind.into(),
             message: message.into(),
             allowed: None,
+            retry_after: None,
         }
     }
     fn bad_request(kind: &str, message: impl Into<String>) -> Self {
@@ -148,7 +151,13 @@ impl IntoResponse for ApiError {
         if let Some(allowed) = self.allowed {
             body["allowed"] = json!(allowed);
         }
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -164,8 +173,19 @@ impl From<NodeError> for ApiError {
             NodeError::Genesis(_) | NodeError::NoGenesis { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            NodeError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         };
-        ApiError::new(status, e.kind(), e.to_string())
+        let retry_after = match &e {
+            // At least a second: the header counts whole seconds.
+            NodeError::RateLimited { retry_after, .. } => {
+                Some((retry_after.as_secs_f64().ceil() as u64).max(1))
+            }
+            _ => None,
+        };
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, e.kind(), e.to_string())
+        }
     }
 }
 

@@ -307,14 +307,19 @@ pub(super) async fn fetch_short(
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
+/// A neighbour's (or anyone's) push: nobody asked for it, so it is held to
+/// `LATTICE_PEER_RATE` per caller address (429 with `Retry-After` beyond it).
 pub(super) async fn push(
     State(node): State<NodeHandle>,
+    remote: Option<axum::Extension<super::conn::RemoteAddr>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json, ApiError> {
     let msg: EntriesMessage = parse_json(&body.map_err(body_error)?)?;
     let entries = answer::verify_push(&msg, node.config().max_payload)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.kind(), e.to_string()))?;
-    let appended = node.ingest_pushed(entries).await?;
+    // Served some other way (no address known): every such caller shares one bucket.
+    let from = remote.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |r| r.0.0.ip());
+    let appended = node.ingest_pushed(from, entries).await?;
     let accepted = appended.iter().filter(|a| a.inserted).count();
     Ok(to_json(&PushResponse {
         accepted,

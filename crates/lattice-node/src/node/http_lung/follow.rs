@@ -36,6 +36,8 @@ pub(super) struct Follower {
     pub store: Store,
     pub commands: mpsc::WeakSender<Command>,
     pub max_payload: usize,
+    /// `LATTICE_PEER_RATE` per neighbour: what it announces nobody asked for.
+    pub unsolicited: std::sync::Arc<crate::node::unsolicited::Unsolicited>,
     /// A stream silent this long is reconnected.
     pub idle: Duration,
     pub cancel: CancellationToken,
@@ -93,6 +95,11 @@ impl Follower {
             };
             match next {
                 Some(Ok(ev)) if ev.event == "entry" => {
+                    // Over the limit: dropped before it costs a verification; the poll
+                    // (a reconciliation: asked for, so not limited) brings it later.
+                    if !self.unsolicited.admit_event(self.client.base().as_str()) {
+                        continue;
+                    }
                     match Entry::from_json(&ev.data, self.max_payload) {
                         Ok(entry) => match self.store.append(entry).await {
                             Ok(a) if a.inserted => self.report(FollowerReport::Stored).await,
