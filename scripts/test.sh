@@ -58,5 +58,8 @@ dbus-run-session node e2e/app-window.mjs
 
 step "truth check: the app's window through the whole demo, from the presenter bar"
 timeout --kill-after=10 300 dbus-run-session node e2e/truth-app.mjs
+# ...and what a nervous presenter does: Watch during the countdown, Stop while P2P is cut,
+# Start twice more (the 1920x1080 run is by hand: TRUTH_WIDTH=1920 TRUTH_HEIGHT=1080).
+TRUTH_STORY=hostile timeout --kill-after=10 300 dbus-run-session node e2e/truth-app.mjs
 
 step "all checks passed"

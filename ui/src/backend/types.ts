@@ -82,6 +82,8 @@ export interface NeighborStatus {
   events_connected: boolean;
   events_next_attempt_ms: number | null;
   last_report: ReconcileReport | null;
+  /** Entries its event stream announced that were dropped over `LATTICE_PEER_RATE`. */
+  rate_dropped?: number;
 }
 
 export interface PeerStatus {
@@ -101,6 +103,8 @@ export interface PeerStatus {
   other_ledger?: string | null;
   /** False while it waits for Accept / Ignore (a closed ledger's unknown peer). */
   admitted?: boolean;
+  /** Unsolicited entries (gossip, sync pushes) dropped over `LATTICE_PEER_RATE`. */
+  rate_dropped?: number;
   root: string | null;
   root_matches: boolean | null;
   last_sync_ms: number | null;
