@@ -85,7 +85,7 @@ export async function startNodes(count, extraEnv = {}) {
  * run's). Every child leads its own process group; `cleanup()` ends them all and the app,
  * and removes the directories (it also runs when this process exits).
  */
-export async function startAppHarness({ width = 1280, height = 720, displayBase = 80, prefix = 'lattice-app', rustLog = 'warn' } = {}) {
+export async function startAppHarness({ width = 1280, height = 720, displayBase = 80, prefix = 'lattice-app', rustLog = 'warn', p2pPort = 0, envLines = [] } = {}) {
   const app = process.env.LATTICE_APP || join(TARGET, 'debug', 'lattice-app');
   const cargoDriver = join(homedir(), '.cargo', 'bin', 'tauri-driver');
   const driver = process.env.TAURI_DRIVER || (existsSync(cargoDriver) ? cargoDriver : 'tauri-driver');
@@ -96,9 +96,9 @@ export async function startAppHarness({ width = 1280, height = 720, displayBase 
   chmodSync(runtime, 0o700);
   const ownPort = await freePort();
   writeFileSync(join(work, '.env'), [
-    'LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0',
+    `LATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/${p2pPort}`,
     `LATTICE_HTTP_LISTEN=127.0.0.1:${ownPort}`,
-    'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', '',
+    'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', ...envLines, '',
   ].join('\n'));
   const display = `:${displayBase + Math.floor(Math.random() * 9)}`;
   const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,

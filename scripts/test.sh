@@ -56,6 +56,9 @@ fi
 # The single-instance plugin needs a D-Bus session bus on Linux.
 dbus-run-session node e2e/app-window.mjs
 
+step "the accept prompt: an unknown node knocks on the app's closed ledger, Accept admits it"
+timeout --kill-after=10 200 dbus-run-session node e2e/admission-app.mjs
+
 step "truth check: the app's window through the whole demo, from the presenter bar"
 timeout --kill-after=10 300 dbus-run-session node e2e/truth-app.mjs
 # ...and what a nervous presenter does: Watch during the countdown, Stop while P2P is cut,

@@ -57,6 +57,10 @@ export function machines(s: Status): Machine[] {
       m.otherLedger = theirs;
       m.agreement = 'unknown';
       m.label += ' · other ledger';
+    } else if (m.peer?.admitted === false) {
+      // Connected but not admitted: neither synced with nor counted until someone accepts it.
+      m.agreement = 'unknown';
+      m.label += ' · awaiting Accept';
     }
   }
   return out;

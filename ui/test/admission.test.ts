@@ -21,6 +21,19 @@ describe('admission prompt', () => {
     expect(a.el.hasAttribute('hidden')).toBe(true);
   });
 
+  it('keeps the same card (and its buttons) across snapshots that change nothing about it', () => {
+    const a = createAdmission(fakeBackend({ decidePeer: vi.fn() }), vi.fn(), vi.fn());
+    a.update(withPending());
+    const button = a.el.querySelector('[data-action="accept"]');
+    a.update({ ...withPending(), seq: 99 });
+    expect(a.el.querySelector('[data-action="accept"]')).toBe(button);
+    const moved = withPending();
+    moved.peers[0] = { ...moved.peers[0]!, address: '/ip4/127.0.0.9/tcp/1' };
+    a.update(moved);
+    expect(a.el.querySelector('[data-action="accept"]')).not.toBe(button);
+    expect(a.el.textContent).toContain('/ip4/127.0.0.9/tcp/1');
+  });
+
   it('accepts or ignores through the backend and renders the status after', async () => {
     const decidePeer = vi.fn(async () => ({}));
     const onStatus = vi.fn();

@@ -41,6 +41,17 @@ describe('machines', () => {
     expect(ms.filter((m) => !m.otherLedger).every((m) => m.otherLedger === null)).toBe(true);
   });
 
+  it('marks a connected peer that waits for Accept as such, never as agreeing', () => {
+    const s = fixture();
+    const stranger = '12D3KooWStrangerStrangerStrangerStrangerStrang';
+    s.peers.push({ ...s.peers[0]!, peer_id: stranger, admitted: false, root_matches: true });
+    const ms = machines(s);
+    const m = ms.find((x) => x.key === stranger)!;
+    expect(m.agreement).toBe('unknown');
+    expect(m.label).toMatch(/awaiting Accept$/);
+    expect(identicalLedgers(ms)).toBeNull();
+  });
+
   it('takes P2P’s agreement when P2P knows one, the neighbour’s otherwise', () => {
     const s = fixture();
     const id = s.peers[0]!.peer_id;

@@ -24,8 +24,15 @@ export function createAdmission(backend: Backend, toast: Toast, onStatus: (s: St
     ).finally(() => busy.delete(peerId));
   }
 
+  /** What the cards show, so a snapshot that changes nothing about them keeps them (and
+   * the button under the presenter's pointer) in place. */
+  let shownKey = '';
+
   function update(status: Status): void {
     const pending = status.peers.filter((p) => p.admitted === false && !p.other_ledger);
+    const key = pending.map((p) => `${p.peer_id} ${p.address ?? ''}`).join('\n');
+    if (key === shownKey) return;
+    shownKey = key;
     if (!pending.length) {
       el.setAttribute('hidden', '');
       el.replaceChildren();
