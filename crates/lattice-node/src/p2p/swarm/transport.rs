@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use libp2p::dns::{ResolverConfig, ResolverOpts};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{Swarm, noise, relay, tcp, yamux};
@@ -19,6 +20,33 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn build_error(e: impl std::fmt::Display) -> P2pError {
     P2pError::Build(e.to_string())
+}
+
+/// The system's resolver configuration; where none can be read (a container or a minimal
+/// server without `/etc/resolv.conf`), one without name servers and the reason, so the node
+/// still starts: names in multiaddrs (`/dns4/...`) then fail to resolve, IP addresses work.
+fn dns_config() -> (ResolverConfig, ResolverOpts) {
+    #[cfg(unix)]
+    let read = std::fs::read("/etc/resolv.conf")
+        .map_err(|e| format!("/etc/resolv.conf: {e}"))
+        .and_then(|text| {
+            hickory_resolver::system_conf::parse_resolv_conf(text)
+                .map_err(|e| format!("/etc/resolv.conf: {e}"))
+        });
+    #[cfg(not(unix))]
+    let read = hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string());
+    resolver_or_none(read)
+}
+
+fn resolver_or_none(
+    read: Result<(ResolverConfig, ResolverOpts), String>,
+) -> (ResolverConfig, ResolverOpts) {
+    read.unwrap_or_else(|why| {
+        tracing::warn!(
+            "[P2P] no DNS resolver configuration ({why}): addresses with names (/dns4/, /dns6/, /dnsaddr/) cannot be dialled; IP addresses work"
+        );
+        (ResolverConfig::default(), ResolverOpts::default())
+    })
 }
 
 /// What every swarm of ours (node and relay) is built from.
@@ -39,6 +67,17 @@ pub(crate) fn build<B>(
 where
     B: NetworkBehaviour,
 {
+    build_with_dns(options, dns_config(), make)
+}
+
+fn build_with_dns<B>(
+    options: &TransportOptions<'_>,
+    dns: (ResolverConfig, ResolverOpts),
+    make: impl FnOnce(&Keypair, relay::client::Behaviour) -> Result<B, BoxError>,
+) -> Result<Swarm<B>, P2pError>
+where
+    B: NetworkBehaviour,
+{
     let builder = libp2p::SwarmBuilder::with_existing_identity(options.key.clone()).with_tokio();
     let tcp_config = || tcp::Config::default().nodelay(true);
     let swarm = match options.psk {
@@ -49,8 +88,7 @@ where
                 c.handshake_timeout = options.dial_timeout;
                 c
             })
-            .with_dns()
-            .map_err(build_error)?
+            .with_dns_config(dns.0, dns.1)
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(build_error)?
             .with_behaviour(make)
@@ -75,8 +113,7 @@ where
                 )
             })
             .map_err(build_error)?
-            .with_dns()
-            .map_err(build_error)?
+            .with_dns_config(dns.0, dns.1)
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(build_error)?
             .with_behaviour(make)
@@ -92,4 +129,53 @@ where
 pub(crate) fn is_quic(addr: &libp2p::Multiaddr) -> bool {
     addr.iter()
         .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use libp2p::swarm::{SwarmEvent, dummy};
+
+    #[test]
+    fn an_unreadable_resolver_configuration_gives_a_resolver_without_name_servers() {
+        let (cfg, _) = resolver_or_none(Err("/etc/resolv.conf: No such file or directory".into()));
+        assert!(cfg.name_servers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_node_without_a_resolver_configuration_starts_and_says_why_a_name_cannot_be_dialled()
+    {
+        let key = Keypair::generate_ed25519();
+        let options = TransportOptions {
+            key: &key,
+            psk: None,
+            dial_timeout: Duration::from_secs(5),
+        };
+        let none = resolver_or_none(Err("/etc/resolv.conf: No such file or directory".into()));
+        let mut swarm = build_with_dns(&options, none, |_, _| Ok(dummy::Behaviour))
+            .expect("a swarm without name servers builds");
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .expect("it listens on IP addresses");
+        swarm
+            .dial(
+                "/dns4/lattice.invalid/tcp/7600"
+                    .parse::<libp2p::Multiaddr>()
+                    .unwrap(),
+            )
+            .expect("the dial starts");
+        let failed = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let SwarmEvent::OutgoingConnectionError { error, .. } =
+                    swarm.select_next_some().await
+                {
+                    return error.to_string();
+                }
+            }
+        })
+        .await
+        .expect("the dial of a name fails (no name server), it does not hang");
+        assert!(!failed.is_empty());
+    }
 }
