@@ -495,3 +495,38 @@ fn talking_to_no_node_is_a_clear_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_p2p_port_already_taken_stops_the_node_with_the_reason_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let data = dir.path().join("data");
+    let out = lattice(
+        dir.path(),
+        &["node"],
+        &[
+            ("LATTICE_P2P_LISTEN", listen.as_str()),
+            ("LATTICE_HTTP_LISTEN", "127.0.0.1:0"),
+            ("LATTICE_DATA_DIR", data.to_str().unwrap()),
+            ("RUST_LOG", "off"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("lattice: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        line.matches("cannot listen on").count(),
+        1,
+        "said twice: {line}"
+    );
+    assert!(
+        line.to_lowercase().contains("in use"),
+        "no reason given: {line}"
+    );
+    drop(taken);
+}

@@ -116,17 +116,17 @@ impl NodeOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Entry(#[from] EntryError),
     #[error("neighbour {url}: {source}")]
     Neighbor { url: String, source: ClientError },
-    #[error("{0}")]
+    #[error(transparent)]
     P2p(#[from] P2pError),
     #[error("the node is shutting down")]
     ShuttingDown,
-    #[error("{0}")]
+    #[error(transparent)]
     Genesis(#[from] GenesisError),
     #[error(
         "LATTICE_LEDGER is {ledger} but this node has no genesis record for it: set LATTICE_GENESIS (as `lattice init` wrote it), or name in LATTICE_HTTP_NEIGHBORS or LATTICE_BOOTSTRAP a node of that ledger ({tried})"

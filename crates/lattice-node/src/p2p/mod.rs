@@ -109,6 +109,25 @@ impl P2pConfig {
     }
 }
 
+/// An error and its causes in one line ("a: b: c"), empty parts left out: some libp2p
+/// errors say nothing themselves and keep the reason in their source.
+pub(crate) fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    if parts.is_empty() {
+        format!("{e:?}")
+    } else {
+        parts.join(": ")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum P2pError {
     #[error("bootstrap address {0} does not end in /p2p/<peer id>")]

@@ -238,7 +238,7 @@ pub fn spawn_relay(
             .listen_on(addr.clone())
             .map_err(|e| P2pError::Listen {
                 addr: addr.clone(),
-                message: e.to_string(),
+                message: super::error_text(&e),
             })?;
     }
     if rule.is_open() {

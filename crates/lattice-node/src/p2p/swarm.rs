@@ -175,7 +175,7 @@ impl EventLoop {
                 .listen_on(addr.clone())
                 .map_err(|e| P2pError::Listen {
                     addr: addr.clone(),
-                    message: e.to_string(),
+                    message: super::error_text(&e),
                 })?;
             unbound.insert(id);
         }
