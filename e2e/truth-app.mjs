@@ -267,8 +267,16 @@ try {
   await shot('presentation-http-fallback');
   await checkLayout('http-fallback, presentation mode');
   await presentation(false);
+  // The dark theme, through the header's button, as the presenter switches it.
+  await click('theme', () => find('.icon-btn--theme'));
+  if ((await script('return document.documentElement.dataset.theme')) !== 'dark') throw new Error('the theme button did not switch to the dark theme');
+  await painted();
   await pause(500);
-  step('HTTP carries sync (and in presentation mode)');
+  await shot('dark-http-fallback');
+  await checkLayout('http-fallback, dark theme');
+  await click('theme', () => find('.icon-btn--theme'));
+  await pause(500);
+  step('HTTP carries sync (and in presentation mode, and in the dark theme)');
 
   const before = (await st()).entry_count;
   const write = await find('[data-action="demo-write"]');
