@@ -28,7 +28,7 @@ pub enum DemoError {
     DataDir(std::io::Error),
     #[error("{0}")]
     Cluster(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Controller(#[from] lattice_node::demo::DemoError),
 }
 

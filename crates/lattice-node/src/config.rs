@@ -913,7 +913,7 @@ pub enum KeygenError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Key(#[from] crate::identity::KeyError),
 }
 

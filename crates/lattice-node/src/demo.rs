@@ -50,11 +50,11 @@ pub struct DemoCluster {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("{0}")]
+    #[error(transparent)]
     Node(#[from] NodeError),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("there is no demo node {0}")]
     NoSuchNode(usize),

@@ -530,3 +530,37 @@ fn a_p2p_port_already_taken_stops_the_node_with_the_reason_said_once() {
     );
     drop(taken);
 }
+
+#[test]
+fn a_key_that_is_no_author_cannot_put_and_the_refusal_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let founder = dir.path().join("founder.env");
+    ok(lattice(
+        dir.path(),
+        &["init", "--name", "bank-ledger"],
+        &[("LATTICE_ENV_FILE", founder.to_str().unwrap())],
+    ));
+    let lines: String = std::fs::read_to_string(&founder)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("LATTICE_LEDGER=") || l.starts_with("LATTICE_GENESIS="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let outsider = dir.path().join("outsider.env");
+    std::fs::write(&outsider, lines).unwrap();
+    let data = dir.path().join("outsider-data");
+    let env = [
+        ("LATTICE_ENV_FILE", outsider.to_str().unwrap()),
+        ("LATTICE_DATA_DIR", data.to_str().unwrap()),
+    ];
+    ok(lattice(dir.path(), &["keygen"], &env));
+    let out = lattice(dir.path(), &["put", r#"{"steal": 1}"#], &env);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("is not an author of ledger").count(),
+        1,
+        "said twice: {err}"
+    );
+    assert!(err.contains("bank-ledger"), "{err}");
+}

@@ -84,7 +84,7 @@ pub enum StoreError {
         dir_ledger: LedgerId,
         ours: LedgerId,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Unauthorized(#[from] UnauthorizedAuthor),
     #[error("this store was opened read-only")]
     ReadOnly,

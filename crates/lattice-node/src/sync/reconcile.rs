@@ -168,7 +168,7 @@ pub struct TransportError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("{0}")]
+    #[error(transparent)]
     Transport(#[from] TransportError),
     /// The other side broke the protocol (wrong shapes, impossible answers).
     #[error("the other side misbehaved: {0}")]
@@ -177,7 +177,7 @@ pub enum ReconcileError {
     /// Nothing of ours is pushed to it in that reconciliation.
     #[error("the other side sent a forged entry: {0}")]
     Forged(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The other side holds another ledger: nothing is exchanged with it.
     #[error("the other side holds ledger {theirs}, this node ledger {ours}: refused")]

@@ -86,7 +86,7 @@ pub enum WireError {
         len: usize,
         expected: String,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Page(#[from] PageError),
     #[error("{0}")]
     Limit(String),
