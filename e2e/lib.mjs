@@ -102,7 +102,14 @@ export async function startAppHarness({ width = 1280, height = 720, displayBase 
   ].join('\n'));
   const display = `:${displayBase + Math.floor(Math.random() * 9)}`;
   const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
-    WEBKIT_DISABLE_DMABUF_RENDERER: '1', RUST_LOG: rustLog, TMPDIR: appTmp };
+    RUST_LOG: rustLog, TMPDIR: appTmp };
+  // WebKit's own renderer choice, as users get it. WEBKIT_DISABLE_DMABUF_RENDERER=1 (which
+  // these checks used to set) repaints the whole window on every change in software: at
+  // 1920x1080 under Xvfb that kept the page's main thread ~85% busy and a 100 ms timer fired
+  // every ~500 ms (about:blank in the same window: every 100 ms). LATTICE_E2E_NO_DMABUF=1
+  // brings that renderer back, to compare.
+  if (process.env.LATTICE_E2E_NO_DMABUF === '1') env.WEBKIT_DISABLE_DMABUF_RENDERER = '1';
+  else delete env.WEBKIT_DISABLE_DMABUF_RENDERER;
   const children = [];
   const start = (cmd, args) => {
     const c = spawn(cmd, args, { env, cwd: work, stdio: 'ignore', detached: true });
