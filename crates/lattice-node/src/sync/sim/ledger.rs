@@ -5,7 +5,7 @@
 //! answer can be lost (the reconciliation fails midway, keeping what it stored, and the
 //! schedule retries), and a request can arrive twice.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::faults::Rng;
@@ -30,7 +30,7 @@ pub(crate) struct MemLedger {
 #[derive(Default)]
 struct Inner {
     tree: Merkle,
-    entries: HashMap<EntryId, Entry>,
+    entries: BTreeMap<EntryId, Entry>,
 }
 
 impl MemLedger {
