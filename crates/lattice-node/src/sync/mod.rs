@@ -1,6 +1,7 @@
 //! Sync: the heartbeat that decides which lung breathes, and the reconciliation both
 //! lungs share.
 
+pub mod local;
 pub mod lungs;
 pub mod reconcile;
 pub mod reconcile_v2;

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ledger::merkle::{Hash, hex_hash};
-use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, Store, StoreError};
+use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, StoreError};
+use crate::sync::local::Local;
 use crate::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
 
 /// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
@@ -85,7 +86,7 @@ impl LedgerState {
 }
 
 /// Refuses a state answer from a node of another ledger, naming both ids.
-pub fn check_ledger(local: &Store, theirs: &LedgerState) -> Result<(), ReconcileError> {
+pub fn check_ledger(local: &impl Local, theirs: &LedgerState) -> Result<(), ReconcileError> {
     let ours = local.ledger().id();
     let other = theirs.ledger_id();
     if other != ours {
@@ -292,7 +293,7 @@ fn children_of(p: &Prefix) -> Vec<Prefix> {
 pub mod answer {
     use super::*;
 
-    pub fn state(store: &Store, node: &str) -> LedgerState {
+    pub fn state(store: &impl Local, node: &str) -> LedgerState {
         LedgerState {
             root: store.root(),
             count: store.len(),
@@ -307,7 +308,7 @@ pub mod answer {
         }
     }
 
-    pub fn children(store: &Store, req: &ChildrenRequest) -> Result<ChildrenResponse, String> {
+    pub fn children(store: &impl Local, req: &ChildrenRequest) -> Result<ChildrenResponse, String> {
         if req.prefixes.len() > MAX_PREFIXES {
             return Err(format!(
                 "{} prefixes requested; at most {MAX_PREFIXES} per request",
@@ -351,7 +352,7 @@ pub mod answer {
         Ok(ChildrenResponse { children })
     }
 
-    pub fn ids(store: &Store, req: &IdsRequest) -> Result<IdsResponse, String> {
+    pub fn ids(store: &impl Local, req: &IdsRequest) -> Result<IdsResponse, String> {
         if req.limit == 0 || req.limit > MAX_IDS_PAGE {
             return Err(format!("limit must be between 1 and {MAX_IDS_PAGE}"));
         }
@@ -360,7 +361,7 @@ pub mod answer {
         Ok(IdsResponse { ids, more })
     }
 
-    pub fn fetch(store: &Store, req: &FetchRequest) -> Result<EntriesMessage, String> {
+    pub fn fetch(store: &impl Local, req: &FetchRequest) -> Result<EntriesMessage, String> {
         if req.ids.len() > MAX_ENTRIES {
             return Err(format!(
                 "{} entries requested; at most {MAX_ENTRIES} per request",
@@ -427,8 +428,8 @@ pub fn bounded_message(entries: &[Entry]) -> (EntriesMessage, usize) {
 /// and pushes what they lack. A remote caught serving a forged entry gets nothing pushed:
 /// the honest entries it sent are kept, and the reconciliation ends in
 /// [`ReconcileError::Forged`].
-pub async fn reconcile<R: Remote>(
-    local: &Store,
+pub async fn reconcile<L: Local, R: Remote>(
+    local: &L,
     remote: &R,
     max_payload: usize,
 ) -> Result<ReconcileReport, ReconcileError> {
@@ -436,8 +437,8 @@ pub async fn reconcile<R: Remote>(
 }
 
 /// [`reconcile`] with v2's tuning; v2 is used whenever the other side announces it.
-pub async fn reconcile_with<R: Remote>(
-    local: &Store,
+pub async fn reconcile_with<L: Local, R: Remote>(
+    local: &L,
     remote: &R,
     max_payload: usize,
     options: &Options,
@@ -491,6 +492,7 @@ pub async fn reconcile_with<R: Remote>(
                 &salt,
                 &plan.need_short,
                 max_payload,
+                options,
                 &mut report,
             )
             .await?;
@@ -518,6 +520,7 @@ pub async fn reconcile_with<R: Remote>(
             &msg.entries,
             max_payload,
             |id| asked.contains(id).then_some(*id),
+            options,
             &mut report,
             &mut forged,
         )
@@ -539,7 +542,10 @@ pub async fn reconcile_with<R: Remote>(
     // Push what they lack, in size-bounded messages.
     let give: Vec<EntryId> = give.into_iter().take(MAX_PER_SYNC).collect();
     'push: for chunk in give.chunks(MAX_ENTRIES) {
-        let entries = local.get_many(chunk)?;
+        let mut entries = local.get_many(chunk)?;
+        if options.drops_last_moved() {
+            entries.pop();
+        }
         let mut rest: &[Entry] = &entries;
         while !rest.is_empty() {
             let (msg, taken) = bounded_message(rest);
@@ -567,10 +573,11 @@ pub async fn reconcile_with<R: Remote>(
 /// the first one kept in `forged`), a non-member's entry is refused (and remembered),
 /// the rest is stored. Returns the keys of what came back: settled, not to be asked again.
 pub(super) async fn settle_pulled<K: Ord>(
-    local: &Store,
+    local: &impl Local,
     entries: &[Box<RawValue>],
     max_payload: usize,
     asked: impl Fn(&EntryId) -> Option<K>,
+    options: &Options,
     report: &mut ReconcileReport,
     forged: &mut Option<String>,
 ) -> Result<BTreeSet<K>, ReconcileError> {
@@ -593,15 +600,13 @@ pub(super) async fn settle_pulled<K: Ord>(
             }
         }
     }
+    if options.drops_last_moved() {
+        good.pop();
+    }
     let before = good.len();
     good.retain(|e| ledger.check(e).is_ok());
     report.refused += before - good.len();
-    report.pulled += local
-        .append_batch(good)
-        .await?
-        .iter()
-        .filter(|a| a.inserted)
-        .count();
+    report.pulled += local.store_verified(good).await?;
     Ok(got)
 }
 
@@ -613,7 +618,7 @@ fn finish<R: Remote>(report: &mut ReconcileReport, remote: &R, sent0: u64, recei
 
 /// Descends where the two trees differ, collecting what each side lacks.
 async fn walk<R: Remote>(
-    local: &Store,
+    local: &impl Local,
     remote: &R,
     need: &mut BTreeSet<EntryId>,
     give: &mut BTreeSet<EntryId>,
@@ -663,7 +668,7 @@ async fn walk<R: Remote>(
 
 #[allow(clippy::too_many_arguments)]
 async fn compare_child<R: Remote>(
-    local: &Store,
+    local: &impl Local,
     remote: &R,
     p: &Prefix,
     kid: &ChildSummary,

@@ -12,7 +12,8 @@ use super::reconcile::{
     EntriesMessage, ReconcileError, ReconcileReport, Remote, TransportError, bounded_message,
 };
 use super::riblt::{Decoder, Encoder, PageError, Salt, decode_page, encode_page};
-use crate::ledger::{EntryId, Prefix, Store};
+use crate::ledger::{EntryId, Prefix};
+use crate::sync::local::Local;
 
 /// The reconciliation versions this node speaks, announced in its state answer.
 pub const VERSIONS: [u16; 2] = [1, 2];
@@ -58,6 +59,32 @@ pub struct Options {
     /// The salt, fixed (benchmarks and parity tests that compare byte counts across
     /// runs); `None` draws a fresh one, as every node does.
     pub salt: Option<Salt>,
+    /// A deliberately wrong reconciliation, compiled only into tests: the simulator's
+    /// default run must catch it.
+    #[cfg(test)]
+    pub(crate) defect: Option<Defect>,
+}
+
+/// Ways a reconciliation can be wrong on purpose (tests only).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Defect {
+    /// An off-by-one in moving entries: of every answer to a pull the last entry is
+    /// taken as settled but never stored, and of every push the last is never sent.
+    /// (Either half alone is healed by the other side's reconciliation.)
+    DropsTheLastMoved,
+}
+
+impl Options {
+    /// Whether this reconciliation is the defective one that loses the last entry of
+    /// each pull answer and each push.
+    pub(super) fn drops_last_moved(&self) -> bool {
+        #[cfg(test)]
+        if self.defect == Some(Defect::DropsTheLastMoved) {
+            return true;
+        }
+        false
+    }
 }
 
 /// `sketch`: symbols `start..start + count` of the answering side's set under `salt`.
@@ -164,7 +191,7 @@ pub mod answer {
     use super::*;
 
     /// A page of coded symbols of `store`'s ids.
-    pub fn sketch(store: &Store, req: &[u8]) -> Result<Vec<u8>, WireError> {
+    pub fn sketch(store: &impl Local, req: &[u8]) -> Result<Vec<u8>, WireError> {
         let req = SketchRequest::decode(req)?;
         let count = req.count as usize;
         if count == 0 || count > MAX_PAGE_SYMBOLS {
@@ -184,7 +211,7 @@ pub mod answer {
 
     /// The stored entries whose short ids are asked for (colliding ids all come back;
     /// the asker keeps what it lacks).
-    pub fn fetch(store: &Store, req: &[u8]) -> Result<EntriesMessage, String> {
+    pub fn fetch(store: &impl Local, req: &[u8]) -> Result<EntriesMessage, String> {
         let req = ShortFetchRequest::decode(req).map_err(|e| e.to_string())?;
         if req.shorts.len() > MAX_SHORT_FETCH {
             return Err(format!(
@@ -248,7 +275,7 @@ fn estimate(counts: &[i64], net: i64) -> f64 {
 
 /// Finds what each side lacks through the sketch, falling back to listing ids.
 pub async fn plan<R: Remote>(
-    local: &Store,
+    local: &impl Local,
     remote: &R,
     their_count: usize,
     options: &Options,
@@ -339,11 +366,12 @@ pub async fn plan<R: Remote>(
 /// must be one asked for. Entries we hold already (a collision) are simply not new.
 /// Returns the first forgery seen, if any.
 pub async fn pull_short<R: Remote>(
-    local: &Store,
+    local: &impl Local,
     remote: &R,
     salt: &Salt,
     shorts: &[u64],
     max_payload: usize,
+    options: &Options,
     report: &mut ReconcileReport,
 ) -> Result<Option<String>, ReconcileError> {
     let ledger = local.ledger();
@@ -375,6 +403,7 @@ pub async fn pull_short<R: Remote>(
             &msg.entries,
             max_payload,
             |id| Some(salt.short_id(id)).filter(|s| asked.contains(s)),
+            options,
             report,
             &mut forged,
         )

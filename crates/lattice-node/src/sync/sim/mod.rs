@@ -3,23 +3,44 @@
 //! reorders messages of either lung, partitions either lung (P2P both ways, HTTP one way
 //! at a time), and crashes and restarts nodes (losing writes not yet acknowledged).
 //!
-//! Ledgers are in-memory sets of entry ids with the real Merkle root. Reconciliation is
-//! stood in for by a set-difference exchange (both sides end with the union) until the
-//! real algorithm runs over a local-side trait (reconciliation v2). One seed decides a
-//! whole run: the fault schedule and every network draw, so a seed replays step for step.
+//! Ledgers are in-memory ([`MemLedger`]: real signed entries, the real Merkle tree and
+//! membership rules), and every sync of either lung runs the real reconciliation over
+//! them ([`crate::sync::reconcile::reconcile_with`]: v2's sketch and pull by short id,
+//! its fallback to listing ids, and v1's walk), its requests carried by a network that
+//! loses or duplicates them, so a reconciliation can fail midway and is retried by the
+//! schedule. One seed decides a whole run: the fault schedule and every network draw
+//! (salts included), so a seed replays step for step.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use std::sync::Mutex;
+
+use futures_util::FutureExt;
+
 use crate::config::Mode;
-use crate::ledger::{EntryId, Merkle};
+use crate::identity::NodeKey;
+use crate::ledger::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
+use crate::sync::local::Local;
+use crate::sync::reconcile::reconcile_with;
+use crate::sync::reconcile_v2::{self, Options};
+use crate::sync::riblt::Salt;
 use crate::sync::schedule::{Action, Defect, Input, NeighborOutcome, Schedule, Timers};
 
 mod faults;
+mod ledger;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use faults::{Op, Rng, Step, generate};
+use ledger::{MemLedger, Net, SimRemote};
+
+/// A deliberately wrong part, compiled only into tests: the default run must catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wrong {
+    Core(Defect),
+    Reconciliation(reconcile_v2::Defect),
+}
 
 pub(crate) const HEARTBEAT: u64 = 1_000;
 pub(crate) const FALLBACK: u64 = 6_000;
@@ -55,7 +76,7 @@ enum Work {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Ev {
     Wake(usize),
-    Commit(usize, EntryId),
+    Commit(usize, Box<Entry>),
     /// The node's swarm notices what its connections are now.
     PeersSeen(usize),
     HttpDone {
@@ -70,7 +91,7 @@ enum Ev {
         peer: usize,
         ok: bool,
     },
-    Gossip(usize, EntryId),
+    Gossip(usize, Box<Entry>),
     FollowerOpen {
         node: usize,
         index: usize,
@@ -87,7 +108,7 @@ struct Node {
     schedule: Option<Schedule>,
     /// Bumped at each crash: events of an earlier life are dropped.
     life: u64,
-    durable: BTreeSet<EntryId>,
+    durable: MemLedger,
     /// Its own writes, acknowledged (committed).
     acked: BTreeSet<EntryId>,
     mode: Mode,
@@ -110,6 +131,12 @@ pub(crate) struct Figures {
     pub acked: u64,
     pub lost: u64,
     pub events: u64,
+    /// Reconciliations run to the end, and those that failed midway (a message lost).
+    pub reconciliations: u64,
+    pub reconciliations_failed: u64,
+    /// Reconciliation requests delivered (duplicates included) and messages lost.
+    pub messages: u64,
+    pub messages_lost: u64,
 }
 
 pub(crate) struct World {
@@ -126,14 +153,16 @@ pub(crate) struct World {
     duplicate: u64,
     next_id: u64,
     token: u64,
-    defect: Option<Defect>,
+    wrong: Option<Wrong>,
+    /// Who writes at each node (a client of it).
+    keys: Vec<NodeKey>,
     pub(crate) figures: Figures,
 }
 
 const T0: u64 = 1_700_000_000_000;
 
 impl World {
-    pub(crate) fn new(seed: u64, nodes: usize, defect: Option<Defect>) -> Self {
+    pub(crate) fn new(seed: u64, nodes: usize, wrong: Option<Wrong>) -> Self {
         let mut w = World {
             now: T0,
             nodes: Vec::new(),
@@ -147,14 +176,17 @@ impl World {
             duplicate: 0,
             next_id: seed.wrapping_mul(1_000_003),
             token: 0,
-            defect,
+            wrong,
+            keys: (0..nodes)
+                .map(|i| NodeKey::from_seed([i as u8 + 1; 32]))
+                .collect(),
             figures: Figures::default(),
         };
         for _ in 0..nodes {
             w.nodes.push(Node {
                 schedule: None,
                 life: 0,
-                durable: BTreeSet::new(),
+                durable: MemLedger::default(),
                 acked: BTreeSet::new(),
                 mode: Mode::Auto,
                 blocked: false,
@@ -225,7 +257,10 @@ impl World {
         let seed = self.rng.next();
         let mode = self.nodes[a].mode;
         let mut s = Schedule::new(mode, timers(), self.n() - 1, seed, self.now);
-        s.defect = self.defect;
+        s.defect = match self.wrong {
+            Some(Wrong::Core(d)) => Some(d),
+            _ => None,
+        };
         let others = self.n() - 1;
         let node = &mut self.nodes[a];
         node.schedule = Some(s);
@@ -370,26 +405,65 @@ impl World {
     }
 
     /// Entries arrive at `a`: committed, and the schedule told.
-    fn store(&mut self, a: usize, ids: impl IntoIterator<Item = EntryId>) {
-        let mut grew = false;
-        for id in ids {
-            grew |= self.nodes[a].durable.insert(id);
-        }
-        if grew {
+    fn store(&mut self, a: usize, entries: Vec<Entry>) {
+        if self.nodes[a].durable.insert(entries) > 0 {
             self.feed(a, Input::EntryCommitted);
         }
     }
 
-    /// The set-difference exchange: each side gets what it lacks.
-    fn exchange(&mut self, a: usize, b: usize) {
-        let (x, y) = (&self.nodes[a].durable, &self.nodes[b].durable);
-        if x == y {
-            return;
+    /// One sync of `a` with `b` (either lung): the real reconciliation, `a` asking,
+    /// over the network's weather. Whether it completed.
+    fn reconcile(&mut self, a: usize, b: usize) -> bool {
+        let before = (self.nodes[a].durable.len(), self.nodes[b].durable.len());
+        let mut salt = [0u8; 16];
+        salt[..8].copy_from_slice(&self.rng.next().to_le_bytes());
+        salt[8..].copy_from_slice(&self.rng.next().to_le_bytes());
+        // Mostly v2; sometimes as a v1-only node would, or with a cap so small that the
+        // sketch gives up for the listing of ids.
+        let options = Options {
+            salt: Some(Salt(salt)),
+            v1_only: self.rng.chance(25),
+            max_symbols: self.rng.chance(15).then_some(8),
+            defect: match self.wrong {
+                Some(Wrong::Reconciliation(d)) => Some(d),
+                _ => None,
+            },
+        };
+        let remote = SimRemote {
+            theirs: &self.nodes[b].durable,
+            name: Self::peer_id(b),
+            net: Mutex::new(Net {
+                rng: &mut self.rng,
+                loss: self.loss,
+                duplicate: self.duplicate,
+                sent: 0,
+                received: 0,
+                delivered: 0,
+                lost: 0,
+            }),
+        };
+        let result = reconcile_with(
+            &self.nodes[a].durable,
+            &remote,
+            DEFAULT_MAX_PAYLOAD,
+            &options,
+        )
+        .now_or_never()
+        .expect("the simulator's reconciliation never waits");
+        let net = remote.net.into_inner().expect("not poisoned");
+        self.figures.messages += net.delivered;
+        self.figures.messages_lost += net.lost;
+        match &result {
+            Ok(_) => self.figures.reconciliations += 1,
+            Err(_) => self.figures.reconciliations_failed += 1,
         }
-        let theirs: Vec<EntryId> = y.difference(x).copied().collect();
-        let ours: Vec<EntryId> = x.difference(y).copied().collect();
-        self.store(a, theirs);
-        self.store(b, ours);
+        if self.nodes[a].durable.len() > before.0 {
+            self.feed(a, Input::EntryCommitted);
+        }
+        if self.nodes[b].durable.len() > before.1 {
+            self.feed(b, Input::EntryCommitted);
+        }
+        result.is_ok()
     }
 
     fn event(&mut self, ev: Ev) {
@@ -400,8 +474,9 @@ impl World {
                     self.feed(a, Input::Tick);
                 }
             }
-            Ev::Commit(a, id) => {
-                self.nodes[a].durable.insert(id);
+            Ev::Commit(a, entry) => {
+                let id = entry.id();
+                self.nodes[a].durable.insert(vec![(*entry).clone()]);
                 self.nodes[a].acked.insert(id);
                 self.figures.acked += 1;
                 self.feed(a, Input::EntryCommitted);
@@ -411,15 +486,15 @@ impl World {
                             let copies = 1 + u64::from(self.rng.chance(self.duplicate));
                             for _ in 0..copies {
                                 let at = self.now + self.delay();
-                                self.push(at, Ev::Gossip(b, id));
+                                self.push(at, Ev::Gossip(b, entry.clone()));
                             }
                         }
                     }
                 }
             }
-            Ev::Gossip(b, id) => {
+            Ev::Gossip(b, entry) => {
                 if self.nodes[b].gossip {
-                    self.store(b, [id]);
+                    self.store(b, vec![*entry]);
                 }
             }
             Ev::PeersSeen(a) => {
@@ -464,17 +539,14 @@ impl World {
                 let outcome = match (work, ok) {
                     (Work::Check, true) => NeighborOutcome::CheckAnswered,
                     (Work::Check, false) => NeighborOutcome::CheckFailed,
-                    (Work::Sync, true) => {
-                        self.exchange(a, b);
-                        NeighborOutcome::Synced
-                    }
-                    (Work::Sync, false) => NeighborOutcome::SyncFailed,
+                    (Work::Sync, true) if self.reconcile(a, b) => NeighborOutcome::Synced,
+                    (Work::Sync, _) => NeighborOutcome::SyncFailed,
                 };
                 self.feed(a, Input::NeighborDone { index, outcome });
             }
             Ev::P2pDone { node: a, peer, ok } => {
                 if ok && self.connected(a, peer) {
-                    self.exchange(a, peer);
+                    self.reconcile(a, peer);
                 }
                 self.feed(a, Input::PeerSyncDone(Self::peer_id(peer)));
             }
@@ -538,9 +610,15 @@ impl World {
                     .find(|b| self.nodes[*b].schedule.is_some());
                 if let Some(a) = up {
                     self.next_id += 1;
-                    let id = write_id(self.next_id);
+                    let entry = Entry::sign(
+                        &self.keys[a],
+                        self.now,
+                        &serde_json::json!({ "write": self.next_id }),
+                        DEFAULT_MAX_PAYLOAD,
+                    )
+                    .expect("a small payload signs");
                     let at = self.now + 5 + self.rng.below(COMMIT_MAX - 5);
-                    self.push(at, Ev::Commit(a, id));
+                    self.push(at, Ev::Commit(a, Box::new(entry)));
                 }
             }
             Op::CutP2p(a, b) => {
@@ -624,7 +702,7 @@ impl World {
         // A node's store only grows and its own acknowledged writes are in it: checked
         // per node, no acknowledged entry can be on no node.
         for (a, node) in self.nodes.iter().enumerate() {
-            if let Some(lost) = node.acked.difference(&node.durable).next() {
+            if let Some(lost) = node.acked.iter().find(|id| !node.durable.contains(id)) {
                 return Err(format!("n{a} lost its acknowledged entry {lost:?}"));
             }
             let Some(s) = &node.schedule else { continue };
@@ -670,11 +748,7 @@ impl World {
     /// After the heal and `SETTLE`: every node up on P2P with every peer, every root the
     /// same real Merkle root, every acknowledged entry everywhere.
     pub(crate) fn check_settled(&self) -> Result<(), String> {
-        let roots: Vec<_> = self
-            .nodes
-            .iter()
-            .map(|n| Merkle::from_ids(n.durable.iter().copied().collect()).root())
-            .collect();
+        let roots: Vec<_> = self.nodes.iter().map(|n| n.durable.root()).collect();
         for (a, node) in self.nodes.iter().enumerate() {
             let s = node.schedule.as_ref().ok_or(format!("n{a} is down"))?;
             if node.view.len() != self.n() - 1 || s.http_sync_enabled() {
@@ -705,22 +779,15 @@ impl World {
     }
 }
 
-/// A distinct id per write: the hash of its number.
-fn write_id(n: u64) -> EntryId {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&n.to_le_bytes());
-    EntryId(crate::ledger::merkle::leaf_hash(&EntryId(bytes)))
-}
-
 /// The outcome of one schedule: its figures, or the step it failed at and why.
 pub(crate) fn run(
     seed: u64,
     steps: &[Step],
     nodes: usize,
-    defect: Option<Defect>,
+    wrong: Option<Wrong>,
     mut trace: Option<&mut Vec<String>>,
 ) -> Result<Figures, (usize, String)> {
-    let mut w = World::new(seed, nodes, defect);
+    let mut w = World::new(seed, nodes, wrong);
     for (i, step) in steps.iter().enumerate() {
         w.apply(&step.op);
         let until = w.now() + step.then_ms;
@@ -745,8 +812,8 @@ pub(crate) fn run(
 
 /// Removes steps one at a time while the schedule still fails: a shorter trace that
 /// shows the same kind of failure.
-pub(crate) fn shrink(seed: u64, steps: &[Step], nodes: usize, defect: Option<Defect>) -> Vec<Step> {
-    let Err((at, _)) = run(seed, steps, nodes, defect, None) else {
+pub(crate) fn shrink(seed: u64, steps: &[Step], nodes: usize, wrong: Option<Wrong>) -> Vec<Step> {
+    let Err((at, _)) = run(seed, steps, nodes, wrong, None) else {
         return steps.to_vec();
     };
     let mut kept: Vec<Step> = steps[..(at + 1).min(steps.len())].to_vec();
@@ -755,7 +822,7 @@ pub(crate) fn shrink(seed: u64, steps: &[Step], nodes: usize, defect: Option<Def
     while i < kept.len() {
         let mut fewer = kept.clone();
         fewer.remove(i);
-        if run(seed, &fewer, nodes, defect, None).is_err() {
+        if run(seed, &fewer, nodes, wrong, None).is_err() {
             kept = fewer;
         } else {
             i += 1;
