@@ -10,9 +10,10 @@ LATTICE_APT_PACKAGES=(build-essential pkg-config ca-certificates curl wget file
 # What running and testing the window headless needs (Xvfb, screenshots, WebDriver) and
 # the browser for the dashboard's end-to-end tests; `ip` and `nft` for the fault-injection
 # suite's network namespaces and partitions (crates/lattice-node/tests/faults.rs);
-# gnome-keyring as the real Secret Service the app's keychain tests run against.
+# gnome-keyring as the real Secret Service the app's keychain tests run against; trayer (a
+# real system tray host), xdotool and python3-xlib for the tray test.
 LATTICE_APT_TEST_PACKAGES=(xvfb xauth imagemagick webkit2gtk-driver dbus-x11 dbus-daemon at-spi2-core chromium
-  iproute2 nftables gnome-keyring)
+  iproute2 nftables gnome-keyring trayer xdotool python3-xlib)
 
 lattice_as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -56,6 +56,9 @@ fi
 # The single-instance plugin needs a D-Bus session bus on Linux.
 dbus-run-session node e2e/app-window.mjs
 
+step "the app in the system tray: closing hides the window, the node keeps syncing, the tray shows it again and quits"
+timeout --kill-after=10 120 bash e2e/tray-app.sh
+
 step "the accept prompt: an unknown node knocks on the app's closed ledger, Accept admits it"
 timeout --kill-after=10 200 dbus-run-session node e2e/admission-app.mjs
 
