@@ -100,7 +100,11 @@ export async function startAppHarness({ width = 1280, height = 720, displayBase 
     `LATTICE_HTTP_LISTEN=127.0.0.1:${ownPort}`,
     'LATTICE_HEARTBEAT=250ms', 'LATTICE_FALLBACK_AFTER=3s', ...envLines, '',
   ].join('\n'));
-  const display = `:${displayBase + Math.floor(Math.random() * 9)}`;
+  // A display nobody holds: a killed Xvfb leaves its lock and socket behind, and an Xvfb
+  // started on such a display exits at once while the stale socket looks alive.
+  const freeDisplays = [...Array(9).keys()].map((i) => displayBase + i).filter((n) => !existsSync(`/tmp/.X${n}-lock`));
+  if (!freeDisplays.length) throw new Error(`no free X display in :${displayBase}-:${displayBase + 8} (stale /tmp/.X*-lock files?)`);
+  const display = `:${freeDisplays[Math.floor(Math.random() * freeDisplays.length)]}`;
   const env = { ...process.env, DISPLAY: display, HOME: home, XDG_RUNTIME_DIR: runtime,
     RUST_LOG: rustLog, TMPDIR: appTmp };
   // WebKit's own renderer choice, as users get it. WEBKIT_DISABLE_DMABUF_RENDERER=1 (which
@@ -135,7 +139,8 @@ export async function startAppHarness({ width = 1280, height = 720, displayBase 
     const pid = appPid();
     if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     for (const c of children.reverse()) {
-      try { process.kill(-c.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+      // Xvfb gets SIGTERM, so it removes its lock and socket; the rest are killed.
+      try { process.kill(-c.pid, c.spawnargs[0] === 'Xvfb' ? 'SIGTERM' : 'SIGKILL'); } catch { /* the group is gone */ }
     }
     for (const d of temps) rmSync(d, { recursive: true, force: true });
   };

@@ -31,7 +31,9 @@ until_() { # until_ WHAT SECONDS CMD...: waits for CMD to succeed, every 100 ms
   done
 }
 
-export DISPLAY=":$((60 + RANDOM % 9))"
+unset DISPLAY
+for n in $(shuf -i 60-68); do [ -e "/tmp/.X$n-lock" ] || { export DISPLAY=":$n"; break; }; done
+[ -n "${DISPLAY:-}" ] || fail "no free X display in :60-:68 (stale /tmp/.X*-lock files?)"
 Xvfb "$DISPLAY" -screen 0 1280x720x24 -nolisten tcp >/dev/null 2>&1 & PIDS+=($!)
 until_ "Xvfb on $DISPLAY" 15 test -e "/tmp/.X11-unix/X${DISPLAY#:}"
 trayer --edge bottom --align right --widthtype pixel --width 120 --height 32 >/dev/null 2>&1 & PIDS+=($!)

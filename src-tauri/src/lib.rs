@@ -104,6 +104,7 @@ pub fn run() {
     if updates {
         builder = builder.plugin(tauri_plugin_updater::Builder::new().build());
     }
+    let signals = listen_for_signals();
     let app = match build_app(builder, config, context) {
         Ok(app) => app,
         Err(e) => {
@@ -113,7 +114,7 @@ pub fn run() {
     };
     // Only here, not in `build_app`: tests must keep their own signal handling, and the
     // mock runtime has no tray.
-    quit_on_signals(app.handle().clone());
+    quit_on_signals(app.handle().clone(), signals);
     let own = app.state::<AppState>().own();
     if let Err(e) = tray::install(app.handle(), own, updates) {
         log::warn!("no tray icon ({e}): closing the window quits Lattice");
@@ -232,31 +233,62 @@ fn fit_to_monitor<R: Runtime>(window: &tauri::WebviewWindow<R>) -> tauri::Result
 
 /// SIGTERM, SIGINT and SIGHUP quit the app as closing its window does: `RunEvent::Exit`
 /// stops the demo cluster (removing its data) and the node, and the process exits 0.
-fn quit_on_signals<R: Runtime>(app: AppHandle<R>) {
+/// SIGTERM, SIGINT and SIGHUP, listened for from before the node starts: a signal that
+/// arrives while the app is still starting is kept and acted on, not fatal.
+#[cfg(unix)]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+#[cfg(not(unix))]
+struct Signals;
+
+fn listen_for_signals() -> Option<Signals> {
     #[cfg(unix)]
-    tauri::async_runtime::spawn(async move {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        let (mut term, mut int, mut hup) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-            _ => {
-                log::warn!("cannot listen for SIGTERM: a signal ends the app without cleanup");
-                return;
+        // Registered here, in the runtime's context, before anything is started.
+        tauri::async_runtime::block_on(async {
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(term), Ok(int), Ok(hup)) => Some(Signals { term, int, hup }),
+                _ => {
+                    eprintln!(
+                        "lattice: cannot listen for SIGTERM: a signal ends the app without cleanup"
+                    );
+                    None
+                }
             }
-        };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-            _ = hup.recv() => "SIGHUP",
-        };
-        log::info!("{name}: stopping the node and quitting");
-        app.exit(0);
-    });
+        })
+    }
     #[cfg(not(unix))]
-    let _ = app;
+    Some(Signals)
+}
+
+fn quit_on_signals<R: Runtime>(app: AppHandle<R>, signals: Option<Signals>) {
+    #[cfg(unix)]
+    if let Some(Signals {
+        mut term,
+        mut int,
+        mut hup,
+    }) = signals
+    {
+        tauri::async_runtime::spawn(async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+                _ = hup.recv() => "SIGHUP",
+            };
+            log::info!("{name}: stopping the node and quitting");
+            app.exit(0);
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (app, signals);
 }
 
 #[cfg(test)]
