@@ -9,13 +9,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use super::authors::{self, AuthorError};
 use super::canonical::{PayloadError, parse_payload, to_canonical_json};
-use crate::identity::{NodeKey, peer_id_of, public_key_of};
+use crate::identity::NodeKey;
 
 /// The tag that starts every entry's signed bytes, so a signature over an entry can never
 /// be replayed as a signature over anything else the key signs (libp2p handshakes, gossip).
@@ -245,17 +246,10 @@ impl Entry {
         let value = parse_payload(wire.payload.get())?;
         let payload = canonical_payload(&value, max_payload)?;
 
-        let peer: libp2p_identity::PeerId = wire
-            .author
-            .parse()
-            .map_err(|_| EntryError::BadAuthor(wire.author.chars().take(80).collect()))?;
-        let author =
-            public_key_of(&peer).ok_or_else(|| EntryError::BadAuthor(wire.author.clone()))?;
-        let key = VerifyingKey::from_bytes(&author)
-            .map_err(|_| EntryError::BadAuthor(wire.author.clone()))?;
-        if key.is_weak() {
-            return Err(EntryError::WeakAuthorKey(wire.author));
-        }
+        let (author, key) = authors::by_text(&wire.author).map_err(|e| match e {
+            AuthorError::Bad => EntryError::BadAuthor(wire.author.chars().take(80).collect()),
+            AuthorError::Weak => EntryError::WeakAuthorKey(wire.author.clone()),
+        })?;
 
         let sig_bytes: [u8; 64] = hex::decode(&wire.signature)
             .ok()
@@ -318,9 +312,7 @@ impl Entry {
     }
     /// The author as a libp2p PeerId string.
     pub fn author(&self) -> String {
-        peer_id_of(&self.author)
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| hex::encode(self.author))
+        authors::text_of(&self.author)
     }
     /// Unix milliseconds, as claimed by the author. Informational only.
     pub fn created_at(&self) -> u64 {

@@ -1,5 +1,6 @@
 //! The ledger: signed entries, the Merkle tree over their ids, and the durable store.
 
+mod authors;
 mod canonical;
 pub mod entry;
 pub mod genesis;
