@@ -222,21 +222,9 @@ fn read_file(path: &Path) -> Result<Option<NodeKey>, String> {
     }
 }
 
+/// Never replaces a stored key; a crash while writing leaves no half of one.
 fn write_file(path: &Path, key: &NodeKey) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write as _;
-    options
-        .open(path)
-        .and_then(|mut f| {
-            f.write_all(key.to_base64().as_bytes())
-                .and_then(|_| f.sync_all())
-        })
+    lattice_node::envfile::create_private(path, &key.to_base64())
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -9,13 +9,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use multiaddr::{Multiaddr, Protocol};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::envfile;
 use crate::identity::NodeKey;
 use crate::ledger::{DEFAULT_MAX_PAYLOAD, Genesis, LedgerId};
 
@@ -26,42 +25,8 @@ pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8000";
 /// listener is skipped, since QUIC cannot carry a pre-shared key.
 pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7600,/ip4/0.0.0.0/udp/7600/quic-v1";
 
-/// Which lung may carry sync. `Auto` lets the heartbeat decide.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Auto,
-    P2p,
-    Http,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Auto, Mode::P2p, Mode::Http];
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Mode::Auto => "auto",
-            Mode::P2p => "p2p",
-            Mode::Http => "http",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| "is not a mode; expected one of auto, p2p, http".to_string())
-    }
-}
+/// The sync mode lives with the decisions it steers; the configuration reads it.
+pub use crate::sync::Mode;
 
 /// An API token. Shown nowhere: `Debug` and `Display` redact it.
 #[derive(Clone, PartialEq, Eq)]
@@ -735,33 +700,13 @@ pub fn write_key_to_env_file(
     key: &NodeKey,
     force: bool,
 ) -> Result<Option<String>, KeygenError> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(KeygenError::Io {
-                path: path.to_owned(),
-                source: e,
-            });
-        }
+    let io = |source| KeygenError::Io {
+        path: path.to_owned(),
+        source,
     };
-    let is_key_line = |line: &str| {
-        let l = line.trim_start();
-        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
-        l.strip_prefix("LATTICE_P2P_KEY")
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
-    let key_value = |line: &str| {
-        line.split_once('=')
-            .map(|(_, v)| v.trim().trim_matches(['"', '\'']).to_string())
-            .unwrap_or_default()
-    };
-    let old = existing
-        .lines()
-        .find(|l| is_key_line(l) && !key_value(l).is_empty())
-        .map(key_value);
-    let old_peer = old.as_deref().map(|v| {
-        NodeKey::from_base64(v)
+    let existing = envfile::read(path).map_err(io)?;
+    let old_peer = envfile::value_of(&existing, "LATTICE_P2P_KEY").map(|v| {
+        NodeKey::from_base64(&v)
             .map_or_else(|_| "an unreadable key".into(), |k| k.peer_id().to_string())
     });
     if let Some(peer) = &old_peer
@@ -772,30 +717,8 @@ pub fn write_key_to_env_file(
             peer: peer.clone(),
         });
     }
-    let new_line = format!("LATTICE_P2P_KEY={}", key.to_base64());
-    let mut replaced = false;
-    let mut lines: Vec<String> = existing
-        .lines()
-        .map(|l| {
-            if is_key_line(l) && !replaced {
-                replaced = true;
-                new_line.clone()
-            } else if is_key_line(l) {
-                format!("# {l}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    if !replaced {
-        lines.push(new_line);
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    write_private(path, &text).map_err(|e| KeygenError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
+    let text = envfile::with_vars(&existing, &[("LATTICE_P2P_KEY", key.to_base64())]);
+    envfile::write_private(path, &text).map_err(io)?;
     Ok(old_peer)
 }
 
@@ -808,58 +731,18 @@ pub fn set_env_vars(
     guard: &str,
     force: bool,
 ) -> Result<(), InitError> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(InitError::Io {
-                path: path.to_owned(),
-                source: e,
-            });
-        }
+    let io = |source| InitError::Io {
+        path: path.to_owned(),
+        source,
     };
-    let var_of = |line: &str| -> Option<String> {
-        let l = line.trim_start();
-        let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
-        let (name, value) = l.split_once('=')?;
-        let value = value.trim().trim_matches(['"', '\'']);
-        (!value.is_empty() || name.trim() != guard).then(|| name.trim().to_string())
-    };
-    if !force
-        && existing
-            .lines()
-            .any(|l| var_of(l).as_deref() == Some(guard))
-    {
+    let existing = envfile::read(path).map_err(io)?;
+    if !force && envfile::value_of(&existing, guard).is_some() {
         return Err(InitError::Exists {
             path: path.to_owned(),
             var: guard.to_string(),
         });
     }
-    let mut done = vec![false; vars.len()];
-    let mut lines: Vec<String> = existing
-        .lines()
-        .map(
-            |l| match var_of(l).and_then(|n| vars.iter().position(|(v, _)| *v == n)) {
-                Some(i) if !done[i] => {
-                    done[i] = true;
-                    format!("{}={}", vars[i].0, vars[i].1)
-                }
-                Some(_) => format!("# {l}"),
-                None => l.to_string(),
-            },
-        )
-        .collect();
-    for (i, (var, value)) in vars.iter().enumerate() {
-        if !done[i] {
-            lines.push(format!("{var}={value}"));
-        }
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    write_private(path, &text).map_err(|e| InitError::Io {
-        path: path.to_owned(),
-        source: e,
-    })
+    envfile::write_private(path, &envfile::with_vars(&existing, vars)).map_err(io)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -871,37 +754,6 @@ pub enum InitError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// Writes `text` to `path` atomically with owner-only permissions.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("env")
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod envfile;
 pub mod http;
 pub mod identity;
 pub mod ledger;

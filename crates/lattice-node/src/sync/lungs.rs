@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Mode;
+use crate::sync::Mode;
 
 /// Which lung carries sync. Serializes as "P2P" / "HTTP" (these exact strings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

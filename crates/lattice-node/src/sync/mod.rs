@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod lungs;
+mod mode;
 pub mod reconcile;
 pub mod reconcile_v2;
 pub mod riblt;
@@ -10,3 +11,5 @@ pub mod schedule;
 #[cfg(test)]
 pub(crate) mod sim;
 pub mod states;
+
+pub use mode::Mode;

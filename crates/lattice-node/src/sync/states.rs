@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::config::Mode;
+use crate::sync::Mode;
 use crate::sync::lungs::Lung;
 
 /// The P2P lung's state.

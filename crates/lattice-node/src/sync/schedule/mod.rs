@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::config::Mode;
+use crate::sync::Mode;
 use crate::sync::lungs::{Lung, LungEvent, Lungs, LungsSnapshot};
 use crate::sync::states::Situation;
 

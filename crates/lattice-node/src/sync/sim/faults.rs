@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::config::Mode;
+use crate::sync::Mode;
 
 /// splitmix64: small, seedable, the same everywhere.
 #[derive(Clone, Debug)]

@@ -18,9 +18,9 @@ use std::sync::Mutex;
 
 use futures_util::FutureExt;
 
-use crate::config::Mode;
 use crate::identity::NodeKey;
 use crate::ledger::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
+use crate::sync::Mode;
 use crate::sync::local::Local;
 use crate::sync::reconcile::reconcile_with;
 use crate::sync::reconcile_v2::{self, Options};
