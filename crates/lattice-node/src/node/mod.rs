@@ -321,6 +321,7 @@ impl NodeHandle {
         )?;
 
         metrics.entries.set(store.len() as i64);
+        registry.register_collector(Box::new(crate::metrics::StoreCollector(store.clone())));
 
         let peer_id = key.peer_id().to_string();
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);

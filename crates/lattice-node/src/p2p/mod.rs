@@ -220,8 +220,10 @@ pub struct P2pHandle {
 }
 
 /// Starts the swarm in its own task, listening and dialing the bootstrap peers. It
-/// stops when `cancel` fires or every handle (and remote) is dropped.
-pub fn spawn(
+/// stops when `cancel` fires or every handle (and remote) is dropped. The node starts
+/// its swarm with [`spawn_with_metrics`]; this is the tests' way, without a registry.
+#[cfg(test)]
+pub(crate) fn spawn(
     config: P2pConfig,
     store: Store,
     cancel: CancellationToken,
@@ -229,7 +231,7 @@ pub fn spawn(
     start(config, store, cancel, None)
 }
 
-/// Like [`spawn`], also registering libp2p's own metrics (connections, gossipsub,
+/// Starts the swarm (see `spawn`), registering libp2p's own metrics (connections, gossipsub,
 /// identify, ping) in `registry`. libp2p-metrics adds its own `libp2p` prefix, so
 /// `registry` is passed as is: the names read `libp2p_swarm_...`, not `libp2p_libp2p_...`.
 pub fn spawn_with_metrics(

@@ -54,11 +54,6 @@ impl P2pRemote {
         }
     }
 
-    /// The peer this remote talks to.
-    pub fn peer(&self) -> PeerId {
-        self.peer
-    }
-
     async fn call(&self, request: SyncRequest) -> Result<SyncResponse, TransportError> {
         self.sent.fetch_add(json_len(&request), Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();

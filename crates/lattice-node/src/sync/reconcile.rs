@@ -8,8 +8,9 @@
 //! about `d * log(n)` hashes for `d` differences in `n` entries, plus the entries
 //! themselves, never the whole ledger.
 //!
-//! The messages here are what travels; the [`Remote`] trait is how they travel (HTTP
-//! today, libp2p request-response next). The answering side is [`answer`], over a store.
+//! The messages here are what travels; the [`Remote`] trait is how they travel (the HTTP
+//! lung's client, and libp2p request-response on the P2P lung). The answering side is
+//! [`answer`], over a store.
 //! Nothing the other side claims is adopted: every entry pulled is verified and the
 //! root is only ever recomputed locally.
 //!

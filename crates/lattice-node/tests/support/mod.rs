@@ -34,10 +34,26 @@ impl TestNode {
     }
 
     /// Stops the node and hands back its data directory for a restart.
+    /// Each part gets a deadline that names it: a stop that hangs fails the test saying
+    /// what did not close, instead of hanging the whole run (seen once, not explained).
     pub async fn stop_keeping_data(self) -> tempfile::TempDir {
+        const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
         self.node.shutdown_token().cancel();
-        let _ = self.server.await;
-        self.node.shutdown().await;
+        if tokio::time::timeout(DEADLINE, self.server).await.is_err() {
+            panic!(
+                "the HTTP server of {} did not stop within {DEADLINE:?} of its shutdown token",
+                self.addr
+            );
+        }
+        if tokio::time::timeout(DEADLINE, self.node.shutdown())
+            .await
+            .is_err()
+        {
+            panic!(
+                "NodeHandle::shutdown of {} did not return within {DEADLINE:?}: the actor, the swarm or the store's writer is still open",
+                self.addr
+            );
+        }
         self._dir
     }
 }
