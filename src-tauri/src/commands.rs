@@ -1,49 +1,24 @@
-//! One-line commands over the watched node. Errors cross IPC as `{ kind, message }`.
+//! One-line commands over the watched node's operations (`lattice_node::node::ops`).
 
-use lattice_node::config::Mode;
-use lattice_node::ledger::{EntryError, EntryId, parse_payload, verify_inclusion};
-use lattice_node::node::NodeError;
+use lattice_node::node::{Created, EntriesPage, EntryWithProof, ErrorClass, OpError};
 use lattice_node::status::Status;
-use serde::Serialize;
-use serde_json::{Value, json};
 use tauri::State;
 
 use crate::demo::{AppState, DemoError, DemoStatus, SampleWritten};
 
-#[derive(Debug, Serialize)]
-pub struct CommandError {
-    kind: String,
-    message: String,
-}
-
-impl CommandError {
-    fn new(kind: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl From<NodeError> for CommandError {
-    fn from(e: NodeError) -> Self {
-        Self::new(e.kind(), e.to_string())
-    }
-}
-
-impl From<lattice_node::ledger::StoreError> for CommandError {
-    fn from(e: lattice_node::ledger::StoreError) -> Self {
-        Self::new(e.kind(), e.to_string())
-    }
-}
-
-impl From<DemoError> for CommandError {
+impl From<DemoError> for OpError {
     fn from(e: DemoError) -> Self {
-        Self::new(e.kind(), e.to_string())
+        let class = match &e {
+            DemoError::InvalidNodes { .. } => ErrorClass::BadRequest,
+            DemoError::NotRunning | DemoError::NoSuchNode(_) => ErrorClass::NotFound,
+            _ => ErrorClass::Internal,
+        };
+        OpError::new(class, e.kind(), e.to_string())
     }
 }
 
-type Answer<T> = Result<T, CommandError>;
+/// Errors cross IPC in the shape HTTP sends them: `{error, message, allowed?}`.
+type Answer<T> = Result<T, OpError>;
 
 #[tauri::command]
 pub async fn status(state: State<'_, AppState>) -> Answer<Status> {
@@ -52,63 +27,28 @@ pub async fn status(state: State<'_, AppState>) -> Answer<Status> {
 
 #[tauri::command]
 pub async fn switch_mode(state: State<'_, AppState>, mode: String) -> Answer<Status> {
-    let mode: Mode = mode
-        .parse()
-        .map_err(|e: String| CommandError::new("invalid_mode", format!("{mode:?} {e}")))?;
-    Ok(state.focused().switch_mode(mode).await?)
+    state.focused().switch_to(&mode).await
 }
 
-/// The payload arrives as the JSON text that was typed: parsing it on the way would drop a
-/// duplicate key or round a long number before anything could refuse it.
+/// The payload arrives as the JSON text that was typed (see `NodeHandle::put_json`).
 #[tauri::command]
-pub async fn put_entry(state: State<'_, AppState>, payload: String) -> Answer<Value> {
-    let value = parse_payload(&payload).map_err(|e| NodeError::Entry(EntryError::from(e)))?;
-    let node = state.focused();
-    let appended = node.put(&value).await?;
-    // Read back, so the window shows exactly what was signed and stored.
-    let stored = node
-        .store()
-        .get(&appended.id)?
-        .map(|e| e.payload_json().to_string());
-    let payload = stored.and_then(|text| serde_json::from_str::<Value>(&text).ok());
-    Ok(json!({
-        "id": appended.id,
-        "inserted": appended.inserted,
-        "merkle_root": hex::encode(appended.root),
-        "entry_count": appended.count,
-        "payload": payload,
-    }))
+pub async fn put_entry(state: State<'_, AppState>, payload: String) -> Answer<Created> {
+    state.focused().put_json(&payload).await
 }
 
 #[tauri::command]
-pub async fn list_entries(state: State<'_, AppState>, limit: usize) -> Answer<Value> {
-    let node = state.focused();
-    let entries = node.store().latest(limit.min(500))?;
-    Ok(json!({ "entries": entries, "entry_count": node.store().len() }))
+pub async fn list_entries(state: State<'_, AppState>, limit: Option<usize>) -> Answer<EntriesPage> {
+    state.focused().entries(limit)
 }
 
 #[tauri::command]
-pub async fn get_entry(state: State<'_, AppState>, id: String) -> Answer<Value> {
-    let node = state.focused();
-    let id: EntryId = id
-        .trim()
-        .parse()
-        .map_err(|e: lattice_node::ledger::EntryError| {
-            CommandError::new(e.kind(), e.to_string())
-        })?;
-    let entry = node.store().get(&id)?.ok_or_else(|| {
-        CommandError::new("no_such_entry", format!("entry {id} is not in this ledger"))
-    })?;
-    let proof = node.store().prove(&id);
-    let verified = proof
-        .as_ref()
-        .is_some_and(|p| verify_inclusion(&p.root, &p.id, &p.steps));
-    Ok(json!({ "entry": entry, "proof": proof, "proof_verified": verified }))
+pub async fn get_entry(state: State<'_, AppState>, id: String) -> Answer<EntryWithProof> {
+    state.focused().entry(&id)
 }
 
 #[tauri::command]
 pub async fn set_p2p_blocked(state: State<'_, AppState>, blocked: bool) -> Answer<Status> {
-    Ok(state.focused().set_p2p_blocked(blocked).await?)
+    state.focused().block_p2p(blocked).await
 }
 
 /// The admission prompt's Accept (`accept: true`) or Ignore for a pending P2P peer.
@@ -118,12 +58,8 @@ pub async fn decide_peer(
     peer_id: String,
     accept: bool,
 ) -> Answer<Status> {
-    let peer: lattice_node::p2p::PeerId = peer_id
-        .trim()
-        .parse()
-        .map_err(|_| CommandError::new("bad_peer_id", format!("{peer_id:?} is not a PeerId")))?;
     let node = state.focused();
-    node.decide_peer(peer, accept).await?;
+    node.decide(&peer_id, accept).await?;
     Ok(node.status())
 }
 

@@ -313,12 +313,15 @@ describe('Tauri backend', () => {
     ]);
   });
 
-  it('turns IPC {kind, message} errors into ApiErrors', async () => {
-    const inv = vi.fn(async () => { throw { kind: 'invalid_mode', message: 'no such mode' }; });
+  it('turns IPC errors, in the shape HTTP sends, into the same ApiErrors', async () => {
+    const inv = vi.fn(async () => {
+      throw { error: 'invalid_mode', message: '"turbo" is not a mode; use auto, p2p or http', allowed: ['auto', 'p2p', 'http'] };
+    });
     const b = createTauriBackend(inv as never, vi.fn() as never);
     const err = (await b.switchMode('auto').catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err.kind).toBe('invalid_mode');
-    expect(err.message).toBe('no such mode');
+    expect(err.message).toBe('"turbo" is not a mode; use auto, p2p or http');
+    expect(err.allowed).toEqual(['auto', 'p2p', 'http']);
   });
 });

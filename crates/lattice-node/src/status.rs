@@ -1,7 +1,7 @@
 //! The one truth every face shows: a [`Status`] snapshot of the node, and the
 //! [`NodeEvent`]s that explain how it got there.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Mode;
 use crate::sync::lungs::{LungEvent, Transition};
@@ -12,7 +12,7 @@ pub use crate::sync::states::{FallbackPhase, HttpState, LungStates, P2pState, Sy
 
 /// A snapshot of the node. The first five fields keep the names and types the earlier
 /// version's clients read.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub peer_count: usize,
     pub has_peers: bool,
@@ -84,14 +84,14 @@ pub const TRANSITIONS_KEPT: usize = 32;
 pub const OPERATOR: &str = "operator";
 
 /// One step of the node's recent story.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransitionRecord {
     pub at_ms: u64,
     #[serde(flatten)]
     pub what: TransitionKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TransitionKind {
     /// The sync lung changed.
@@ -114,7 +114,7 @@ pub enum TransitionKind {
 }
 
 /// What an operator did to the node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperatorAction {
     /// P2P cut: every connection closed, new ones refused.
@@ -126,13 +126,13 @@ pub enum OperatorAction {
 /// Entries received and sent by each lung. P2P: gossip and P2P reconciliation; HTTP:
 /// HTTP reconciliation, the neighbours' event streams and entries a neighbour's
 /// reconciliation pushed to our API (counted on its side as sent, on ours as received).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntriesByLung {
     pub p2p: EntryFlow,
     pub http: EntryFlow,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryFlow {
     /// New to us (already held entries are not counted).
     pub received: u64,
@@ -140,7 +140,7 @@ pub struct EntryFlow {
     pub sent: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub peer_id: String,
     /// `LATTICE_NODE_NAME`, when set.
@@ -151,7 +151,7 @@ pub struct NodeInfo {
 }
 
 /// The ledger a node holds, as faces show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerInfo {
     /// The ledger id (hex): `LATTICE_LEDGER`, or the development ledger's.
     pub id: String,
@@ -166,7 +166,7 @@ pub struct LedgerInfo {
     pub refused: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NeighborHealth {
     /// Not contacted yet.
@@ -175,7 +175,7 @@ pub enum NeighborHealth {
     Unhealthy,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighborStatus {
     pub url: String,
     /// The PeerId and name its last state answer gave (none until one was had), so a
@@ -210,7 +210,7 @@ pub struct NeighborStatus {
 }
 
 /// A connected P2P peer (as the swarm sees it) and how our ledgers compare.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeerStatus {
     #[serde(flatten)]
     pub info: crate::p2p::PeerInfo,
@@ -220,7 +220,7 @@ pub struct PeerStatus {
 }
 
 /// The last completed sync, whichever lung and peer it was with.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncSummary {
     pub lung: Lung,
     pub with: String,
@@ -231,14 +231,14 @@ pub struct SyncSummary {
 }
 
 /// Something that happened, with when.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeEvent {
     pub at_ms: u64,
     #[serde(flatten)]
     pub what: EventKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The heartbeat state machine's events (timer, fallback, transitions).

@@ -121,6 +121,27 @@ async fn forced_http_syncs_at_once_and_new_entries_arrive_through_the_event_stre
         || nodes[1].node.store().contains(&put.id),
     )
     .await;
+    // What the CLI and the app read back is exactly what was sent: the status (here with
+    // neighbours, their reports, a last sync and a story of transitions) survives a
+    // round trip through the Rust type.
+    let http = reqwest_client();
+    for n in &nodes {
+        let sent: serde_json::Value = http
+            .get(format!("{}api/lattice/p2p/status", n.url()))
+            .send()
+            .await
+            .unwrap()
+            .json_value()
+            .await;
+        assert!(sent["neighbors"][0]["last_report"].is_object(), "{sent}");
+        assert!(
+            !sent["transitions"].as_array().unwrap().is_empty(),
+            "{sent}"
+        );
+        let read: lattice_node::status::Status =
+            serde_json::from_value(sent.clone()).expect("the status reads as a Status");
+        assert_eq!(serde_json::to_value(&read).unwrap(), sent);
+    }
     for n in nodes {
         n.stop().await;
     }

@@ -11,7 +11,7 @@ export class ApiError extends Error {
   }
 }
 
-/** Turns whatever was thrown (ApiError, `{kind, message}` over IPC, Error) into text. */
+/** Turns whatever was thrown (ApiError, `{error, message}` over IPC, Error) into text. */
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   if (typeof e === 'string') return e;

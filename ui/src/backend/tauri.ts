@@ -17,11 +17,13 @@ import type {
 export type InvokeFn = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
 export type ListenFn = <T>(event: string, cb: (e: { payload: T }) => void) => Promise<UnlistenFn>;
 
-/** Errors cross IPC as `{kind, message}`; give them the same shape as HTTP errors. */
+/** Errors cross IPC in the shape HTTP sends them, `{error, message, allowed?}`: the same
+ * ApiError either way. */
 function wrapIpcError(e: unknown): ApiError {
   if (e && typeof e === 'object' && 'message' in e) {
-    const o = e as { kind?: unknown; message?: unknown };
-    return new ApiError(typeof o.kind === 'string' ? o.kind : 'ipc', String(o.message));
+    const o = e as { error?: unknown; message?: unknown; allowed?: unknown };
+    const allowed = Array.isArray(o.allowed) ? o.allowed.map(String) : undefined;
+    return new ApiError(typeof o.error === 'string' ? o.error : 'ipc', String(o.message), undefined, allowed);
   }
   return new ApiError('ipc', typeof e === 'string' ? e : 'The app backend failed');
 }

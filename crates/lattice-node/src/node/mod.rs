@@ -36,6 +36,7 @@ use crate::sync::states;
 
 mod genesis;
 mod http_lung;
+mod ops;
 mod p2p_lung;
 mod snapshot;
 #[cfg(test)]
@@ -171,6 +172,9 @@ impl NodeError {
 }
 
 pub use crate::time::now_ms;
+pub use ops::{
+    Created, ENTRIES_DEFAULT, ENTRIES_MAX, EntriesPage, EntryWithProof, ErrorClass, OpError,
+};
 
 /// Unix milliseconds that never jump: the wall clock at start plus monotonic time since.
 /// The schedule runs on it, so a clock step cannot fire or delay the fallback, and every

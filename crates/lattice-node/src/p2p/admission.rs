@@ -28,7 +28,7 @@ pub const NOT_ADMITTED: &str = "not_admitted";
 pub const MAX_DECIDED: usize = 4096;
 
 /// Where a peer stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
     /// Synced with and counted.

@@ -155,7 +155,7 @@ impl P2pError {
 }
 
 /// One connected peer, as status shows it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PeerInfo {
     pub peer_id: String,
     pub address: Option<String>,

@@ -13,7 +13,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{Multiaddr, PeerId, autonat, dcutr, relay, upnp};
 
 /// Whether this node can be dialed from the internet, as AutoNAT last judged it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reachability {
     /// A server dialed one of our addresses back.

@@ -39,7 +39,7 @@ pub struct Transition {
 }
 
 /// Something that happened, for logs and the event stream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LungEvent {
     Started,
@@ -103,7 +103,7 @@ impl LungEvent {
 }
 
 /// Everything the status snapshot needs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LungsSnapshot {
     pub mode: Mode,
     pub sync_lung: Lung,

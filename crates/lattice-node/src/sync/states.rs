@@ -5,13 +5,13 @@
 //! reasons never contain relative times ("in 40 s"), because a snapshot is only
 //! republished when something changes; deadlines travel as absolute fields instead.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sync::Mode;
 use crate::sync::lungs::Lung;
 
 /// The P2P lung's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum P2pState {
     /// P2P may sync and at least one sync peer is live.
@@ -28,7 +28,7 @@ pub enum P2pState {
 }
 
 /// The HTTP lung's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HttpState {
     /// HTTP sync enabled and at least one neighbour healthy.
@@ -44,7 +44,7 @@ pub enum HttpState {
 }
 
 /// Which lung carries sync now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     P2p,
@@ -54,7 +54,7 @@ pub enum SyncState {
 }
 
 /// Where the heartbeat's fallback stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FallbackPhase {
     /// Mode forced (`p2p` or `http`): the heartbeat does not steer.
@@ -88,7 +88,7 @@ pub struct Situation {
 }
 
 /// Each lung's state with a one-line reason, the overall state and the fallback phase.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LungStates {
     pub p2p_state: P2pState,
     pub p2p_reason: String,

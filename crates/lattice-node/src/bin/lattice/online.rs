@@ -7,7 +7,8 @@ use lattice_node::config::{Config, Mode};
 use lattice_node::demo::{DemoCluster, DemoOptions};
 use lattice_node::http::client::{ClientLimits, NeighborClient};
 use lattice_node::http::server::{self, ServerOptions};
-use lattice_node::node::{NodeHandle, NodeOptions, now_ms};
+use lattice_node::node::{Created, NodeHandle, NodeOptions};
+use lattice_node::status::Status;
 use url::Url;
 
 use crate::Failure;
@@ -178,14 +179,35 @@ pub async fn status(config: &Config, url: Option<&str>, json: bool) -> Result<()
         .await
         .map_err(call_error(client.base()))?;
     if json {
+        // Exactly what the node said.
         println!(
             "{}",
             serde_json::to_string_pretty(&status).expect("JSON prints")
         );
-    } else {
-        print_status(&status);
+        return Ok(());
     }
+    print_status(&typed(client.base(), status)?);
     Ok(())
+}
+
+/// A status answer read as the node's own [`Status`] type: a node of another version
+/// whose status this binary cannot read is said so, not half printed.
+fn typed(url: &Url, status: serde_json::Value) -> Result<Status, Failure> {
+    serde_json::from_value(status).map_err(|e| {
+        Failure::Other(anyhow!(
+            "{url}: the node's status is not one this lattice {} reads ({e}); `lattice status --json` prints it as sent",
+            env!("CARGO_PKG_VERSION")
+        ))
+    })
+}
+
+/// A wire value (a state, a lung) as the JSON names it.
+fn wire<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
 }
 
 fn ago(ms: Option<u64>, now: u64) -> String {
@@ -195,26 +217,25 @@ fn ago(ms: Option<u64>, now: u64) -> String {
     }
 }
 
-fn print_status(s: &serde_json::Value) {
-    let now = s["now_ms"].as_u64().unwrap_or_else(now_ms);
-    let str_of = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
-    match s["node"]["name"].as_str() {
-        Some(name) => println!("node      {name} ({})", str_of(&s["node"]["peer_id"])),
-        None => println!("node      {}", str_of(&s["node"]["peer_id"])),
+fn print_status(s: &Status) {
+    let now = s.now_ms;
+    match &s.node.name {
+        Some(name) => println!("node      {name} ({})", s.node.peer_id),
+        None => println!("node      {}", s.node.peer_id),
     }
-    let ledger = &s["ledger"];
-    if ledger["open"].as_bool() == Some(true) {
+    let ledger = &s.ledger;
+    if ledger.open {
         println!(
             "ledger    {} (OPEN development ledger: anyone who can reach this node can write into it; `lattice init` makes a ledger of your own)",
-            str_of(&ledger["id"])
+            ledger.id
         );
-    } else if ledger.is_object() {
+    } else {
         println!(
             "ledger    {} ({}; {} authors; this node {})",
-            str_of(&ledger["id"]),
-            str_of(&ledger["name"]),
-            ledger["authors"],
-            if ledger["can_write"].as_bool() == Some(true) {
+            ledger.id,
+            ledger.name,
+            ledger.authors,
+            if ledger.can_write {
                 "may write"
             } else {
                 "may NOT write"
@@ -222,163 +243,159 @@ fn print_status(s: &serde_json::Value) {
         );
     }
     // The states are the node's own decision (sync::states): shown, never worked out here.
+    let st = &s.states;
     println!(
         "sync      {}: {} (snapshot {})",
-        str_of(&s["sync_state"]),
-        str_of(&s["sync_reason"]),
-        s["seq"]
+        wire(&st.sync_state),
+        st.sync_reason,
+        s.seq
     );
-    for (lung, key) in [("p2p", "p2p"), ("http", "http")] {
-        let flow = &s["entries_by_lung"][key];
+    for (lung, state, reason, flow) in [
+        (
+            "p2p",
+            wire(&st.p2p_state),
+            &st.p2p_reason,
+            &s.entries_by_lung.p2p,
+        ),
+        (
+            "http",
+            wire(&st.http_state),
+            &st.http_reason,
+            &s.entries_by_lung.http,
+        ),
+    ] {
         println!(
-            "{lung:<9} {}: {}  (entries {} received, {} sent)",
-            str_of(&s[format!("{key}_state")]),
-            str_of(&s[format!("{key}_reason")]),
-            flow["received"],
-            flow["sent"]
+            "{lung:<9} {state}: {reason}  (entries {} received, {} sent)",
+            flow.received, flow.sent
         );
     }
-    println!("phase     fallback {}", str_of(&s["fallback_phase"]));
+    println!("phase     fallback {}", wire(&st.fallback_phase));
     println!(
         "mode      {} (sync over {}; HTTP sync {})",
-        str_of(&s["mode"]),
-        str_of(&s["sync_mode"]),
-        if s["http_sync_enabled"].as_bool() == Some(true) {
-            "on"
-        } else {
-            "standby"
-        }
+        s.mode,
+        wire(&s.sync_mode),
+        if s.http_sync_enabled { "on" } else { "standby" }
     );
     println!(
         "peers     {} (heartbeat {})",
-        s["peer_count"],
-        if s["heartbeat_active"].as_bool() == Some(true) {
+        s.peer_count,
+        if s.heartbeat_active {
             "steering"
         } else {
             "overridden by the mode"
         }
     );
-    if let Some(deadline) = s["fallback_deadline_ms"].as_u64() {
+    if let Some(deadline) = s.fallback_deadline_ms {
         println!(
             "fallback  HTTP takes over in {:.1}s unless peers return",
             deadline.saturating_sub(now) as f64 / 1000.0
         );
-    } else if let Some(since) = s["fallback_active_since_ms"].as_u64() {
+    } else if let Some(since) = s.fallback_active_since_ms {
         println!(
             "fallback  HTTP fallback active since {}",
             ago(Some(since), now)
         );
     }
-    if let Some(t) = s["last_transition"].as_object() {
+    if let Some(t) = &s.last_transition {
         println!(
             "last      {} -> {} {}: {}",
-            str_of(&t["from"]),
-            str_of(&t["to"]),
-            ago(t["at_ms"].as_u64(), now),
-            str_of(&t["reason"])
+            wire(&t.from),
+            wire(&t.to),
+            ago(Some(t.at_ms), now),
+            t.reason
         );
     }
-    println!(
-        "root      {} ({} entries)",
-        str_of(&s["merkle_root"]),
-        s["entry_count"]
-    );
-    if let Some(failure) = s["store_failure"].as_str() {
+    println!("root      {} ({} entries)", s.merkle_root, s.entry_count);
+    if let Some(failure) = &s.store_failure {
         println!("STORE     {failure}");
     }
-    println!("reach     {}", str_of(&s["reachability"]));
-    if let Some(ps) = s["peers"].as_array() {
-        for p in ps.iter().filter(|p| !p["other_ledger"].is_string()) {
-            println!(
+    println!("reach     {}", s.reachability.as_str());
+    for p in s.peers.iter().map(|p| &p.info) {
+        match &p.other_ledger {
+            None => println!(
                 "peer      {} {} over {}{}",
-                str_of(&p["peer_id"]),
-                str_of(&p["path"]),
-                str_of(&p["transport"]),
-                if p["sync_capable"].as_bool() == Some(true) {
-                    ", sync peer"
-                } else {
-                    ""
-                }
-            );
-        }
-        for p in ps.iter().filter(|p| p["other_ledger"].is_string()) {
-            println!(
-                "REFUSED   peer {}: holds ledger {}, not ours (other_ledger)",
-                str_of(&p["peer_id"]),
-                str_of(&p["other_ledger"])
-            );
-        }
-        for p in ps
-            .iter()
-            .filter(|p| p["admitted"] == false && !p["other_ledger"].is_string())
-        {
-            println!(
-                "PENDING   peer {} at {}: not admitted (lattice peers accept|ignore {})",
-                str_of(&p["peer_id"]),
-                str_of(&p["address"]),
-                str_of(&p["peer_id"])
-            );
+                p.peer_id,
+                p.path,
+                p.transport,
+                if p.sync_capable { ", sync peer" } else { "" }
+            ),
+            Some(other) => println!(
+                "REFUSED   peer {}: holds ledger {other}, not ours (other_ledger)",
+                p.peer_id
+            ),
         }
     }
-    if let Some(ns) = s["neighbors"].as_array() {
-        for n in ns {
-            let matches = match n["root_matches"].as_bool() {
-                Some(true) => "root matches",
-                Some(false) => "root differs",
-                None => "root unknown",
-            };
-            let who = match (n["name"].as_str(), n["peer_id"].as_str()) {
-                (Some(name), Some(id)) => format!("  {name} ({id})"),
-                (None, Some(id)) => format!("  {id}"),
-                _ => String::new(),
-            };
-            println!(
-                "neighbor  {}{who}  {}  {matches}  checked {}  last sync {}{}",
-                str_of(&n["url"]),
-                str_of(&n["health"]),
-                ago(n["checked_at_ms"].as_u64(), now),
-                ago(n["last_sync_ms"].as_u64(), now),
-                n["last_error"]
-                    .as_str()
-                    .map(|e| format!("  error: {e}"))
-                    .unwrap_or_default()
-            );
-        }
+    for p in s
+        .peers
+        .iter()
+        .map(|p| &p.info)
+        .filter(|p| !p.admitted && p.other_ledger.is_none())
+    {
+        println!(
+            "PENDING   peer {} at {}: not admitted (lattice peers accept|ignore {})",
+            p.peer_id,
+            p.address.as_deref().unwrap_or("?"),
+            p.peer_id
+        );
+    }
+    for n in &s.neighbors {
+        let matches = match n.root_matches {
+            Some(true) => "root matches",
+            Some(false) => "root differs",
+            None => "root unknown",
+        };
+        let who = match (&n.name, &n.peer_id) {
+            (Some(name), Some(id)) => format!("  {name} ({id})"),
+            (None, Some(id)) => format!("  {id}"),
+            _ => String::new(),
+        };
+        println!(
+            "neighbor  {}{who}  {}  {matches}  checked {}  last sync {}{}",
+            n.url,
+            wire(&n.health),
+            ago(n.checked_at_ms, now),
+            ago(n.last_sync_ms, now),
+            n.last_error
+                .as_ref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
     }
 }
 
 pub async fn switch(config: &Config, mode: Mode, url: Option<&str>) -> Result<(), Failure> {
     let client = client(config, url)?;
     let path = format!("api/lattice/sync/switch?mode={mode}");
-    let status: serde_json::Value = client
+    let status = client
         .post_json(&path, &serde_json::json!({}))
         .await
         .map_err(call_error(client.base()))?;
+    let status = typed(client.base(), status)?;
     println!(
         "mode {} (sync over {})",
-        status["mode"].as_str().unwrap_or("?"),
-        status["sync_mode"].as_str().unwrap_or("?")
+        status.mode,
+        wire(&status.sync_mode)
     );
     Ok(())
 }
 
 pub async fn put(config: &Config, payload: serde_json::Value, url: &str) -> Result<(), Failure> {
     let client = client(config, Some(url))?;
-    let answer: serde_json::Value = client
+    let answer: Created = client
         .post_json(
             "api/lattice/entries",
             &serde_json::json!({ "payload": payload }),
         )
         .await
         .map_err(call_error(client.base()))?;
-    let note = if answer["inserted"].as_bool() == Some(false) {
-        " (already present)"
-    } else {
+    let note = if answer.inserted {
         ""
+    } else {
+        " (already present)"
     };
-    println!("id      {}{note}", answer["id"].as_str().unwrap_or("?"));
-    println!("root    {}", answer["merkle_root"].as_str().unwrap_or("?"));
-    println!("entries {}", answer["entry_count"]);
+    println!("id      {}{note}", answer.id);
+    println!("root    {}", answer.merkle_root);
+    println!("entries {}", answer.entry_count);
     Ok(())
 }
 
@@ -389,19 +406,20 @@ pub async fn p2p(config: &Config, block: bool, url: Option<&str>) -> Result<(), 
     } else {
         "api/lattice/p2p/unblock"
     };
-    let status: serde_json::Value = client
+    let status = client
         .post_json(path, &serde_json::json!({}))
         .await
         .map_err(call_error(client.base()))?;
+    let status = typed(client.base(), status)?;
     println!(
         "P2P {} ({} peers; sync over {})",
-        if status["p2p_blocked"].as_bool() == Some(true) {
+        if status.p2p_blocked {
             "cut"
         } else {
             "restored"
         },
-        status["peer_count"],
-        status["sync_mode"].as_str().unwrap_or("?")
+        status.peer_count,
+        wire(&status.sync_mode)
     );
     Ok(())
 }

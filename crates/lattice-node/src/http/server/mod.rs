@@ -29,7 +29,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutLayer;
@@ -38,7 +37,7 @@ pub use conn::serve;
 
 use crate::config::Config;
 use crate::http::remote::paths;
-use crate::node::{NodeError, NodeHandle};
+use crate::node::{ErrorClass, NodeError, NodeHandle, OpError};
 use routes::*;
 
 /// Limits that keep the server responsive under bad clients. Tests shorten them.
@@ -118,26 +117,31 @@ pub fn check_listen_security(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// An API error: its status, a stable kind and a message naming the problem.
+/// An HTTP answer that failed: the one error shape of every face ([`OpError`]: `{"error",
+/// "message", "allowed"}`) under the status code its class calls for.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    kind: String,
-    message: String,
-    /// For a refused choice: the values that would have been accepted.
-    allowed: Option<Vec<&'static str>>,
-    /// Seconds for `Retry-After`, on a 429.
-    retry_after: Option<u64>,
+    error: OpError,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        let class = match status {
+            StatusCode::BAD_REQUEST => ErrorClass::BadRequest,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => ErrorClass::NotFound,
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::PAYLOAD_TOO_LARGE => {
+                ErrorClass::Unprocessable
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorClass::Forbidden,
+            StatusCode::TOO_MANY_REQUESTS => ErrorClass::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorClass::Unavailable,
+            StatusCode::BAD_GATEWAY => ErrorClass::BadGateway,
+            _ => ErrorClass::Internal,
+        };
         Self {
             status,
-            kind: kind.into(),
-            message: message.into(),
-            allowed: None,
-            retry_after: None,
+            error: OpError::new(class, kind, message),
         }
     }
     fn bad_request(kind: &str, message: impl Into<String>) -> Self {
@@ -145,47 +149,38 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.kind, "message": self.message });
-        if let Some(allowed) = self.allowed {
-            body["allowed"] = json!(allowed);
-        }
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        }
-        response
+impl From<OpError> for ApiError {
+    fn from(error: OpError) -> Self {
+        let status = match error.class {
+            ErrorClass::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorClass::NotFound => StatusCode::NOT_FOUND,
+            ErrorClass::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorClass::Forbidden => StatusCode::FORBIDDEN,
+            ErrorClass::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self { status, error }
     }
 }
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let status = match &e {
-            NodeError::Entry(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            NodeError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            NodeError::Store(crate::ledger::StoreError::Unauthorized(_))
-            | NodeError::NotAnAuthor { .. } => StatusCode::FORBIDDEN,
-            NodeError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            NodeError::Neighbor { .. } | NodeError::P2p(_) => StatusCode::BAD_GATEWAY,
-            NodeError::Genesis(_) | NodeError::NoGenesis { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            NodeError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        };
-        let retry_after = match &e {
-            // At least a second: the header counts whole seconds.
-            NodeError::RateLimited { retry_after, .. } => {
-                Some((retry_after.as_secs_f64().ceil() as u64).max(1))
-            }
-            _ => None,
-        };
-        ApiError {
-            retry_after,
-            ..ApiError::new(status, e.kind(), e.to_string())
+        OpError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry_after = self.error.retry_after_s;
+        let mut response = (self.status, axum::Json(self.error)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
+        response
     }
 }
 

@@ -11,16 +11,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt, stream};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{ApiError, AppState, Json, authorized, body_error, parse_json, to_json, unauthorized};
-use crate::config::Mode;
-use crate::ledger::{EntryId, verify_inclusion};
-use crate::node::{NodeError, NodeHandle};
+use crate::node::{Created, NodeError, NodeHandle};
 use crate::sync::reconcile::{
     ChildrenRequest, EntriesMessage, FetchRequest, IdsRequest, PushResponse, answer,
 };
@@ -34,34 +32,19 @@ pub(super) async fn switch(
     State(node): State<NodeHandle>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json, ApiError> {
-    let invalid = |message: String| ApiError {
-        allowed: Some(Mode::ALL.iter().map(Mode::as_str).collect()),
-        ..ApiError::bad_request("invalid_mode", message)
-    };
-    let mode = match q.get("mode") {
-        None => {
-            return Err(invalid(
-                "the mode query parameter is missing; use ?mode=auto, ?mode=p2p or ?mode=http"
-                    .into(),
-            ));
-        }
-        Some(m) => m.parse::<Mode>().map_err(|_| {
-            invalid(format!(
-                "{:?} is not a mode; use auto, p2p or http",
-                m.chars().take(40).collect::<String>()
-            ))
-        })?,
-    };
-    Ok(to_json(&node.switch_mode(mode).await?))
+    let mode = q
+        .get("mode")
+        .ok_or_else(|| NodeHandle::missing_mode("use ?mode=auto, ?mode=p2p or ?mode=http"))?;
+    Ok(to_json(&node.switch_to(mode).await?))
 }
 
 /// Cuts P2P for real: closes every connection and refuses new ones until unblocked.
 pub(super) async fn block_p2p(State(node): State<NodeHandle>) -> Result<Json, ApiError> {
-    Ok(to_json(&node.set_p2p_blocked(true).await?))
+    Ok(to_json(&node.block_p2p(true).await?))
 }
 
 pub(super) async fn unblock_p2p(State(node): State<NodeHandle>) -> Result<Json, ApiError> {
-    Ok(to_json(&node.set_p2p_blocked(false).await?))
+    Ok(to_json(&node.block_p2p(false).await?))
 }
 
 /// The ledger's genesis record, for a node configured with only `LATTICE_LEDGER`.
@@ -129,8 +112,7 @@ fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
 
 #[derive(Deserialize)]
 pub(super) struct PutBody {
-    /// Kept as text until checked: a duplicate key or a number a double cannot hold would
-    /// otherwise be changed silently by parsing, before anything could refuse it.
+    /// Kept as text until checked (see [`NodeHandle::put_json`]).
     payload: Box<RawValue>,
 }
 
@@ -139,52 +121,10 @@ pub(super) async fn put_entry(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, axum::Json<Created>), ApiError> {
     let body: PutBody = parse_json(&body.map_err(body_error)?)?;
-    let payload = crate::ledger::parse_payload(body.payload.get())
-        .map_err(|e| ApiError::from(NodeError::Entry(e.into())))?;
-    let appended = node.put(&payload).await?;
-    // The payload as stored (canonical, exactly what was signed), read back rather than
-    // echoed, so the client sees what the ledger holds.
-    let stored = node
-        .store()
-        .get(&appended.id)
-        .map_err(NodeError::from)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!(
-                    "entry {} was acknowledged but cannot be read back",
-                    appended.id
-                ),
-            )
-        })?;
-    let payload = RawValue::from_string(stored.payload_json().to_string()).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the stored payload is not JSON: {e}"),
-        )
-    })?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(Created {
-            id: appended.id,
-            inserted: appended.inserted,
-            merkle_root: hex::encode(appended.root),
-            entry_count: appended.count,
-            payload,
-        }),
+        axum::Json(node.put_json(body.payload.get()).await?),
     ))
-}
-
-/// The answer to a put. `payload` is raw canonical JSON, passed through untouched.
-#[derive(Serialize)]
-pub(super) struct Created {
-    id: EntryId,
-    inserted: bool,
-    merkle_root: String,
-    entry_count: usize,
-    payload: Box<RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -196,41 +136,14 @@ pub(super) async fn list_entries(
     State(node): State<NodeHandle>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json, ApiError> {
-    let limit = q.limit.unwrap_or(50).min(1000);
-    let entries = node.store().latest(limit).map_err(NodeError::from)?;
-    // Bounded by size as well as count: 1000 entries at the payload cap would be tens of
-    // megabytes. The newest come first, so a cut keeps the newest.
-    let (page, _) = crate::sync::reconcile::bounded_message(&entries);
-    Ok(axum::Json(
-        json!({ "entries": page.entries, "entry_count": node.store().len() }),
-    ))
+    Ok(to_json(&node.entries(q.limit)?))
 }
 
 pub(super) async fn get_entry(
     State(node): State<NodeHandle>,
     Path(id): Path<String>,
 ) -> Result<Json, ApiError> {
-    let id: EntryId = id
-        .parse()
-        .map_err(|e: crate::ledger::EntryError| ApiError::bad_request(e.kind(), e.to_string()))?;
-    let entry = node
-        .store()
-        .get(&id)
-        .map_err(NodeError::from)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_such_entry",
-                format!("entry {id} is not in this ledger"),
-            )
-        })?;
-    let proof = node.store().prove(&id);
-    let verified = proof
-        .as_ref()
-        .is_some_and(|p| verify_inclusion(&p.root, &p.id, &p.steps));
-    Ok(axum::Json(
-        json!({ "entry": entry, "proof": proof, "proof_verified": verified }),
-    ))
+    Ok(to_json(&node.entry(&id)?))
 }
 
 pub(super) async fn children(
@@ -354,19 +267,7 @@ pub(super) async fn decide_peer(
             ));
         }
     };
-    let peer: crate::p2p::PeerId = peer.trim().parse().map_err(|_| {
-        ApiError::bad_request(
-            "bad_peer_id",
-            format!("{peer:?} is not a PeerId (`lattice peers list` shows them)"),
-        )
-    })?;
-    let view = node.decide_peer(peer, accept).await.map_err(|e| match e {
-        NodeError::P2p(e) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string())
-        }
-        e => ApiError::from(e),
-    })?;
-    Ok(to_json(&view))
+    Ok(to_json(&node.decide(&peer, accept).await?))
 }
 
 #[derive(Deserialize)]
