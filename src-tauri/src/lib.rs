@@ -52,7 +52,7 @@ fn app_data_dir() -> PathBuf {
 /// same machine, say), it listens on a free port instead and says so.
 async fn start_node(config: Config) -> Result<NodeHandle, NodeError> {
     match NodeHandle::start(config.clone(), NodeOptions::default()).await {
-        Err(NodeError::P2p(e)) if e.kind() == "p2p_listen" => {
+        Err(NodeError::P2p(e @ lattice_node::p2p::P2pError::Listen { .. })) => {
             log::warn!("{e}; listening for P2P on a free port instead");
             let mut config = config;
             // Both transports, as by default (with a pre-shared key the node keeps TCP).

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use libp2p::PeerId;
-use libp2p::request_response;
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{Binary, SyncRequest, SyncResponse};
@@ -136,21 +135,5 @@ impl Remote for P2pRemote {
             self.sent.load(Ordering::Relaxed),
             self.received.load(Ordering::Relaxed),
         )
-    }
-}
-
-/// How a failed round trip reads to reconciliation.
-pub(super) fn outbound_error(error: &request_response::OutboundFailure) -> TransportError {
-    use request_response::OutboundFailure as F;
-    let kind = match error {
-        F::DialFailure => "unreachable",
-        F::Timeout => "timeout",
-        F::ConnectionClosed => "connection_closed",
-        F::UnsupportedProtocols => "unsupported_protocol",
-        F::Io(_) => "io",
-    };
-    TransportError {
-        kind: kind.into(),
-        message: error.to_string(),
     }
 }

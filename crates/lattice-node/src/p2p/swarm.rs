@@ -785,7 +785,7 @@ impl EventLoop {
                 debug!(%peer, error = %error, "sync request failed");
                 self.unanswered(peer, request_id, &error);
                 if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(super::remote::outbound_error(&error)));
+                    let _ = reply.send(Err(outbound_error(&error)));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -837,5 +837,21 @@ impl EventLoop {
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         infos
+    }
+}
+
+/// How a failed round trip reads to reconciliation.
+fn outbound_error(error: &request_response::OutboundFailure) -> TransportError {
+    use request_response::OutboundFailure as F;
+    let kind = match error {
+        F::DialFailure => "unreachable",
+        F::Timeout => "timeout",
+        F::ConnectionClosed => "connection_closed",
+        F::UnsupportedProtocols => "unsupported_protocol",
+        F::Io(_) => "io",
+    };
+    TransportError {
+        kind: kind.into(),
+        message: error.to_string(),
     }
 }
