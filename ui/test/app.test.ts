@@ -100,7 +100,7 @@ describe('the dashboard wired to a backend', () => {
     expect(root.querySelectorAll('.gpulse')).toHaveLength(0);
     emit({ at_ms: 3, type: 'entry_added', id: 'f'.repeat(64), author: s.peers[0]!.peer_id });
     expect(root.querySelectorAll('.gpulse--p2p')).toHaveLength(1);
-    const report = { their_root: '', our_root: '', in_sync_before: false, pulled: 2, pushed: 0, rounds: 1, requests: 1, bytes_sent: 1, bytes_received: 1 };
+    const report = { their_root: '', our_root: '', in_sync_before: false, pulled: 2, pushed: 0, rounds: 1, requests: 1, bytes_sent: 1, bytes_received: 1, refused: 0, method: 'walk' as const, symbols: 0 };
     emit({ at_ms: 4, type: 'sync_completed', lung: 'HTTP', with: s.neighbors[1]!.url, report });
     expect(root.querySelectorAll('.gpulse--http')).toHaveLength(1);
     emit({ at_ms: 5, type: 'entry_added', id: 'a'.repeat(64), author: s.node.peer_id });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { NodeEvent } from '../src/backend/types';
 import { createEventLog, describeEvent, EventBuffer, filterItems } from '../src/views/eventlog';
 
-const report = { their_root: 'a'.repeat(64), our_root: 'b'.repeat(64), in_sync_before: false, pulled: 3, pushed: 1, rounds: 2, requests: 4, bytes_sent: 100, bytes_received: 900 };
+const report = { their_root: 'a'.repeat(64), our_root: 'b'.repeat(64), in_sync_before: false, pulled: 3, pushed: 1, rounds: 2, requests: 4, bytes_sent: 100, bytes_received: 900, refused: 0, method: 'walk' as const, symbols: 0 };
 const events: NodeEvent[] = [
   { at_ms: 1, type: 'lung', event: { kind: 'transition', from: 'P2P', to: 'HTTP', reason: 'no sync peers for 6s', at_ms: 1 } },
   { at_ms: 2, type: 'sync_completed', lung: 'HTTP', with: 'http://127.0.0.1:8002/', report },
@@ -64,7 +64,7 @@ describe('the event log names machines', () => {
   it('says a machine’s name where it knows one, the short id or URL otherwise', () => {
     const names: Record<string, string> = { '12D3KooWFWHh9Q64ZA3phDJULkFJf49Tmeh1iRa2rtUqFfP54W2e': 'Branch B', 'http://127.0.0.1:45847/': 'Branch C' };
     const name = (w: string) => names[w];
-    const report = { their_root: '', our_root: '', in_sync_before: false, pulled: 1, pushed: 0, rounds: 1, requests: 1, bytes_sent: 10, bytes_received: 10 };
+    const report = { their_root: '', our_root: '', in_sync_before: false, pulled: 1, pushed: 0, rounds: 1, requests: 1, bytes_sent: 10, bytes_received: 10, refused: 0, method: 'walk' as const, symbols: 0 };
     expect(describeEvent({ at_ms: 1, type: 'entry_added', id: 'a'.repeat(64), author: '12D3KooWFWHh9Q64ZA3phDJULkFJf49Tmeh1iRa2rtUqFfP54W2e' }, name).text).toBe('Entry aaaaaa…aaaaaa added, by Branch B');
     expect(describeEvent({ at_ms: 1, type: 'sync_completed', lung: 'HTTP', with: 'http://127.0.0.1:45847/', report }, name).text).toMatch(/^HTTP sync with Branch C: /);
     expect(describeEvent({ at_ms: 1, type: 'sync_completed', lung: 'HTTP', with: 'http://127.0.0.1:9/', report }, name).text).toMatch(/^HTTP sync with 127\.0\.0\.1:9: /);

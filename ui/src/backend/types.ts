@@ -1,7 +1,8 @@
 /**
  * The node's wire types, written from the Rust `status.rs` / `lungs.rs` / `reconcile.rs`
- * serialisations and a real snapshot (sample-status.json). The UI renders these; it never
- * derives node state that is not in them.
+ * serialisations. `wire.generated.ts` holds what the node's own types send (written by
+ * the Rust test `tests/wire_types.rs`), typed by these: the build fails when they part.
+ * The UI renders these; it never derives node state that is not in them.
  */
 
 /** Which lung carries sync. Exactly these strings on the wire. */
@@ -11,6 +12,8 @@ export type Mode = 'auto' | 'p2p' | 'http';
 export const MODES: readonly Mode[] = ['auto', 'p2p', 'http'];
 
 export type NeighborHealth = 'unknown' | 'healthy' | 'unhealthy';
+/** `private`: behind a NAT (reached through relays and hole punching). */
+export type Reachability = 'public' | 'private' | 'unknown';
 
 /** The lungs' states as the core decides them (sync/states.rs); faces render, never derive. */
 export type P2pState = 'carrying' | 'countdown' | 'down' | 'cut' | 'off';
@@ -60,7 +63,17 @@ export interface ReconcileReport {
   requests: number;
   bytes_sent: number;
   bytes_received: number;
+  /** Entries offered whose authors are not members here: not stored. */
+  refused: number;
+  /** How the difference was found. */
+  method: ReconcileMethod;
+  /** Coded symbols received (v2's sketch). */
+  symbols: number;
 }
+
+/** `trivial`: roots equal or one side empty; `walk`: v1's Merkle walk; `sketch`: v2's set
+ * sketch decoded; `ids`: it did not, and the other side's ids were listed. */
+export type ReconcileMethod = 'trivial' | 'walk' | 'sketch' | 'ids';
 
 export interface NeighborStatus {
   url: string;
@@ -168,6 +181,8 @@ export interface Status {
   p2p_listen: string[];
   peers: PeerStatus[];
   store_failure: string | null;
+  /** Whether this node can be dialed from the internet, as AutoNAT judged it. */
+  reachability: Reachability;
   /** The node's clock when the snapshot was taken (unix ms). */
   now_ms: number;
   // presenter: the field below is read by the timeline strip.

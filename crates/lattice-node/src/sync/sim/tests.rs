@@ -47,6 +47,15 @@ fn sweep(count: u64, wrong: Option<Wrong>) -> (Figures, u64, Option<(u64, usize,
                                 sum.messages += f.messages;
                                 sum.messages_lost += f.messages_lost;
                                 ran += 1;
+                                // A long run says how far it got (half the schedules
+                                // are this thread's).
+                                if count > DEFAULT_SCHEDULES && ran % 1_000 == 0 {
+                                    eprintln!(
+                                        "sim: {} of {count} schedules done, {} lost so far",
+                                        2 * ran,
+                                        sum.lost
+                                    );
+                                }
                             }
                             Err((step, why)) => {
                                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
