@@ -138,6 +138,9 @@ impl Cache {
         let to = self.scratch(name)?;
         std::fs::copy(base.join(DB_FILE), to.join(DB_FILE))
             .with_context(|| format!("cannot copy the base store of {n} to {}", to.display()))?;
+        // On the disk before the case starts: otherwise the copy's writeback (hundreds
+        // of MB at 1M) competes with the case's own writes and fsyncs.
+        std::fs::File::open(to.join(DB_FILE))?.sync_all()?;
         Ok(to)
     }
 

@@ -35,6 +35,9 @@ pub struct ScaleResult {
     pub open_ms: f64,
     /// Whether that open ran the full integrity check.
     pub open_checked: bool,
+    /// CPU time of that open (all threads): what it costs whatever the machine's load.
+    #[serde(default)]
+    pub open_cpu_ms: f64,
     /// Of which the integrity check and the Merkle rebuild (the store's own report).
     pub open_integrity_ms: f64,
     pub open_rebuild_ms: f64,
@@ -167,9 +170,11 @@ pub fn one(dir: &Path, n: u64) -> Result<ScaleResult> {
     let db_bytes = std::fs::metadata(dir.join(lattice_node::ledger::store::DB_FILE))?.len();
     let rss_before = proc::rss_bytes();
     let written0 = proc::write_bytes();
+    let cpu_open0 = proc::cpu_ns();
     let started = Instant::now();
     let store = Store::open(dir, StoreOptions::default())?;
     let open = started.elapsed();
+    let open_cpu = proc::cpu_ns() - cpu_open0;
     let open_write_bytes = proc::write_bytes() - written0;
     let rss_after = proc::rss_bytes();
     ensure!(
@@ -194,6 +199,7 @@ pub fn one(dir: &Path, n: u64) -> Result<ScaleResult> {
         n,
         open_ms: open.as_secs_f64() * 1e3,
         open_checked: report.integrity_checked,
+        open_cpu_ms: proc::ms(open_cpu),
         open_integrity_ms: report.integrity.as_secs_f64() * 1e3,
         open_rebuild_ms: report.rebuild.as_secs_f64() * 1e3,
         open_write_bytes,
@@ -210,14 +216,14 @@ pub fn one(dir: &Path, n: u64) -> Result<ScaleResult> {
 }
 
 pub fn header() -> String {
-    "| n | ledger.db MB | open ms (integrity, rebuild) | written on open KB | RSS after open MB (before) | verify ms (CPU ms) | peak RSS MB | open after a crash ms (integrity) | written KB |\n\
+    "| n | ledger.db MB | open ms (integrity, rebuild; CPU ms) | written on open KB | RSS after open MB (before) | verify ms (CPU ms) | peak RSS MB | open after a crash ms (integrity) | written KB |\n\
      |---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         .to_string()
 }
 
 pub fn row(r: &ScaleResult) -> String {
     format!(
-        "| {} | {:.1} | {:.0} ({}, {:.0}) | {:.0} | {:.1} ({:.1}) | {:.0} ({:.0}) | {:.1} | {:.0} ({:.0}) | {:.0} |",
+        "| {} | {:.1} | {:.0} ({}, {:.0}; {:.0}) | {:.0} | {:.1} ({:.1}) | {:.0} ({:.0}) | {:.1} | {:.0} ({:.0}) | {:.0} |",
         r.n,
         r.db_bytes as f64 / (1024.0 * 1024.0),
         r.open_ms,
@@ -227,6 +233,7 @@ pub fn row(r: &ScaleResult) -> String {
             "skipped".to_string()
         },
         r.open_rebuild_ms,
+        r.open_cpu_ms,
         r.open_write_bytes as f64 / 1024.0,
         r.rss_after_open_mb,
         r.rss_before_open_mb,
