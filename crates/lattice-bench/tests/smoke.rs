@@ -136,5 +136,8 @@ fn scale_opens_and_verifies_a_store_in_a_process_of_its_own() {
     assert!(r["verify_ms"].as_f64().unwrap() > 0.0, "{r}");
     // The base copy was closed cleanly; the store the dying writer left was checked.
     assert_eq!(r["open_checked"], false, "{r}");
-    assert!(r["crashed_open_integrity_ms"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        r["crashed_open_integrity_ms"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
 }
