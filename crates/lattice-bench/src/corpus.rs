@@ -18,7 +18,8 @@ pub const STEP_MS: u64 = 1_000;
 const AUTHORS: usize = 16;
 /// Written last into a finished base store; a changed corpus gets a new version.
 const COMPLETE_FILE: &str = "COMPLETE";
-const CORPUS_VERSION: &str = "lattice-bench corpus v1";
+/// (Layout 2 of the store: a cache built before it would be migrated on every copy.)
+const CORPUS_VERSION: &str = "lattice-bench corpus v1, store layout 2";
 /// Entries signed and committed per batch while building a base store.
 const BUILD_BATCH: usize = 2_000;
 
@@ -137,6 +138,9 @@ impl Cache {
         let to = self.scratch(name)?;
         std::fs::copy(base.join(DB_FILE), to.join(DB_FILE))
             .with_context(|| format!("cannot copy the base store of {n} to {}", to.display()))?;
+        // On the disk before the case starts: otherwise the copy's writeback (hundreds
+        // of MB at 1M) competes with the case's own writes and fsyncs.
+        std::fs::File::open(to.join(DB_FILE))?.sync_all()?;
         Ok(to)
     }
 

@@ -66,6 +66,17 @@ enum Command {
         dir: PathBuf,
         #[arg(long)]
         n: u64,
+        /// Measure the open of a store a writer left without closing.
+        #[arg(long)]
+        after_crash: bool,
+    },
+    /// Writes to a store and exits without closing it (run by `scale`).
+    #[command(hide = true)]
+    ScaleDirty {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        n: u64,
     },
 }
 
@@ -144,10 +155,29 @@ fn main() -> Result<()> {
             }
             write_json(json.as_deref(), &results)
         }
-        Command::ScaleOne { dir, n } => {
+        Command::ScaleOne {
+            dir,
+            n,
+            after_crash: false,
+        } => {
             let r = scale::one(&dir, n)?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
+        }
+        Command::ScaleOne {
+            dir,
+            n,
+            after_crash: true,
+        } => {
+            let r = scale::after_crash(&dir, n)?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Command::ScaleDirty { dir, n } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(scale::dirty(&dir, n))
         }
     }
 }

@@ -134,4 +134,10 @@ fn scale_opens_and_verifies_a_store_in_a_process_of_its_own() {
     assert!(r["rss_after_open_mb"].as_f64().unwrap() > 0.0, "{r}");
     assert!(r["db_bytes"].as_u64().unwrap() > 150 * 200, "{r}");
     assert!(r["verify_ms"].as_f64().unwrap() > 0.0, "{r}");
+    // The base copy was closed cleanly; the store the dying writer left was checked.
+    assert_eq!(r["open_checked"], false, "{r}");
+    assert!(
+        r["crashed_open_integrity_ms"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
 }

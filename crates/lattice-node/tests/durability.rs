@@ -94,6 +94,13 @@ fn acknowledged_entries_survive_sigkill() {
 
         let store = Store::open(dir.path(), StoreOptions::default())
             .unwrap_or_else(|e| panic!("round {round}: reopening failed: {e}"));
+        // A killed writer that committed never closed cleanly: the full check runs.
+        if !acks.lock().unwrap().is_empty() {
+            assert!(
+                store.open_report().integrity_checked,
+                "round {round}: the integrity check was skipped after a kill"
+            );
+        }
         for id in &acknowledged {
             assert!(store.contains(id), "round {round}: acknowledged {id} lost");
         }
@@ -112,4 +119,125 @@ fn acknowledged_entries_survive_sigkill() {
         "only {} entries were acknowledged in {ROUNDS} rounds",
         acknowledged.len()
     );
+}
+
+const LATTICE: &str = env!("CARGO_BIN_EXE_lattice");
+
+fn lattice(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(LATTICE)
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("HOME", cwd)
+        .output()
+        .expect("lattice runs")
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts `lattice node` on `dir`'s `n.env` and waits until it answers; puts one entry.
+fn start_node_and_put(dir: &std::path::Path, port: u16, text: &str) -> std::process::Child {
+    let child = Command::new(LATTICE)
+        .args(["--env-file", "n.env", "node"])
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_for("the node to answer", || {
+        lattice(dir, &["status", "--json", "--url", &url])
+            .status
+            .success()
+    });
+    let put = lattice(
+        dir,
+        &[
+            "--env-file",
+            "n.env",
+            "put",
+            "--url",
+            &url,
+            &format!(r#"{{"text":"{text}"}}"#),
+        ],
+    );
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    child
+}
+
+#[test]
+fn a_node_stopped_by_sigterm_leaves_ledger_db_alone_and_one_killed_is_checked_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("n.env"),
+        format!(
+            "LATTICE_DATA_DIR=./data\nLATTICE_P2P_LISTEN=/ip4/127.0.0.1/tcp/0\nLATTICE_HTTP_LISTEN=127.0.0.1:{port}\n"
+        ),
+    )
+    .unwrap();
+    let keygen = lattice(dir.path(), &["keygen", "--env-file", "n.env"]);
+    assert!(
+        keygen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keygen.stderr)
+    );
+    let data = dir.path().join("data");
+
+    let mut node = start_node_and_put(dir.path(), port, "first");
+    assert!(
+        data.join("ledger.db-wal").exists(),
+        "a running node logs ahead"
+    );
+    let pid = node.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(node.wait().unwrap().success());
+    for f in ["ledger.db-wal", "ledger.db-shm"] {
+        assert!(!data.join(f).exists(), "{f} left behind after SIGTERM");
+    }
+    // ledger.db alone is the whole ledger: a copy of it opens with the same root.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(data.join("ledger.db"), copy.path().join("ledger.db")).unwrap();
+    let original = Store::open_read_only(&data, StoreOptions::default()).unwrap();
+    let copied = Store::open(copy.path(), StoreOptions::default()).unwrap();
+    assert_eq!(copied.len(), 1);
+    assert_eq!(
+        (copied.root(), copied.len()),
+        (original.root(), original.len())
+    );
+    assert!(
+        !copied.open_report().integrity_checked,
+        "a clean stop is recorded"
+    );
+    drop((original, copied));
+
+    // SIGKILL after a write: the next open runs the full check.
+    let mut node = start_node_and_put(dir.path(), port, "second");
+    node.kill().unwrap();
+    node.wait().unwrap();
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    assert!(store.open_report().integrity_checked);
+    assert_eq!(store.len(), 2);
 }

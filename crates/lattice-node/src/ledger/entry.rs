@@ -280,6 +280,29 @@ impl Entry {
         })
     }
 
+    /// The id an entry arriving as JSON text has by its content, and its signature
+    /// bytes, found without checking the key or the signature (`None` where `from_json`
+    /// would refuse it before that). For recognising a copy of an entry already held
+    /// (gossip delivers each entry once per mesh peer), never for accepting one: the
+    /// signature is not part of the id, so a forged copy has the same id.
+    pub fn claimed_id_of_json(text: &str, max_payload: usize) -> Option<(EntryId, [u8; 64])> {
+        let wire: WireEntry = serde_json::from_str(text).ok()?;
+        check_created_at(wire.created_at).ok()?;
+        if wire.payload.get().len() > max_payload.saturating_mul(8).max(1024) {
+            return None;
+        }
+        let value = parse_payload(wire.payload.get()).ok()?;
+        let payload = canonical_payload(&value, max_payload).ok()?;
+        let peer: libp2p_identity::PeerId = wire.author.parse().ok()?;
+        let author = public_key_of(&peer)?;
+        let signature: [u8; 64] = hex::decode(&wire.signature).ok()?.try_into().ok()?;
+        let id = id_of(&signed_bytes(&author, wire.created_at, &payload));
+        if wire.id.is_some_and(|claimed| claimed != id) {
+            return None;
+        }
+        Some((id, signature))
+    }
+
     /// Rebuilds an entry read back from our own database. The id is recomputed (so a
     /// damaged row cannot pose as another entry) but the signature is not re-checked here;
     /// `lattice verify` does that ([`Entry::reverify`]).

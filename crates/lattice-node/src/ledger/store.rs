@@ -21,8 +21,12 @@ use super::entry::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
 use super::genesis::{Genesis, Ledger, LedgerId, UnauthorizedAuthor};
 
 mod evict;
+mod schema;
+mod verify;
+mod writer;
 use super::merkle::{Hash, InclusionProof, Merkle, Prefix, Subtree};
 use evict::{apply_evictions, evict, learn_records};
+pub use schema::VERSION as SCHEMA_VERSION;
 
 pub const DB_FILE: &str = "ledger.db";
 pub const LOCK_FILE: &str = "lattice.lock";
@@ -33,28 +37,6 @@ const WRITE_QUEUE: usize = 1024;
 const MAX_GROUP: usize = 4096;
 /// Committed batches buffered for slow subscribers before they see `Lagged`.
 const COMMITTED_BUFFER: usize = 1024;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS entries (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    id          BLOB    NOT NULL UNIQUE CHECK (length(id) = 32),
-    author      BLOB    NOT NULL CHECK (length(author) = 32),
-    created_at  INTEGER NOT NULL,
-    payload     TEXT    NOT NULL,
-    signature   BLOB    NOT NULL CHECK (length(signature) = 64),
-    received_at INTEGER NOT NULL
-);
-PRAGMA user_version = 1;
-";
-
-/// Which ledger the directory holds (`ledger` = its id, `genesis` = the record, base64),
-/// so a node never mixes two ledgers in one directory.
-const META_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,6 +54,11 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "database {path} has layout version {version}, newer than this program's {}; use a newer lattice",
+        schema::VERSION
+    )]
+    NewerLayout { path: PathBuf, version: i64 },
     #[error("integrity check of {path} failed: {detail}")]
     Corrupt { path: PathBuf, detail: String },
     #[error("writing to the ledger failed and the store stopped accepting entries: {0}")]
@@ -98,6 +85,7 @@ impl StoreError {
             StoreError::DataDir { .. } => "data_dir",
             StoreError::Locked(_) => "data_dir_locked",
             StoreError::Sqlite { .. } => "database",
+            StoreError::NewerLayout { .. } => "database_too_new",
             StoreError::Corrupt { .. } => "database_corrupt",
             StoreError::WriterFailed(_) => "store_failed",
             StoreError::OtherLedger { .. } => "other_ledger",
@@ -134,8 +122,14 @@ impl Default for StoreOptions {
 pub struct OpenReport {
     pub path: PathBuf,
     pub entries: usize,
+    /// Whether the full integrity check (`PRAGMA quick_check`) ran: it is skipped only
+    /// when the last session closed cleanly and nothing was written since.
+    pub integrity_checked: bool,
+    /// Time spent on the integrity check (zero when skipped).
     pub integrity: Duration,
     pub rebuild: Duration,
+    /// The layout version migrated from at this open, if any.
+    pub migrated_from: Option<i64>,
 }
 
 /// The result of one acknowledged append.
@@ -171,8 +165,11 @@ struct WriteRequest {
 
 struct Inner {
     path: PathBuf,
+    /// Also the id index: each leaf records its entry's row.
     tree: RwLock<Merkle>,
-    reader: Mutex<Connection>,
+    /// `None` once closed: the writer's connection must be the last to close, so SQLite
+    /// folds the log into the file and deletes it.
+    reader: Mutex<Option<Connection>>,
     writer: Mutex<Option<mpsc::Sender<WriteRequest>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     failure: Mutex<Option<String>>,
@@ -249,14 +246,28 @@ impl Store {
                 })
                 .map_err(&err)?;
         }
-        conn.execute_batch(SCHEMA).map_err(&err)?;
+        let found = schema::inspect(&conn).map_err(&err)?;
+        if found.version > schema::VERSION {
+            return Err(StoreError::NewerLayout {
+                path,
+                version: found.version,
+            });
+        }
+        let integrity = (!found.clean)
+            .then(|| integrity_check(&conn, &path))
+            .transpose()?;
+        schema::prepare(&mut conn, found).map_err(&err)?;
+        let migrated_from =
+            (found.version != 0 && found.version != schema::VERSION).then_some(found.version);
         check_ledger(&conn, dir, &path, options.ledger.genesis())?;
         learn_records(&conn, &options.ledger).map_err(&err)?;
         // Also after a crash between a removal's commit and its evictions.
         // (Only removed authors: entries a directory holds of authors never admitted are
         // not this node's to judge at open; they were refused on arrival.)
         let stale = options.ledger.removed_evictions();
-        evict(&mut conn, &options.ledger, &stale).map_err(&err)?;
+        let evicted = !evict(&mut conn, &options.ledger, &stale)
+            .map_err(&err)?
+            .is_empty();
 
         let reader = Connection::open_with_flags(
             &path,
@@ -264,13 +275,24 @@ impl Store {
         )
         .map_err(&err)?;
         reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
-        let (tree, report) = load(&reader, &path)?;
+        let (tree, rebuild) = load(&reader, &path)?;
+        let report = OpenReport {
+            path: path.clone(),
+            entries: tree.len(),
+            integrity_checked: integrity.is_some(),
+            integrity: integrity.unwrap_or_default(),
+            rebuild,
+            migrated_from,
+        };
+        log_open(&report);
+        // Until the first commit clears it, the mark stays (and an open writes nothing).
+        let marked = found.clean && migrated_from.is_none() && !evicted;
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let inner = Arc::new(Inner {
             path,
             tree: RwLock::new(tree),
-            reader: Mutex::new(reader),
+            reader: Mutex::new(Some(reader)),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(None),
             failure: Mutex::new(None),
@@ -284,7 +306,7 @@ impl Store {
         let weak = Arc::downgrade(&inner);
         let handle = std::thread::Builder::new()
             .name("lattice-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, weak))
+            .spawn(move || writer::run(conn, rx, weak, marked))
             .map_err(dir_err)?;
         *inner.writer_thread.lock().expect("not poisoned") = Some(handle);
         Ok(Store { inner })
@@ -299,17 +321,36 @@ impl Store {
             Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&err)?
         } else {
             let c = Connection::open_in_memory().map_err(&err)?;
-            c.execute_batch(SCHEMA).map_err(&err)?;
+            c.execute_batch(schema::ENTRIES_V2).map_err(&err)?;
             c
         };
         reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        // Layout 1 reads as layout 2 does (same columns); migrating is the writer's job.
+        let found = schema::inspect(&reader).map_err(&err)?;
+        if found.version > schema::VERSION {
+            return Err(StoreError::NewerLayout {
+                path,
+                version: found.version,
+            });
+        }
+        let integrity = (!found.clean)
+            .then(|| integrity_check(&reader, &path))
+            .transpose()?;
         learn_records(&reader, &options.ledger).map_err(&err)?;
-        let (tree, report) = load(&reader, &path)?;
+        let (tree, rebuild) = load(&reader, &path)?;
+        let report = OpenReport {
+            path: path.clone(),
+            entries: tree.len(),
+            integrity_checked: integrity.is_some(),
+            integrity: integrity.unwrap_or_default(),
+            rebuild,
+            migrated_from: None,
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 tree: RwLock::new(tree),
-                reader: Mutex::new(reader),
+                reader: Mutex::new(Some(reader)),
                 writer: Mutex::new(None),
                 writer_thread: Mutex::new(None),
                 failure: Mutex::new(None),
@@ -441,32 +482,45 @@ impl Store {
     }
 
     pub fn get(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
-        let conn = self.inner.reader.lock().expect("not poisoned");
-        conn.query_row(
-            "SELECT author, created_at, payload, signature FROM entries WHERE id = ?1",
-            [id.as_bytes().as_slice()],
-            row_to_entry,
-        )
-        .optional()
-        .map_err(sqlite(&self.inner.path))
+        Ok(self.get_many(std::slice::from_ref(id))?.pop())
     }
 
     /// The entries among `ids` that are stored, in no particular order.
     pub fn get_many(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StoreError> {
-        let conn = self.inner.reader.lock().expect("not poisoned");
+        // The tree knows each id's row; a reader's tree was loaded at its open, so an id
+        // it does not know may have been committed by the writing process since.
+        let rows: Vec<(EntryId, Option<u64>)> = {
+            let tree = self.inner.tree.read().expect("not poisoned");
+            ids.iter().map(|id| (*id, tree.seq_of(id))).collect()
+        };
+        let is_writer = self.inner._lock.is_some();
+        let guard = self.inner.reader.lock().expect("not poisoned");
+        let conn = guard.as_ref().ok_or(StoreError::Closed)?;
         let err = sqlite(&self.inner.path);
-        let mut stmt = conn
+        let mut by_seq = conn
             .prepare_cached(
-                "SELECT author, created_at, payload, signature FROM entries WHERE id = ?1",
+                "SELECT author, created_at, payload, signature FROM entries WHERE seq = ?1",
             )
             .map_err(&err)?;
         let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(e) = stmt
-                .query_row([id.as_bytes().as_slice()], row_to_entry)
-                .optional()
-                .map_err(&err)?
-            {
+        for (id, seq) in rows {
+            let found = match seq {
+                Some(seq) => by_seq
+                    .query_row([seq as i64], row_to_entry)
+                    .optional()
+                    .map_err(&err)?,
+                None if !is_writer => conn
+                    .prepare_cached(
+                        "SELECT author, created_at, payload, signature FROM entries WHERE id = ?1",
+                    )
+                    .map_err(&err)?
+                    .query_row([id.as_bytes().as_slice()], row_to_entry)
+                    .optional()
+                    .map_err(&err)?,
+                None => None,
+            };
+            // A row whose content does not hash to its id is not that entry.
+            if let Some(e) = found.filter(|e| e.id() == id) {
                 out.push(e);
             }
         }
@@ -479,7 +533,8 @@ impl Store {
         &self,
         author: &[u8; 32],
     ) -> Result<std::collections::BTreeSet<EntryId>, StoreError> {
-        let conn = self.inner.reader.lock().expect("not poisoned");
+        let guard = self.inner.reader.lock().expect("not poisoned");
+        let conn = guard.as_ref().ok_or(StoreError::Closed)?;
         let err = sqlite(&self.inner.path);
         let mut stmt = conn
             .prepare_cached(
@@ -501,7 +556,8 @@ impl Store {
 
     /// The most recently stored entries, newest first.
     pub fn latest(&self, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let conn = self.inner.reader.lock().expect("not poisoned");
+        let guard = self.inner.reader.lock().expect("not poisoned");
+        let conn = guard.as_ref().ok_or(StoreError::Closed)?;
         let err = sqlite(&self.inner.path);
         let mut stmt = conn
             .prepare_cached(
@@ -519,7 +575,8 @@ impl Store {
         &self,
         mut f: impl FnMut(Entry) -> Result<(), E>,
     ) -> Result<(), E> {
-        let conn = self.inner.reader.lock().expect("not poisoned");
+        let guard = self.inner.reader.lock().expect("not poisoned");
+        let conn = guard.as_ref().ok_or(StoreError::Closed)?;
         let err = sqlite(&self.inner.path);
         let mut stmt = conn
             .prepare("SELECT author, created_at, payload, signature FROM entries ORDER BY seq")
@@ -531,66 +588,34 @@ impl Store {
         Ok(())
     }
 
-    /// Re-checks every stored entry from scratch (id, payload size, strict signature)
-    /// and, for the writing store, that the root rebuilt from the rows equals the live one.
-    pub fn verify_all(&self) -> Result<VerifyReport, StoreError> {
-        let conn = self.inner.reader.lock().expect("not poisoned");
-        let err = sqlite(&self.inner.path);
-        let mut stmt = conn
-            .prepare("SELECT id, author, created_at, payload, signature FROM entries ORDER BY seq")
-            .map_err(&err)?;
-        let mut rows = stmt.query([]).map_err(&err)?;
-        let mut problems = Vec::new();
-        let mut ids = Vec::new();
-        while let Some(row) = rows.next().map_err(&err)? {
-            let stored_id: Vec<u8> = row.get(0).map_err(&err)?;
-            let entry = row_to_entry_at(row, 1).map_err(&err)?;
-            if stored_id != entry.id().as_bytes() {
-                problems.push(format!(
-                    "row {} is stored under id {} but its content hashes to {}",
-                    ids.len() + 1,
-                    hex::encode(&stored_id),
-                    entry.id()
-                ));
-            }
-            if let Err(e) = entry.reverify(self.inner.options.max_payload) {
-                problems.push(format!("entry {}: {e}", entry.id()));
-            }
-            ids.push(entry.id());
-        }
-        let entries = ids.len();
-        let rebuilt = Merkle::from_ids(ids).root();
-        let live = self.root();
-        // Only a writer's live tree is authoritative: a reader's was loaded at open and
-        // another process may have committed since.
-        let is_writer = self.inner._lock.is_some();
-        if is_writer && rebuilt != live {
-            problems.push(format!(
-                "root rebuilt from the database ({}) differs from the live root ({})",
-                hex::encode(rebuilt),
-                hex::encode(live)
-            ));
-        }
-        Ok(VerifyReport {
-            entries,
-            root: rebuilt,
-            problems,
-        })
-    }
-
-    /// Stops accepting entries, commits everything already queued and waits for the
-    /// writer to finish. Blocks; call it from a blocking context.
+    /// Stops accepting entries, commits everything already queued, records a clean
+    /// close, folds the write-ahead log into `ledger.db` and waits for the writer to
+    /// finish: afterwards `ledger.db` alone holds the whole ledger (no `-wal`, no `-shm`).
+    /// Reads that need the database fail with [`StoreError::Closed`] from here on.
+    /// Blocks; call it from a blocking context. Dropping the last handle does the same.
     pub fn close(&self) {
-        self.inner.writer.lock().expect("not poisoned").take();
-        let handle = self
-            .inner
-            .writer_thread
-            .lock()
-            .expect("not poisoned")
-            .take();
+        self.inner.shut();
+    }
+}
+
+impl Inner {
+    fn shut(&self) {
+        self.writer.lock().expect("not poisoned").take();
+        // The writer's connection must close last (see `reader`).
+        self.reader.lock().expect("not poisoned").take();
+        let handle = self.writer_thread.lock().expect("not poisoned").take();
         if let Some(handle) = handle {
-            let _ = handle.join();
+            // The writer thread itself may drop the last handle; it finishes on its own.
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shut();
     }
 }
 
@@ -604,7 +629,6 @@ fn check_ledger(
     genesis: &Genesis,
 ) -> Result<(), StoreError> {
     let err = sqlite(path);
-    conn.execute_batch(META_SCHEMA).map_err(&err)?;
     let recorded: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'ledger'", [], |r| {
             r.get(0)
@@ -699,170 +723,54 @@ fn row_to_entry_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Entry
     ))
 }
 
-fn load(conn: &Connection, path: &Path) -> Result<(Merkle, OpenReport), StoreError> {
-    let err = sqlite(path);
+/// `PRAGMA quick_check`: a full pass over the file.
+fn integrity_check(conn: &Connection, path: &Path) -> Result<Duration, StoreError> {
     let started = Instant::now();
     let check: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
-        .map_err(&err)?;
+        .map_err(sqlite(path))?;
     if check != "ok" {
         return Err(StoreError::Corrupt {
             path: path.to_owned(),
             detail: check,
         });
     }
-    let integrity = started.elapsed();
+    Ok(started.elapsed())
+}
+
+/// Rebuilds the tree (with each id's row) from the database.
+fn load(conn: &Connection, path: &Path) -> Result<(Merkle, Duration), StoreError> {
     let started = Instant::now();
-    let mut stmt = conn.prepare("SELECT id FROM entries").map_err(&err)?;
-    let ids = stmt
-        .query_map([], |r| {
-            let v: Vec<u8> = r.get(0)?;
-            let arr: [u8; 32] = v
-                .try_into()
-                .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, 0))?;
-            Ok(EntryId(arr))
-        })
-        .map_err(&err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&err)?;
-    let tree = Merkle::from_ids(ids);
-    let report = OpenReport {
-        path: path.to_owned(),
-        entries: tree.len(),
-        integrity,
-        rebuild: started.elapsed(),
-    };
+    let ids = read_ids(conn).map_err(sqlite(path))?;
+    Ok((Merkle::from_ids_with_seq(ids), started.elapsed()))
+}
+
+fn read_ids(conn: &Connection) -> rusqlite::Result<Vec<(EntryId, u64)>> {
+    let count: i64 = conn.query_row("SELECT max(seq) FROM entries", [], |r| {
+        r.get::<_, Option<i64>>(0).map(|m| m.unwrap_or(0))
+    })?;
+    let mut ids = Vec::with_capacity(count.clamp(0, 1 << 26) as usize);
+    let mut stmt = conn.prepare("SELECT seq, id FROM entries")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let id = row.get_ref(1)?.as_blob()?;
+        let id: [u8; 32] = id
+            .try_into()
+            .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(1, id.len() as i64))?;
+        ids.push((EntryId(id), seq as u64));
+    }
+    Ok(ids)
+}
+
+fn log_open(report: &OpenReport) {
     tracing::info!(
-        path = %path.display(),
+        path = %report.path.display(),
         entries = report.entries,
+        integrity_checked = report.integrity_checked,
         integrity_ms = report.integrity.as_millis() as u64,
         rebuild_ms = report.rebuild.as_millis() as u64,
-        "opened ledger: integrity ok, Merkle tree rebuilt"
+        migrated_from = report.migrated_from,
+        "opened ledger"
     );
-    Ok((tree, report))
-}
-
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<WriteRequest>,
-    inner: std::sync::Weak<Inner>,
-) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut group = vec![first];
-        let mut queued = group[0].entries.len();
-        while queued < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(req) => {
-                    queued += req.entries.len();
-                    group.push(req);
-                }
-                Err(_) => break,
-            }
-        }
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        if let Some(reason) = inner.failure.lock().expect("not poisoned").clone() {
-            for req in group {
-                let _ = req
-                    .reply
-                    .send(Err(StoreError::WriterFailed(reason.clone())));
-            }
-            continue;
-        }
-        // Checked again here, in commit order: a removal committed since the caller's
-        // check must not let its author's entry in behind it.
-        let ledger = Arc::clone(&inner.options.ledger);
-        let group: Vec<WriteRequest> = group
-            .into_iter()
-            .filter_map(
-                |req| match req.entries.iter().try_for_each(|e| ledger.check(e)) {
-                    Ok(()) => Some(req),
-                    Err(refused) => {
-                        let _ = req.reply.send(Err(StoreError::Unauthorized(refused)));
-                        None
-                    }
-                },
-            )
-            .collect();
-        if group.is_empty() {
-            continue;
-        }
-        match commit_group(&mut conn, &group) {
-            Ok(inserted) => {
-                inner.commits.fetch_add(1, Ordering::Relaxed);
-                inner.entries_written.fetch_add(
-                    inserted.iter().filter(|i| **i).count() as u64,
-                    Ordering::Relaxed,
-                );
-                let mut tree = inner.tree.write().expect("not poisoned");
-                let mut fresh = Vec::new();
-                let mut flags = inserted.into_iter();
-                let mut replies = Vec::with_capacity(group.len());
-                for req in group {
-                    let mut results = Vec::with_capacity(req.entries.len());
-                    for entry in &req.entries {
-                        let inserted = flags.next().expect("one flag per entry");
-                        if inserted {
-                            tree.insert(&entry.id());
-                            fresh.push(entry.clone());
-                        }
-                        results.push(Appended {
-                            id: entry.id(),
-                            inserted,
-                            root: tree.root(),
-                            count: tree.len(),
-                        });
-                    }
-                    replies.push((req.reply, results));
-                }
-                drop(tree);
-                if let Some(evictions) = ledger.learn(&fresh) {
-                    apply_evictions(&mut conn, &inner, &evictions);
-                }
-                if !fresh.is_empty() {
-                    // No subscribers is fine.
-                    let _ = inner.committed.send(fresh.into());
-                }
-                for (reply, results) in replies {
-                    let _ = reply.send(Ok(results));
-                }
-            }
-            Err(e) => {
-                let reason = format!("commit to {} failed: {e}", inner.path.display());
-                tracing::error!("{reason}; no further entries will be accepted");
-                *inner.failure.lock().expect("not poisoned") = Some(reason.clone());
-                for req in group {
-                    let _ = req
-                        .reply
-                        .send(Err(StoreError::WriterFailed(reason.clone())));
-                }
-            }
-        }
-    }
-}
-
-fn commit_group(conn: &mut Connection, group: &[WriteRequest]) -> rusqlite::Result<Vec<bool>> {
-    let tx = conn.transaction()?;
-    let mut inserted = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO entries (id, author, created_at, payload, signature, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let received = crate::time::now_ms() as i64;
-        for entry in group.iter().flat_map(|r| &r.entries) {
-            let n = stmt.execute(params![
-                entry.id().as_bytes().as_slice(),
-                entry.author_key().as_slice(),
-                entry.created_at() as i64,
-                entry.payload_json(),
-                entry.signature().as_slice(),
-                received,
-            ])?;
-            inserted.push(n == 1);
-        }
-    }
-    tx.commit()?;
-    Ok(inserted)
 }

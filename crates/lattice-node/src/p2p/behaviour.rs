@@ -49,15 +49,25 @@ pub(super) struct Behaviour {
     pub nat: Nat,
 }
 
-/// The gossip message id is the entry id, so the same entry arriving along two paths is
-/// one message. Anything that is not a valid entry falls back to the hash of its bytes
-/// (it will be rejected by validation anyway).
+/// The gossip message id is the hash of the entry's id and signature, so the same entry
+/// arriving along two paths is one message, dropped as a duplicate before anything checks
+/// it again. It is computed for every copy, so it checks no signature (validation does,
+/// once); the signature is part of it so that a forged copy of an entry (same content,
+/// bad signature) is a message of its own, and rejecting it cannot suppress the genuine
+/// one. Anything that does not parse as an entry falls back to the hash of its bytes (it
+/// will be rejected by validation anyway).
 fn message_id(max_payload: usize) -> impl Fn(&gossipsub::Message) -> gossipsub::MessageId {
     move |m| match std::str::from_utf8(&m.data)
         .ok()
-        .and_then(|text| Entry::from_json(text, max_payload).ok())
+        .and_then(|text| Entry::claimed_id_of_json(text, max_payload))
     {
-        Some(entry) => gossipsub::MessageId::new(entry.id().as_bytes()),
+        Some((id, signature)) => {
+            let mut h = Sha256::new();
+            h.update(b"lattice/gossip-id/v1");
+            h.update(id.as_bytes());
+            h.update(signature);
+            gossipsub::MessageId::new(&h.finalize())
+        }
         None => gossipsub::MessageId::new(&Sha256::digest(&m.data)),
     }
 }

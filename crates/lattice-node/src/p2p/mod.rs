@@ -217,6 +217,7 @@ pub enum P2pEvent {
 pub struct P2pHandle {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
+    gossip_checks: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Starts the swarm in its own task, listening and dialing the bootstrap peers. It
@@ -254,11 +255,13 @@ fn start(
     let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
     let peer_id = config.key.peer_id();
     let event_loop = swarm::EventLoop::new(config, store, cancel, commands_rx, events_tx, metrics)?;
+    let gossip_checks = event_loop.gossip_checks();
     tokio::spawn(event_loop.run());
     Ok((
         P2pHandle {
             commands: commands_tx,
             peer_id,
+            gossip_checks,
         },
         events_rx,
     ))
@@ -267,6 +270,13 @@ fn start(
 impl P2pHandle {
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Gossiped entries whose signature was checked so far: once per new entry, never
+    /// for a copy of one already held.
+    pub fn gossip_signature_checks(&self) -> u64 {
+        self.gossip_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {

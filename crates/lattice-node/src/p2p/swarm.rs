@@ -9,6 +9,8 @@
 //! [`P2pHandle`]: super::P2pHandle
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -106,6 +108,8 @@ pub(super) struct EventLoop {
     /// Per-peer limit on gossiped entries, and its rate-limited warning.
     rate: super::rate::RateLimiter,
     rate_warning: crate::throttle::LogThrottle,
+    /// Gossiped entries whose signature was checked (copies of held entries are not).
+    gossip_checks: Arc<AtomicU64>,
 }
 
 impl EventLoop {
@@ -216,7 +220,13 @@ impl EventLoop {
             admission: admit::Gatekeeper::new(admission),
             rate: super::rate::RateLimiter::new(config.peer_rate),
             rate_warning: crate::throttle::LogThrottle::default(),
+            gossip_checks: Arc::default(),
         })
+    }
+
+    /// Counts the gossiped entries whose signature this loop checks.
+    pub(super) fn gossip_checks(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.gossip_checks)
     }
 
     pub(super) async fn run(mut self) {
@@ -672,7 +682,20 @@ impl EventLoop {
                     .allow(propagation_source, std::time::Instant::now())
                 {
                     self.over_rate(propagation_source)
+                } else if let Some(id) = std::str::from_utf8(&message.data)
+                    .ok()
+                    .and_then(|text| Entry::claimed_id_of_json(text, self.max_payload))
+                    .map(|(id, _)| id)
+                    .filter(|id| self.store.contains(id))
+                {
+                    // A copy of an entry already held (from another mesh peer, or by
+                    // reconciliation): nothing to store, so nothing to verify. Not
+                    // forwarded either: whoever sent it has it, and it may be a forgery
+                    // of held content (the id leaves the signature out).
+                    debug!(%id, peer = %propagation_source, "gossiped copy of a held entry ignored");
+                    MessageAcceptance::Ignore
                 } else {
+                    self.gossip_checks.fetch_add(1, Ordering::Relaxed);
                     let parsed = std::str::from_utf8(&message.data)
                         .map_err(|e| ("malformed_entry", format!("not UTF-8: {e}")))
                         .and_then(|text| {

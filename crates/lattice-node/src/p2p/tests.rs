@@ -202,6 +202,31 @@ async fn an_entry_published_on_one_peer_is_stored_by_the_other() {
     assert_eq!(a.store.root(), b.store.root());
 }
 
+/// Gossip brings each entry once per mesh peer; only the first copy is worth a signature
+/// check (issue 12). A copy of an entry the node already holds costs none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossiped_copy_of_a_held_entry_is_not_verified_again() {
+    let (a, b) = connected_pair().await;
+    let b_id = b.handle.peer_id();
+    eventually("B is in A's gossip mesh", || in_mesh(&a, b_id)).await;
+
+    // B already holds `held` (as after a reconciliation); A gossips it, then a new one.
+    let held = entry(&a.key, 1);
+    b.store.append(held.clone()).await.unwrap();
+    a.store.append(held.clone()).await.unwrap();
+    a.handle.publish(&held).await;
+    let fresh = entry(&a.key, 2);
+    a.store.append(fresh.clone()).await.unwrap();
+    a.handle.publish(&fresh).await;
+    eventually("B stores the new entry", || async {
+        b.store.contains(&fresh.id())
+    })
+    .await;
+    // One peer's gossip is handled in order: the copy came before the new entry.
+    assert_eq!(b.handle.gossip_signature_checks(), 1);
+    assert_eq!(b.store.len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_gossiped_entry_is_rejected_and_never_stored() {
     let (a, mut b) = connected_pair().await;

@@ -4,8 +4,8 @@
 
 use rusqlite::Connection;
 
-use super::{Inner, row_to_entry};
-use crate::ledger::entry::{Entry, EntryId};
+use super::{Inner, read_ids, row_to_entry, row_to_entry_at, schema};
+use crate::ledger::entry::EntryId;
 use crate::ledger::genesis::Ledger;
 use crate::ledger::membership::{Evictions, MEMBERSHIP_KEY};
 use crate::ledger::merkle::Merkle;
@@ -17,12 +17,8 @@ pub(super) fn apply_evictions(conn: &mut Connection, inner: &Inner, evictions: &
         if gone.is_empty() {
             return Ok(gone);
         }
-        let mut stmt = conn.prepare("SELECT id FROM entries")?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, Vec<u8>>(0))?
-            .filter_map(|v| v.ok().and_then(|v| v.try_into().ok()).map(EntryId))
-            .collect();
-        *inner.tree.write().expect("not poisoned") = Merkle::from_ids(ids);
+        let ids = read_ids(conn)?;
+        *inner.tree.write().expect("not poisoned") = Merkle::from_ids_with_seq(ids);
         Ok(gone)
     });
     match result {
@@ -53,23 +49,25 @@ pub(super) fn evict(
         return Ok(Vec::new());
     }
     let tx = conn.transaction()?;
+    schema::clear_clean_mark(&tx)?;
     let mut gone = Vec::new();
     {
         let mut select = tx.prepare_cached(
-            "SELECT author, created_at, payload, signature FROM entries WHERE author = ?1",
+            "SELECT seq, author, created_at, payload, signature FROM entries WHERE author = ?1",
         )?;
-        let mut delete = tx.prepare_cached("DELETE FROM entries WHERE id = ?1")?;
+        let mut delete = tx.prepare_cached("DELETE FROM entries WHERE seq = ?1")?;
         for (author, keep) in &evictions.authors {
             let entries = select
-                .query_map([author.as_slice()], row_to_entry)?
+                .query_map([author.as_slice()], |r| {
+                    Ok((r.get::<_, i64>(0)?, row_to_entry_at(r, 1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let ids = entries
+            let doomed = entries
                 .iter()
-                .filter(|e| !ledger.is_admin_record(e))
-                .map(Entry::id);
-            for id in ids.filter(|id| !keep.contains(id)) {
-                delete.execute([id.as_bytes().as_slice()])?;
-                gone.push(id);
+                .filter(|(_, e)| !ledger.is_admin_record(e) && !keep.contains(&e.id()));
+            for (seq, e) in doomed {
+                delete.execute([seq])?;
+                gone.push(e.id());
             }
         }
     }
