@@ -293,8 +293,7 @@ impl Entry {
         }
         let value = parse_payload(wire.payload.get()).ok()?;
         let payload = canonical_payload(&value, max_payload).ok()?;
-        let peer: libp2p_identity::PeerId = wire.author.parse().ok()?;
-        let author = public_key_of(&peer)?;
+        let (author, _) = authors::by_text(&wire.author).ok()?;
         let signature: [u8; 64] = hex::decode(&wire.signature).ok()?.try_into().ok()?;
         let id = id_of(&signed_bytes(&author, wire.created_at, &payload));
         if wire.id.is_some_and(|claimed| claimed != id) {
