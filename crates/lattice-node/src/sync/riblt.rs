@@ -183,6 +183,38 @@ impl Encoder {
         self.produced
     }
 
+    /// How many ids it encodes.
+    pub fn len(&self) -> usize {
+        self.mappings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mappings.is_empty()
+    }
+
+    /// The short ids encoded, in the order they were given.
+    pub fn shorts(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.mappings.iter().map(|m| m.short)
+    }
+
+    /// Back to symbol 0, keeping the short ids (no hashing again).
+    pub fn restart(&mut self) {
+        let salt = self.salt;
+        for m in &mut self.mappings {
+            *m = Mapping::new(&salt, m.short);
+        }
+        self.produced = 0;
+    }
+
+    /// Positions the encoder at symbol `start`: onwards when it is behind, from symbol 0
+    /// again when it is past it (a page asked twice, or after another page).
+    pub fn seek(&mut self, start: u64) {
+        if start < self.produced {
+            self.restart();
+        }
+        self.skip_to(start);
+    }
+
     /// Skips to symbol `start` without producing the ones before it.
     pub fn skip_to(&mut self, start: u64) {
         for m in &mut self.mappings {
