@@ -655,7 +655,10 @@ async fn the_answering_side_prepares_a_reconciliation_once_for_its_pages_and_fet
     assert_eq!(SketchCache::global().uses(&salt, &root), Some(asked - 1));
     // The push changed the answering side's root: that is another set, prepared anew.
     assert_ne!(theirs.store.root(), root);
-    assert_eq!(SketchCache::global().uses(&salt, &theirs.store.root()), None);
+    assert_eq!(
+        SketchCache::global().uses(&salt, &theirs.store.root()),
+        None
+    );
 }
 
 /// A real node behind a router that answers its hello route 404, as a node older than
@@ -673,9 +676,17 @@ async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconcile
     let common = entries(&key, 0..300);
     let tmp = tempfile::tempdir().unwrap();
     let theirs_dir = tmp.path().join("theirs");
-    let theirs_items: Vec<Entry> = common.iter().chain(&entries(&key, 700..707)).cloned().collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 700..707))
+        .cloned()
+        .collect();
     store_with(&theirs_dir, &theirs_items).await.close();
-    let ours_items: Vec<Entry> = common.iter().chain(&entries(&key, 800..803)).cloned().collect();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 800..803))
+        .cloned()
+        .collect();
     let ours = store_with(&tmp.path().join("ours"), &ours_items).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -683,7 +694,10 @@ async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconcile
     let vars = [
         ("LATTICE_HTTP_LISTEN", addr.to_string()),
         ("LATTICE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0".to_string()),
-        ("LATTICE_API_TOKEN", "reconcile-test-token-0123456789".to_string()),
+        (
+            "LATTICE_API_TOKEN",
+            "reconcile-test-token-0123456789".to_string(),
+        ),
     ];
     let overrides = Overrides {
         data_dir: Some(theirs_dir),
@@ -691,7 +705,9 @@ async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconcile
     };
     let config = Config::from_pairs(&vars, &overrides).unwrap();
     let token = config.api_token.clone();
-    let node = NodeHandle::start(config, NodeOptions::fast()).await.unwrap();
+    let node = NodeHandle::start(config, NodeOptions::fast())
+        .await
+        .unwrap();
     let options = ServerOptions::default();
     let old = axum::Router::new()
         .route(

@@ -9,11 +9,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{Binary, SyncRequest, SyncResponse};
 use super::swarm::Command;
+use super::sync_codec::{NOT_IN_JSON, request_len, response_len};
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError,
 };
-use super::sync_codec::{NOT_IN_JSON, request_len, response_len};
 use crate::sync::reconcile_v2::{self, HelloRequest, ShortFetchRequest, SketchRequest};
 
 /// A [`Remote`] over the request-response protocol to one peer. Each method is one round

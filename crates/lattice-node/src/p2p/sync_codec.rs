@@ -103,11 +103,7 @@ impl<'a> Reader<'a> {
             return Err(FrameError::Truncated(what));
         }
         (0..n)
-            .map(|_| {
-                Ok(EntryId(
-                    self.take(32, what)?.try_into().expect("32 bytes"),
-                ))
-            })
+            .map(|_| Ok(EntryId(self.take(32, what)?.try_into().expect("32 bytes"))))
             .collect()
     }
 
@@ -126,7 +122,10 @@ impl<'a> Reader<'a> {
         Ok(EntriesMessage { entries })
     }
 
-    fn json<T: serde::de::DeserializeOwned>(&mut self, what: &'static str) -> Result<T, FrameError> {
+    fn json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<T, FrameError> {
         let b = self.bytes(what)?;
         serde_json::from_slice(b).map_err(|e| FrameError::Invalid(what, e.to_string()))
     }
@@ -159,7 +158,10 @@ fn put_entries(out: &mut Vec<u8>, m: &EntriesMessage) {
 }
 
 fn put_json<T: serde::Serialize>(out: &mut Vec<u8>, v: &T) {
-    put_bytes(out, &serde_json::to_vec(v).expect("sync messages serialize"));
+    put_bytes(
+        out,
+        &serde_json::to_vec(v).expect("sync messages serialize"),
+    );
 }
 
 mod tag {
@@ -392,11 +394,7 @@ impl request_response::Codec for SyncCodec {
         }
     }
 
-    async fn read_response<T>(
-        &mut self,
-        p: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<SyncResponse>
+    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
     where
         T: AsyncRead + Unpin + Send,
     {

@@ -161,7 +161,11 @@ async fn a_v2_asker_reconciles_with_a_peer_that_speaks_only_the_json_protocol() 
     let report = reconcile(&b.store, &remote, DEFAULT_MAX_PAYLOAD)
         .await
         .unwrap();
-    assert_eq!(report.method, Method::Sketch, "its state announces v2's sketch");
+    assert_eq!(
+        report.method,
+        Method::Sketch,
+        "its state announces v2's sketch"
+    );
     assert_eq!((report.pulled, report.pushed), (5, 4));
     assert_eq!(a.store.root(), b.store.root());
     b.store

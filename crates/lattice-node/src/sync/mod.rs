@@ -7,7 +7,7 @@ pub mod reconcile;
 pub mod reconcile_v2;
 pub mod riblt;
 pub mod schedule;
-pub mod sketch_cache;
 #[cfg(test)]
 pub(crate) mod sim;
+pub mod sketch_cache;
 pub mod states;

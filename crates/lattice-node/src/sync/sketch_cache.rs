@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::riblt::{CodedSymbol, Encoder, Salt};
-use crate::ledger::merkle::Hash;
 use crate::ledger::EntryId;
+use crate::ledger::merkle::Hash;
 
 /// Most reconciliations kept at once.
 pub const MAX_SLOTS: usize = 4;

@@ -11,8 +11,8 @@
 //! which the asker estimates the size of the difference and sizes its next page.
 
 use super::WireError;
-use crate::ledger::merkle::Hash;
 use crate::ledger::LedgerId;
+use crate::ledger::merkle::Hash;
 use crate::sync::riblt::{CodedSymbol, Salt};
 
 /// Buckets of the difference estimator.
@@ -104,7 +104,9 @@ fn take_varint(rest: &mut &[u8], what: &'static str) -> Result<u64, WireError> {
             return Ok(v);
         }
     }
-    Err(WireError::Limit(format!("a {what} holds a varint over 64 bits")))
+    Err(WireError::Limit(format!(
+        "a {what} holds a varint over 64 bits"
+    )))
 }
 
 fn take<'a>(rest: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
@@ -223,9 +225,9 @@ impl HelloAnswer {
         let status = take(&mut rest, 1, what)?[0];
         let answer = match status {
             EQUAL => HelloAnswer::Equal,
-            OTHER_LEDGER => {
-                HelloAnswer::OtherLedger(LedgerId(take(&mut rest, 32, what)?.try_into().expect("32")))
-            }
+            OTHER_LEDGER => HelloAnswer::OtherLedger(LedgerId(
+                take(&mut rest, 32, what)?.try_into().expect("32"),
+            )),
             DIFFER | DIFFER_ESTIMATED => {
                 let root = take(&mut rest, 32, what)?.try_into().expect("32 bytes");
                 let count = take_varint(&mut rest, what)?;
@@ -239,7 +241,11 @@ impl HelloAnswer {
                     .map(|_| take_symbol(&mut rest))
                     .collect::<Result<Vec<_>, _>>()?;
                 let buckets = if status == DIFFER_ESTIMATED {
-                    Some(take(&mut rest, BUCKETS, what)?.try_into().expect("64 bytes"))
+                    Some(
+                        take(&mut rest, BUCKETS, what)?
+                            .try_into()
+                            .expect("64 bytes"),
+                    )
                 } else {
                     None
                 };

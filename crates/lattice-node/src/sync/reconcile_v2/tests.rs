@@ -62,7 +62,11 @@ fn hello_messages_round_trip_and_an_equal_check_costs_at_most_64_bytes() {
         salt: Salt([7; 16]),
     };
     let equal = HelloAnswer::Equal.encode();
-    assert!(req.encode().len() + equal.len() <= 64, "{}", req.encode().len());
+    assert!(
+        req.encode().len() + equal.len() <= 64,
+        "{}",
+        req.encode().len()
+    );
     assert_eq!(HelloRequest::decode(&req.encode()), Ok(req.clone()));
     for answer in [
         HelloAnswer::Equal,
