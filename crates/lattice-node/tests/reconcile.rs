@@ -666,12 +666,6 @@ async fn the_answering_side_prepares_a_reconciliation_once_for_its_pages_and_fet
 /// reconciles by the sketch pages, over a real loopback socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconciles() {
-    use lattice_node::config::{Config, Overrides};
-    use lattice_node::http::client::{ClientLimits, NeighborClient};
-    use lattice_node::http::remote::paths;
-    use lattice_node::http::server::{self, ServerOptions};
-    use lattice_node::node::{NodeHandle, NodeOptions};
-
     let key = NodeKey::from_seed([25; 32]);
     let common = entries(&key, 0..300);
     let tmp = tempfile::tempdir().unwrap();
@@ -689,41 +683,7 @@ async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconcile
         .collect();
     let ours = store_with(&tmp.path().join("ours"), &ours_items).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let vars = [
-        ("LATTICE_HTTP_LISTEN", addr.to_string()),
-        ("LATTICE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0".to_string()),
-        (
-            "LATTICE_API_TOKEN",
-            "reconcile-test-token-0123456789".to_string(),
-        ),
-    ];
-    let overrides = Overrides {
-        data_dir: Some(theirs_dir),
-        ..Overrides::default()
-    };
-    let config = Config::from_pairs(&vars, &overrides).unwrap();
-    let token = config.api_token.clone();
-    let node = NodeHandle::start(config, NodeOptions::fast())
-        .await
-        .unwrap();
-    let options = ServerOptions::default();
-    let old = axum::Router::new()
-        .route(
-            &format!("/{}", paths::HELLO),
-            axum::routing::post(|| async {
-                (
-                    axum::http::StatusCode::NOT_FOUND,
-                    r#"{"kind":"not_found","message":"no such endpoint"}"#,
-                )
-            }),
-        )
-        .fallback_service(server::router(node.clone(), &options));
-    let serving = tokio::spawn(server::serve(listener, old, options, node.shutdown_token()));
-    let base = url::Url::parse(&format!("http://{addr}/")).unwrap();
-    let client = NeighborClient::new(base, token, ClientLimits::default()).unwrap();
-
+    let (node, client, serving) = serve_node(theirs_dir, true).await;
     let err = client
         .hello(&HelloRequest {
             ledger: reconcile_v2::ledger_prefix(&ours.ledger().id()),
@@ -737,6 +697,99 @@ async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconcile
     let report = reconcile::reconcile(&ours, &client, MAX).await.unwrap();
     assert_eq!(report.method, Method::Sketch);
     assert_eq!((report.pulled, report.pushed), (7, 3));
+    assert_eq!(ours.root(), node.store().root());
+
+    node.shutdown_token().cancel();
+    let _ = serving.await;
+    node.shutdown().await;
+}
+
+/// A real node over `dir`, served on a loopback socket (its hello route answering 404,
+/// as an older node's, when `without_hello`), and a neighbour client of it.
+async fn serve_node(
+    dir: std::path::PathBuf,
+    without_hello: bool,
+) -> (
+    lattice_node::node::NodeHandle,
+    lattice_node::http::client::NeighborClient,
+    tokio::task::JoinHandle<()>,
+) {
+    use lattice_node::config::{Config, Overrides};
+    use lattice_node::http::client::{ClientLimits, NeighborClient};
+    use lattice_node::http::remote::paths;
+    use lattice_node::http::server::{self, ServerOptions};
+    use lattice_node::node::{NodeHandle, NodeOptions};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let vars = [
+        ("LATTICE_HTTP_LISTEN", addr.to_string()),
+        ("LATTICE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0".to_string()),
+        (
+            "LATTICE_API_TOKEN",
+            "reconcile-test-token-0123456789".to_string(),
+        ),
+    ];
+    let overrides = Overrides {
+        data_dir: Some(dir),
+        ..Overrides::default()
+    };
+    let config = Config::from_pairs(&vars, &overrides).unwrap();
+    let token = config.api_token.clone();
+    let node = NodeHandle::start(config, NodeOptions::fast())
+        .await
+        .unwrap();
+    let options = ServerOptions::default();
+    let mut app = server::router(node.clone(), &options);
+    if without_hello {
+        app = axum::Router::new()
+            .route(
+                &format!("/{}", paths::HELLO),
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::NOT_FOUND,
+                        r#"{"kind":"not_found","message":"no such endpoint"}"#,
+                    )
+                }),
+            )
+            .fallback_service(app);
+    }
+    let serving = tokio::spawn(server::serve(listener, app, options, node.shutdown_token()));
+    let base = url::Url::parse(&format!("http://{addr}/")).unwrap();
+    let client = NeighborClient::new(base, token, ClientLimits::default()).unwrap();
+    (node, client, serving)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_sketch_that_does_not_decode_within_its_cap_falls_back_to_ids() {
+    let key = NodeKey::from_seed([26; 32]);
+    let common = entries(&key, 0..300);
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs_dir = tmp.path().join("theirs");
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 700..730))
+        .cloned()
+        .collect();
+    store_with(&theirs_dir, &theirs_items).await.close();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 800..830))
+        .cloned()
+        .collect();
+    let ours = store_with(&tmp.path().join("ours"), &ours_items).await;
+    let (node, client, serving) = serve_node(theirs_dir, false).await;
+
+    let capped = Options {
+        max_symbols: Some(8),
+        ..Options::default()
+    };
+    let report = reconcile::reconcile_with(&ours, &client, MAX, &capped)
+        .await
+        .unwrap();
+    assert_eq!(report.method, Method::Ids, "60 differences in 8 symbols");
+    assert_eq!(report.symbols, 8);
+    assert_eq!((report.pulled, report.pushed), (30, 30));
     assert_eq!(ours.root(), node.store().root());
 
     node.shutdown_token().cancel();
