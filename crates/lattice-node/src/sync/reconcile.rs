@@ -28,7 +28,7 @@ use crate::ledger::merkle::{Hash, hex_hash};
 use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, StoreError};
 use crate::sync::local::Local;
 use crate::sync::reconcile_v2::{
-    self, HelloAnswer, HelloRequest, Method, Options, ShortFetchRequest, SketchRequest,
+    self, HelloRequest, Method, Options, ShortFetchRequest, SketchRequest,
 };
 use crate::sync::riblt::Salt;
 
@@ -459,27 +459,28 @@ pub async fn reconcile_with<L: Local, R: Remote>(
     let mut report = ReconcileReport::default();
     let salt = options.salt.unwrap_or_else(Salt::random);
     // v2 begins with its hello; a peer (or transport) without it is asked for its state.
-    let (their_root, their_count, v2, start) = match hello(local, remote, &salt, options).await? {
-        Some(Hello::Equal) => {
-            report.requests += 1;
-            report.their_root = local.root();
-            report.in_sync_before = true;
-            report.our_root = local.root();
-            finish(&mut report, remote, sent0, received0);
-            return Ok(report);
-        }
-        Some(Hello::Differ { root, count, start }) => {
-            report.requests += 1;
-            (root, count, true, start)
-        }
-        None => {
-            let theirs = remote.state().await?;
-            report.requests += 1;
-            check_ledger(local, &theirs)?;
-            let v2 = theirs.speaks_v2() && !options.v1_only;
-            (theirs.root, theirs.count, v2, Default::default())
-        }
-    };
+    let (their_root, their_count, v2, start) =
+        match reconcile_v2::hello(local, remote, &salt, options).await? {
+            Some(reconcile_v2::Hello::Equal) => {
+                report.requests += 1;
+                report.their_root = local.root();
+                report.in_sync_before = true;
+                report.our_root = local.root();
+                finish(&mut report, remote, sent0, received0);
+                return Ok(report);
+            }
+            Some(reconcile_v2::Hello::Differ { root, count, start }) => {
+                report.requests += 1;
+                (root, count, true, start)
+            }
+            None => {
+                let theirs = remote.state().await?;
+                report.requests += 1;
+                check_ledger(local, &theirs)?;
+                let v2 = theirs.speaks_v2() && !options.v1_only;
+                (theirs.root, theirs.count, v2, Default::default())
+            }
+        };
     report.their_root = their_root;
     if their_root == local.root() {
         report.in_sync_before = true;
@@ -606,54 +607,6 @@ pub async fn reconcile_with<L: Local, R: Remote>(
     report.our_root = local.root();
     finish(&mut report, remote, sent0, received0);
     Ok(report)
-}
-
-enum Hello {
-    Equal,
-    Differ {
-        root: Hash,
-        count: usize,
-        start: reconcile_v2::Start,
-    },
-}
-
-/// v2's first round trip, when the other side has it (`None` when it does not, or when
-/// this reconciliation is v1's).
-async fn hello<R: Remote>(
-    local: &impl Local,
-    remote: &R,
-    salt: &Salt,
-    options: &Options,
-) -> Result<Option<Hello>, ReconcileError> {
-    if options.v1_only {
-        return Ok(None);
-    }
-    let ours = local.ledger().id();
-    let req = HelloRequest {
-        ledger: reconcile_v2::ledger_prefix(&ours),
-        root: local.root(),
-        count: local.len() as u64,
-        salt: *salt,
-    };
-    let bytes = match remote.hello(&req).await {
-        Ok(bytes) => bytes,
-        Err(t) if t.kind == reconcile_v2::UNSUPPORTED => return Ok(None),
-        Err(t) => return Err(t.into()),
-    };
-    match HelloAnswer::decode(&bytes).map_err(|e| protocol(e.to_string()))? {
-        HelloAnswer::Equal => Ok(Some(Hello::Equal)),
-        HelloAnswer::OtherLedger(theirs) => Err(ReconcileError::OtherLedger { ours, theirs }),
-        HelloAnswer::Differ {
-            root,
-            count,
-            symbols,
-            buckets,
-        } => Ok(Some(Hello::Differ {
-            root,
-            count: usize::try_from(count).map_err(|_| protocol("a count beyond memory"))?,
-            start: reconcile_v2::Start { symbols, buckets },
-        })),
-    }
 }
 
 /// Settles one answer to a pull (by full id or, in v2, by short id): an entry must verify

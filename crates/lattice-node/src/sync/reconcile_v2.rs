@@ -13,6 +13,7 @@ use super::reconcile::{
 };
 use super::riblt::{CodedSymbol, Decoder, PageError, Salt, decode_page, encode_page};
 use super::sketch_cache::{Prepared, SketchCache};
+use crate::ledger::merkle::Hash;
 use crate::ledger::{EntryId, Prefix};
 use crate::sync::local::Local;
 
@@ -441,6 +442,56 @@ pub async fn plan<R: Remote>(
     plan.give = ours.difference(&theirs).copied().collect();
     plan.need = theirs.difference(&ours).copied().collect();
     Ok(plan)
+}
+
+/// What v2's first round trip found.
+pub enum Hello {
+    Equal,
+    Differ {
+        root: Hash,
+        count: usize,
+        start: Start,
+    },
+}
+
+/// v2's first round trip, when the other side has it (`None` when it does not, or when
+/// this reconciliation is v1's).
+pub(super) async fn hello<R: Remote>(
+    local: &impl Local,
+    remote: &R,
+    salt: &Salt,
+    options: &Options,
+) -> Result<Option<Hello>, ReconcileError> {
+    if options.v1_only {
+        return Ok(None);
+    }
+    let ours = local.ledger().id();
+    let req = HelloRequest {
+        ledger: ledger_prefix(&ours),
+        root: local.root(),
+        count: local.len() as u64,
+        salt: *salt,
+    };
+    let bytes = match remote.hello(&req).await {
+        Ok(bytes) => bytes,
+        Err(t) if t.kind == UNSUPPORTED => return Ok(None),
+        Err(t) => return Err(t.into()),
+    };
+    match HelloAnswer::decode(&bytes).map_err(|e| ReconcileError::Protocol(e.to_string()))? {
+        HelloAnswer::Equal => Ok(Some(Hello::Equal)),
+        HelloAnswer::OtherLedger(theirs) => Err(ReconcileError::OtherLedger { ours, theirs }),
+        HelloAnswer::Differ {
+            root,
+            count,
+            symbols,
+            buckets,
+        } => Ok(Some(Hello::Differ {
+            root,
+            count: usize::try_from(count)
+                .map_err(|_| ReconcileError::Protocol("a count beyond memory".into()))?,
+            start: Start { symbols, buckets },
+        })),
+    }
 }
 
 /// Pulls the entries behind `shorts`, verifying each: it must verify and its short id
