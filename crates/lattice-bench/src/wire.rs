@@ -13,7 +13,7 @@ use lattice_node::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError, answer,
 };
-use lattice_node::sync::reconcile_v2::{self, ShortFetchRequest, SketchRequest};
+use lattice_node::sync::reconcile_v2::{self, HelloRequest, ShortFetchRequest, SketchRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -274,6 +274,12 @@ impl Remote for HttpLungRemote {
             },
         )
         .await
+    }
+
+    async fn hello(&self, req: &HelloRequest) -> Result<Vec<u8>, TransportError> {
+        self.exchange_bytes(Phase::Walk, req.encode(), |body| {
+            reconcile_v2::answer::hello(&self.store, body).map_err(|e| refused(e.to_string()))
+        })
     }
 
     async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {

@@ -9,7 +9,9 @@ use lattice_node::sync::reconcile::{
     self, ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, ReconcileError, Remote, TransportError, answer,
 };
-use lattice_node::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
+use lattice_node::sync::reconcile_v2::{
+    self, HelloRequest, Method, Options, ShortFetchRequest, SketchRequest,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -108,6 +110,21 @@ impl Remote for JsonRemote {
             message,
         })?;
         self.entries_answer(msg)
+    }
+    async fn hello(&self, req: &HelloRequest) -> Result<Vec<u8>, TransportError> {
+        if self.v1_only {
+            return Err(reconcile_v2::unsupported());
+        }
+        let bytes = req.encode();
+        self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let answer =
+            reconcile_v2::answer::hello(&self.store, &bytes).map_err(|e| TransportError {
+                kind: "bad_request".into(),
+                message: e.to_string(),
+            })?;
+        self.received
+            .fetch_add(answer.len() as u64, Ordering::Relaxed);
+        Ok(answer)
     }
     async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {
         if self.v1_only {
@@ -544,4 +561,238 @@ fn v2_requests_that_cannot_be_read_or_exceed_the_caps_are_refused_by_name() {
     assert!(err.contains("short ids"), "{err}");
     let err = reconcile_v2::answer::fetch(&store, &many.encode()[..20]).unwrap_err();
     assert!(err.contains("short-id fetch"), "{err}");
+}
+
+#[tokio::test]
+async fn equal_ledgers_are_confirmed_in_one_round_trip_of_at_most_64_bytes() {
+    let key = NodeKey::from_seed([21; 32]);
+    let items = entries(&key, 0..200);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = store_with(a.path(), &items).await;
+    let theirs = JsonRemote::new(store_with(b.path(), &items).await);
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert!(report.in_sync_before);
+    assert_eq!(report.requests, 1);
+    let bytes = report.bytes_sent + report.bytes_received;
+    assert!(bytes <= 64, "{bytes} bytes to find equal ledgers");
+}
+
+#[tokio::test]
+async fn one_new_entry_is_found_by_the_first_round_trip_in_under_200_bytes() {
+    let key = NodeKey::from_seed([22; 32]);
+    let common = entries(&key, 0..2_000);
+    let new = entries(&key, 5_000..5_001);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = store_with(a.path(), &common).await;
+    let theirs_items: Vec<Entry> = common.iter().chain(&new).cloned().collect();
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    let report = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap();
+    assert_eq!(report.method, Method::Sketch);
+    assert_eq!((report.pulled, report.pushed), (1, 0));
+    assert_eq!(ours.root(), theirs.store.root());
+    // The hello, then the fetch by short id: no page of symbols was asked for.
+    assert_eq!((report.requests, report.rounds), (2, 0));
+    let walk = walk_bytes(&report, json_size(&new));
+    // The walk's bytes, and the fetch's envelope (17 + 8 bytes out, `{"entries":[]}`).
+    assert!(walk <= 200 + 25 + 14, "{walk} bytes besides the entry");
+}
+
+#[tokio::test]
+async fn a_node_of_another_ledger_is_refused_at_the_hello() {
+    let key = NodeKey::from_seed([23; 32]);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ours = store_with(a.path(), &entries(&key, 0..5)).await;
+    let genesis =
+        lattice_node::ledger::Genesis::sign(&key, "another", true, &[key.public_bytes()], &[], 1)
+            .unwrap();
+    let other = Store::open(
+        b.path(),
+        StoreOptions {
+            ledger: std::sync::Arc::new(lattice_node::ledger::Ledger::new(genesis)),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let theirs = JsonRemote::new(other);
+    let err = reconcile::reconcile(&ours, &theirs, MAX).await.unwrap_err();
+    assert!(matches!(err, ReconcileError::OtherLedger { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answering_side_prepares_a_reconciliation_once_for_its_pages_and_fetches() {
+    use lattice_node::sync::riblt::Salt;
+    use lattice_node::sync::sketch_cache::SketchCache;
+    let key = NodeKey::from_seed([24; 32]);
+    let common = entries(&key, 0..3_000);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Both sides gained as many: the hello carries the estimator, then pages follow.
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 9_000..9_020))
+        .cloned()
+        .collect();
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 8_000..8_020))
+        .cloned()
+        .collect();
+    let ours = store_with(a.path(), &ours_items).await;
+    let theirs = JsonRemote::new(store_with(b.path(), &theirs_items).await);
+    let salt = Salt([0x5a; 16]);
+    let root = theirs.store.root();
+    let options = Options {
+        salt: Some(salt),
+        ..Options::default()
+    };
+    let report = reconcile::reconcile_with(&ours, &theirs, MAX, &options)
+        .await
+        .unwrap();
+    assert_eq!(report.method, Method::Sketch);
+    assert_eq!((report.pulled, report.pushed), (20, 20));
+    // hello + pages + one fetch by short id, all under one salt and root; one was
+    // the preparation, every other one a reuse.
+    let asked = (report.rounds + 2) as u64;
+    assert_eq!(SketchCache::global().uses(&salt, &root), Some(asked - 1));
+    // The push changed the answering side's root: that is another set, prepared anew.
+    assert_ne!(theirs.store.root(), root);
+    assert_eq!(
+        SketchCache::global().uses(&salt, &theirs.store.root()),
+        None
+    );
+}
+
+/// A real node behind a router that answers its hello route 404, as a node older than
+/// the hello does: a v2 asker falls back to the state answer (which announces v2) and
+/// reconciles by the sketch pages, over a real loopback socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconciles() {
+    let key = NodeKey::from_seed([25; 32]);
+    let common = entries(&key, 0..300);
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs_dir = tmp.path().join("theirs");
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 700..707))
+        .cloned()
+        .collect();
+    store_with(&theirs_dir, &theirs_items).await.close();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 800..803))
+        .cloned()
+        .collect();
+    let ours = store_with(&tmp.path().join("ours"), &ours_items).await;
+
+    let (node, client, serving) = serve_node(theirs_dir, true).await;
+    let err = client
+        .hello(&HelloRequest {
+            ledger: reconcile_v2::ledger_prefix(&ours.ledger().id()),
+            root: ours.root(),
+            count: ours.len() as u64,
+            salt: lattice_node::sync::riblt::Salt([1; 16]),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, reconcile_v2::UNSUPPORTED);
+    let report = reconcile::reconcile(&ours, &client, MAX).await.unwrap();
+    assert_eq!(report.method, Method::Sketch);
+    assert_eq!((report.pulled, report.pushed), (7, 3));
+    assert_eq!(ours.root(), node.store().root());
+
+    node.shutdown_token().cancel();
+    let _ = serving.await;
+    node.shutdown().await;
+}
+
+/// A real node over `dir`, served on a loopback socket (its hello route answering 404,
+/// as an older node's, when `without_hello`), and a neighbour client of it.
+async fn serve_node(
+    dir: std::path::PathBuf,
+    without_hello: bool,
+) -> (
+    lattice_node::node::NodeHandle,
+    lattice_node::http::client::NeighborClient,
+    tokio::task::JoinHandle<()>,
+) {
+    use lattice_node::config::{Config, Overrides};
+    use lattice_node::http::client::{ClientLimits, NeighborClient};
+    use lattice_node::http::remote::paths;
+    use lattice_node::http::server::{self, ServerOptions};
+    use lattice_node::node::{NodeHandle, NodeOptions};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let vars = [
+        ("LATTICE_HTTP_LISTEN", addr.to_string()),
+        ("LATTICE_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0".to_string()),
+        (
+            "LATTICE_API_TOKEN",
+            "reconcile-test-token-0123456789".to_string(),
+        ),
+    ];
+    let overrides = Overrides {
+        data_dir: Some(dir),
+        ..Overrides::default()
+    };
+    let config = Config::from_pairs(&vars, &overrides).unwrap();
+    let token = config.api_token.clone();
+    let node = NodeHandle::start(config, NodeOptions::fast())
+        .await
+        .unwrap();
+    let options = ServerOptions::default();
+    let mut app = server::router(node.clone(), &options);
+    if without_hello {
+        app = axum::Router::new()
+            .route(
+                &format!("/{}", paths::HELLO),
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::NOT_FOUND,
+                        r#"{"kind":"not_found","message":"no such endpoint"}"#,
+                    )
+                }),
+            )
+            .fallback_service(app);
+    }
+    let serving = tokio::spawn(server::serve(listener, app, options, node.shutdown_token()));
+    let base = url::Url::parse(&format!("http://{addr}/")).unwrap();
+    let client = NeighborClient::new(base, token, ClientLimits::default()).unwrap();
+    (node, client, serving)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_sketch_that_does_not_decode_within_its_cap_falls_back_to_ids() {
+    let key = NodeKey::from_seed([26; 32]);
+    let common = entries(&key, 0..300);
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs_dir = tmp.path().join("theirs");
+    let theirs_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 700..730))
+        .cloned()
+        .collect();
+    store_with(&theirs_dir, &theirs_items).await.close();
+    let ours_items: Vec<Entry> = common
+        .iter()
+        .chain(&entries(&key, 800..830))
+        .cloned()
+        .collect();
+    let ours = store_with(&tmp.path().join("ours"), &ours_items).await;
+    let (node, client, serving) = serve_node(theirs_dir, false).await;
+
+    let capped = Options {
+        max_symbols: Some(8),
+        ..Options::default()
+    };
+    let report = reconcile::reconcile_with(&ours, &client, MAX, &capped)
+        .await
+        .unwrap();
+    assert_eq!(report.method, Method::Ids, "60 differences in 8 symbols");
+    assert_eq!(report.symbols, 8);
+    assert_eq!((report.pulled, report.pushed), (30, 30));
+    assert_eq!(ours.root(), node.store().root());
+
+    node.shutdown_token().cancel();
+    let _ = serving.await;
+    node.shutdown().await;
 }

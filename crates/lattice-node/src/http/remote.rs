@@ -5,7 +5,7 @@ use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, RATE_LIMITED, Remote, TransportError,
 };
-use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
+use crate::sync::reconcile_v2::{self, HelloRequest, ShortFetchRequest, SketchRequest};
 
 /// Paths of the reconciliation API, relative to a node's base URL.
 pub mod paths {
@@ -14,6 +14,8 @@ pub mod paths {
     pub const IDS: &str = "api/lattice/reconcile/ids";
     pub const FETCH: &str = "api/lattice/reconcile/fetch";
     pub const PUSH: &str = "api/lattice/reconcile/push";
+    /// v2 (binary): the first round trip (root compare, first symbols).
+    pub const HELLO: &str = "api/lattice/reconcile/v2/hello";
     /// v2 (binary): a page of coded symbols.
     pub const SKETCH: &str = "api/lattice/reconcile/v2/sketch";
     /// v2 (binary request, JSON entries): entries by short id.
@@ -70,6 +72,24 @@ impl Remote for NeighborClient {
                 kind,
                 message: format!("the neighbour limits our pushes: {message}"),
             }),
+            answer => Ok(answer?),
+        }
+    }
+
+    async fn hello(&self, req: &HelloRequest) -> Result<Vec<u8>, TransportError> {
+        match self
+            .post_bytes_idempotent(
+                paths::HELLO,
+                req.encode(),
+                crate::http::client::OCTET_STREAM,
+            )
+            .await
+        {
+            // A node older than the hello has no such route: its state answer is asked
+            // for instead, and says which versions it speaks.
+            Err(ClientError::Status {
+                status: 404 | 405, ..
+            }) => Err(reconcile_v2::unsupported()),
             answer => Ok(answer?),
         }
     }

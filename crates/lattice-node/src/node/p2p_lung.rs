@@ -265,6 +265,7 @@ pub(super) fn p2p_config(config: &Config, options: &NodeOptions, key: NodeKey) -
         upnp: config.upnp,
         autonat_global_only: config.autonat_global_only,
         peer_rate: config.peer_rate,
+        sync_json_only: false,
     }
 }
 

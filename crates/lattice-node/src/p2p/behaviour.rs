@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 use super::P2pConfig;
 use super::nat::Nat;
 use super::protocol::{
-    GOSSIP_ENVELOPE, IDENTIFY_PROTOCOL, MAX_SYNC_MESSAGE, SyncRequest, SyncResponse, gossip_topic,
-    sync_protocol,
+    GOSSIP_ENVELOPE, IDENTIFY_PROTOCOL, gossip_topic, sync_protocol, sync_protocol_v2,
 };
+use super::sync_codec::SyncCodec;
 use crate::ledger::{Entry, LedgerId};
 
 /// Most established connections in total, and per peer (a simultaneous dial from both
@@ -41,7 +41,7 @@ pub(super) struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
-    pub sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
+    pub sync: request_response::Behaviour<SyncCodec>,
     /// Answers our genesis record to whoever asks (see `p2p::genesis`).
     pub genesis: super::genesis::GenesisBehaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -129,15 +129,18 @@ impl Behaviour {
         )?;
         gossipsub.subscribe(&topic(ledger))?;
 
-        let codec = request_response::json::codec::Codec::default()
-            .set_request_size_maximum(MAX_SYNC_MESSAGE)
-            .set_response_size_maximum(MAX_SYNC_MESSAGE);
+        // The binary protocol first: the dialer proposes in this order.
+        let mut names = vec![sync_protocol_v2(ledger), sync_protocol(ledger)];
+        if config.sync_json_only {
+            names.remove(0);
+        }
+        let protocols = names
+            .into_iter()
+            .map(|p| Ok((StreamProtocol::try_from_owned(p)?, ProtocolSupport::Full)))
+            .collect::<Result<Vec<_>, BoxError>>()?;
         let sync = request_response::Behaviour::with_codec(
-            codec,
-            [(
-                StreamProtocol::try_from_owned(sync_protocol(ledger))?,
-                ProtocolSupport::Full,
-            )],
+            SyncCodec,
+            protocols,
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
 

@@ -28,6 +28,7 @@ mod redial;
 pub mod relay;
 mod remote;
 mod swarm;
+pub mod sync_codec;
 #[cfg(test)]
 mod sync_v2_tests;
 #[cfg(test)]
@@ -94,6 +95,9 @@ pub struct P2pConfig {
     pub upnp: bool,
     /// See [`nat::NatOptions::autonat_global_only`] (`LATTICE_AUTONAT_GLOBAL_ONLY`).
     pub autonat_global_only: bool,
+    /// Offer only the JSON sync protocol, as nodes older than the binary one do (tests
+    /// of the negotiation with such nodes; no variable sets it).
+    pub sync_json_only: bool,
 }
 
 impl P2pConfig {

@@ -2,7 +2,9 @@
 //! and the answering side over a store.
 //!
 //! The messages wrap the transport-agnostic ones of [`crate::sync::reconcile`]: the P2P
-//! lung speaks the same reconciliation as the HTTP lung, only the envelope differs. The
+//! lung speaks the same reconciliation as the HTTP lung, only the envelope differs:
+//! binary under [`SYNC_PROTOCOL_V2`], JSON under [`SYNC_PROTOCOL`] (see
+//! [`super::sync_codec`]). The
 //! enums are externally tagged (`{"children": {...}}`, `"state"`) because serde's
 //! internally tagged enums buffer their content and cannot carry `RawValue` entries.
 
@@ -19,6 +21,9 @@ use crate::sync::reconcile_v2;
 /// node speaks `/lattice/sync/1.0.0/<ledger id>` only, so nodes of two ledgers never
 /// reconcile, and identify tells each which ledger the other holds.
 pub const SYNC_PROTOCOL: &str = "/lattice/sync/1.0.0";
+/// The same protocol with binary messages ([`super::sync_codec`]) and v2's hello. A
+/// node offers both, this one first: older nodes speak only [`SYNC_PROTOCOL`].
+pub const SYNC_PROTOCOL_V2: &str = "/lattice/sync/2.0.0";
 /// Identify's protocol version string: peers of another network are told apart by it.
 pub const IDENTIFY_PROTOCOL: &str = "/lattice/id/1.0.0";
 /// The gossipsub topic new entries are published on, before the ledger id.
@@ -27,6 +32,11 @@ pub const GOSSIP_TOPIC: &str = "lattice/entries/1";
 /// The sync protocol of `ledger`.
 pub fn sync_protocol(ledger: &LedgerId) -> String {
     format!("{SYNC_PROTOCOL}/{ledger}")
+}
+
+/// The binary sync protocol of `ledger`.
+pub fn sync_protocol_v2(ledger: &LedgerId) -> String {
+    format!("{SYNC_PROTOCOL_V2}/{ledger}")
 }
 
 /// The gossip topic of `ledger`.
@@ -62,10 +72,12 @@ pub enum SyncRequest {
     Sketch(Binary),
     /// v2: a [`crate::sync::reconcile_v2::ShortFetchRequest`], as its binary encoding.
     FetchShort(Binary),
+    /// v2: a [`crate::sync::reconcile_v2::HelloRequest`] (binary protocol only).
+    Hello(Binary),
 }
 
-/// A binary v2 message inside the JSON envelope (base64), until the envelope itself is
-/// binary.
+/// A binary v2 message: as it is under the binary protocol, base64 inside the JSON
+/// envelope of the older one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binary(pub Vec<u8>);
 
@@ -99,6 +111,8 @@ pub enum SyncResponse {
     Pushed(PushResponse),
     /// v2: a page of coded symbols.
     Sketch(Binary),
+    /// v2: a [`crate::sync::reconcile_v2::HelloAnswer`].
+    Hello(Binary),
     Error {
         kind: String,
         message: String,
@@ -115,6 +129,7 @@ impl SyncRequest {
             SyncRequest::Push(_) => "push",
             SyncRequest::Sketch(_) => "sketch",
             SyncRequest::FetchShort(_) => "fetch_short",
+            SyncRequest::Hello(_) => "hello",
         }
     }
 }
@@ -128,6 +143,7 @@ impl SyncResponse {
             SyncResponse::Entries(_) => "entries",
             SyncResponse::Pushed(_) => "pushed",
             SyncResponse::Sketch(_) => "sketch",
+            SyncResponse::Hello(_) => "hello",
             SyncResponse::Error { .. } => "error",
         }
     }
@@ -156,6 +172,16 @@ pub async fn answer(
         SyncRequest::Ids(r) => answer::ids(store, &r).map_or_else(bad_request, SyncResponse::Ids),
         SyncRequest::Fetch(r) => {
             answer::fetch(store, &r).map_or_else(bad_request, SyncResponse::Entries)
+        }
+        SyncRequest::Hello(Binary(req)) => {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || reconcile_v2::answer::hello(&store, &req))
+                .await
+            {
+                Ok(Ok(answer)) => SyncResponse::Hello(Binary(answer)),
+                Ok(Err(e)) => bad_request(e.to_string()),
+                Err(_) => bad_request("computing the sketch failed".into()),
+            }
         }
         SyncRequest::Sketch(Binary(req)) => {
             let store = store.clone();

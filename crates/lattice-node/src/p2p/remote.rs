@@ -1,28 +1,32 @@
 //! The P2P lung's side of reconciliation: one peer's sync protocol as a [`Remote`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{Binary, SyncRequest, SyncResponse};
 use super::swarm::Command;
+use super::sync_codec::{request_len, response_len};
 use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, Remote, TransportError,
 };
-use crate::sync::reconcile_v2::{ShortFetchRequest, SketchRequest};
+use crate::sync::reconcile_v2::{HelloRequest, ShortFetchRequest, SketchRequest};
 
 /// A [`Remote`] over the request-response protocol to one peer. Each method is one round
-/// trip through the swarm task. Byte counts are the serialized JSON of each request and
-/// response, so they are the same whatever the transport framing.
+/// trip through the swarm task. Byte counts are each request and response as encoded
+/// under the sync protocol the peer speaks (binary once its hello answered, JSON
+/// otherwise), whatever the transport framing.
 #[derive(Clone)]
 pub struct P2pRemote {
     commands: mpsc::Sender<Command>,
     peer: PeerId,
     sent: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
+    /// Whether the peer answered a hello, so speaks the binary protocol.
+    binary: Arc<AtomicBool>,
 }
 
 fn stopped() -> TransportError {
@@ -30,10 +34,6 @@ fn stopped() -> TransportError {
         kind: "p2p_stopped".into(),
         message: "the P2P swarm is not running".into(),
     }
-}
-
-fn json_len<T: serde::Serialize>(value: &T) -> u64 {
-    serde_json::to_vec(value).map_or(0, |v| v.len() as u64)
 }
 
 fn unexpected(asked: &str, got: &SyncResponse) -> TransportError {
@@ -50,11 +50,15 @@ impl P2pRemote {
             peer,
             sent: Arc::default(),
             received: Arc::default(),
+            binary: Arc::default(),
         }
     }
 
     async fn call(&self, request: SyncRequest) -> Result<SyncResponse, TransportError> {
-        self.sent.fetch_add(json_len(&request), Ordering::Relaxed);
+        // A hello travels only under the binary protocol.
+        let binary =
+            self.binary.load(Ordering::Relaxed) || matches!(request, SyncRequest::Hello(_));
+        let request_bytes = request_len(&request, binary);
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Request {
@@ -65,8 +69,10 @@ impl P2pRemote {
             .await
             .map_err(|_| stopped())?;
         let response = answer.await.map_err(|_| stopped())??;
+        // Counted once answered: a hello an older peer cannot take sent nothing.
+        self.sent.fetch_add(request_bytes, Ordering::Relaxed);
         self.received
-            .fetch_add(json_len(&response), Ordering::Relaxed);
+            .fetch_add(response_len(&response, binary), Ordering::Relaxed);
         match response {
             SyncResponse::Error { kind, message } => Err(TransportError { kind, message }),
             other => Ok(other),
@@ -110,6 +116,16 @@ impl Remote for P2pRemote {
         match self.call(SyncRequest::Push(msg)).await? {
             SyncResponse::Pushed(p) => Ok(p),
             other => Err(unexpected("pushed", &other)),
+        }
+    }
+
+    async fn hello(&self, req: &HelloRequest) -> Result<Vec<u8>, TransportError> {
+        match self.call(SyncRequest::Hello(Binary(req.encode()))).await? {
+            SyncResponse::Hello(Binary(answer)) => {
+                self.binary.store(true, Ordering::Relaxed);
+                Ok(answer)
+            }
+            other => Err(unexpected("hello", &other)),
         }
     }
 

@@ -866,6 +866,13 @@ impl EventLoop {
 /// How a failed round trip reads to reconciliation.
 fn outbound_error(error: &request_response::OutboundFailure) -> TransportError {
     use request_response::OutboundFailure as F;
+    if let F::Io(e) = error
+        && e.kind() == std::io::ErrorKind::Unsupported
+        && e.to_string() == super::sync_codec::NOT_IN_JSON
+    {
+        // The peer speaks only the JSON protocol: v2's hello is asked of it no further.
+        return crate::sync::reconcile_v2::unsupported();
+    }
     let kind = match error {
         F::DialFailure => "unreachable",
         F::Timeout => "timeout",

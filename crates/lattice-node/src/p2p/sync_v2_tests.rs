@@ -129,3 +129,53 @@ async fn a_p2p_sketch_that_does_not_decode_within_its_cap_falls_back_to_ids() {
     assert_eq!((report.pulled, report.pushed), (30, 30));
     assert_eq!(a.store.root(), b.store.root());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equal_ledgers_over_the_binary_protocol_cost_one_hello_of_at_most_64_bytes() {
+    let (a, b) = pair(69).await;
+    fill(&a, &b, 50, 0, 0).await;
+
+    let remote = b.handle.remote(a.handle.peer_id());
+    let report = reconcile(&b.store, &remote, DEFAULT_MAX_PAYLOAD)
+        .await
+        .unwrap();
+    assert!(report.in_sync_before);
+    assert_eq!(report.requests, 1);
+    // The hello and its answer, each behind a one-byte tag.
+    let bytes = report.bytes_sent + report.bytes_received;
+    assert!(bytes <= 64, "{bytes} bytes to find equal ledgers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v2_asker_reconciles_with_a_peer_that_speaks_only_the_json_protocol() {
+    // A offers only `/lattice/sync/1.0.0`, as nodes before the binary protocol do.
+    let mut a = start_custom(71, |c| c.sync_json_only = true).await;
+    let addr = dial_addr(&a).await;
+    let mut b = start_custom(72, |c| c.bootstrap = vec![addr]).await;
+    next_event(&mut a, |e| *e == P2pEvent::SyncPeers { count: 1 }).await;
+    next_event(&mut b, |e| *e == P2pEvent::SyncPeers { count: 1 }).await;
+    fill(&a, &b, 100, 5, 4).await;
+
+    // Both ways: the current node asking the older one, and the older one asking.
+    let remote = b.handle.remote(a.handle.peer_id());
+    let report = reconcile(&b.store, &remote, DEFAULT_MAX_PAYLOAD)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.method,
+        Method::Sketch,
+        "its state announces v2's sketch"
+    );
+    assert_eq!((report.pulled, report.pushed), (5, 4));
+    assert_eq!(a.store.root(), b.store.root());
+    b.store
+        .append_batch(vec![entry(&b.key, 3000)])
+        .await
+        .unwrap();
+    let back = a.handle.remote(b.handle.peer_id());
+    let report = reconcile(&a.store, &back, DEFAULT_MAX_PAYLOAD)
+        .await
+        .unwrap();
+    assert_eq!((report.pulled, report.pushed), (1, 0));
+    assert_eq!(a.store.root(), b.store.root());
+}

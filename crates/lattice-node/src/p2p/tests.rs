@@ -71,6 +71,7 @@ pub(super) fn config(key: &NodeKey, bootstrap: Vec<Multiaddr>) -> P2pConfig {
         upnp: false,
         autonat_global_only: true,
         peer_rate: None,
+        sync_json_only: false,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod riblt;
 pub mod schedule;
 #[cfg(test)]
 pub(crate) mod sim;
+pub mod sketch_cache;
 pub mod states;
 
 pub use mode::Mode;

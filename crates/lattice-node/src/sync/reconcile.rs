@@ -28,7 +28,10 @@ use serde_json::value::RawValue;
 use crate::ledger::merkle::{Hash, hex_hash};
 use crate::ledger::{Entry, EntryError, EntryId, Genesis, LedgerId, Prefix, StoreError};
 use crate::sync::local::Local;
-use crate::sync::reconcile_v2::{self, Method, Options, ShortFetchRequest, SketchRequest};
+use crate::sync::reconcile_v2::{
+    self, HelloRequest, Method, Options, ShortFetchRequest, SketchRequest,
+};
+use crate::sync::riblt::Salt;
 
 /// Bits of the id space descended per round (children per prefix = 2^FANOUT_BITS).
 pub const FANOUT_BITS: u16 = 2;
@@ -217,6 +220,15 @@ pub trait Remote: Sync {
         &self,
         req: &EntriesMessage,
     ) -> impl Future<Output = Result<PushResponse, TransportError>> + Send;
+    /// v2's first round trip (binary, see [`reconcile_v2::HelloAnswer`]): the root
+    /// compare and the first symbols at once. A transport or peer without it answers
+    /// [`reconcile_v2::unsupported`], and the state answer is asked for instead.
+    fn hello(
+        &self,
+        _req: &HelloRequest,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
+        async { Err(reconcile_v2::unsupported()) }
+    }
     /// v2: a page of coded symbols (binary, see [`crate::sync::riblt::encode_page`]).
     /// Transports without v2 keep the default, and their peers never announce it.
     fn sketch(
@@ -446,31 +458,60 @@ pub async fn reconcile_with<L: Local, R: Remote>(
 ) -> Result<ReconcileReport, ReconcileError> {
     let (sent0, received0) = remote.bytes();
     let mut report = ReconcileReport::default();
-    let theirs = remote.state().await?;
-    report.requests += 1;
-    report.their_root = theirs.root;
-    check_ledger(local, &theirs)?;
-    if theirs.root == local.root() {
+    let salt = options.salt.unwrap_or_else(Salt::random);
+    // v2 begins with its hello; a peer (or transport) without it is asked for its state.
+    let (their_root, their_count, v2, start) =
+        match reconcile_v2::hello(local, remote, &salt, options).await? {
+            Some(reconcile_v2::Hello::Equal) => {
+                report.requests += 1;
+                report.their_root = local.root();
+                report.in_sync_before = true;
+                report.our_root = local.root();
+                finish(&mut report, remote, sent0, received0);
+                return Ok(report);
+            }
+            Some(reconcile_v2::Hello::Differ { root, count, start }) => {
+                report.requests += 1;
+                (root, count, true, start)
+            }
+            None => {
+                let theirs = remote.state().await?;
+                report.requests += 1;
+                check_ledger(local, &theirs)?;
+                let v2 = theirs.speaks_v2() && !options.v1_only;
+                (theirs.root, theirs.count, v2, Default::default())
+            }
+        };
+    report.their_root = their_root;
+    if their_root == local.root() {
         report.in_sync_before = true;
         report.our_root = local.root();
         finish(&mut report, remote, sent0, received0);
         return Ok(report);
     }
-
     let mut need: BTreeSet<EntryId> = BTreeSet::new();
     let mut give: BTreeSet<EntryId> = BTreeSet::new();
     let mut forged = None;
-    if theirs.count == 0 {
+    if their_count == 0 {
         give.extend(local.ids_under(&Prefix::ROOT));
     } else if local.is_empty() {
         report.method = Method::Ids;
         pull_all_ids(remote, &Prefix::ROOT, &mut need, &mut report, MAX_PER_SYNC).await?;
-    } else if theirs.speaks_v2() && !options.v1_only {
-        let plan = match reconcile_v2::plan(local, remote, theirs.count, options, &mut report).await
+    } else if v2 {
+        let plan = match reconcile_v2::plan(
+            local,
+            remote,
+            their_count,
+            salt,
+            start,
+            options,
+            &mut report,
+        )
+        .await
         {
             Ok(plan) => plan,
             // A transport without v2 towards a peer that announces it: v1 still works.
-            Err(ReconcileError::Transport(t)) if t.kind == "unsupported" => {
+            Err(ReconcileError::Transport(t)) if t.kind == reconcile_v2::UNSUPPORTED => {
                 report.method = Method::Walk;
                 walk(local, remote, &mut need, &mut give, &mut report).await?;
                 reconcile_v2::Plan {

@@ -222,6 +222,7 @@ pub fn router(node: NodeHandle, options: &ServerOptions) -> Router {
         .route(&format!("/{}", paths::IDS), post(ids))
         .route(&format!("/{}", paths::FETCH), post(fetch))
         .route(&format!("/{}", paths::PUSH), post(push))
+        .route(&format!("/{}", paths::HELLO), post(hello))
         .route(&format!("/{}", paths::SKETCH), post(sketch))
         .route(&format!("/{}", paths::FETCH_SHORT), post(fetch_short))
         // Reads that reveal entry payloads need the token as writes do.

@@ -178,6 +178,27 @@ pub(super) async fn fetch(
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
+/// v2's first round trip, binary both ways: the root compare and, when roots differ,
+/// the first symbols (computed on a blocking thread, as pages are).
+pub(super) async fn hello(
+    State(node): State<NodeHandle>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(body_error)?;
+    let store = node.store().clone();
+    let answer = tokio::task::spawn_blocking(move || reconcile_v2::answer::hello(&store, &body))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sketch",
+                "computing the sketch failed",
+            )
+        })?
+        .map_err(|e| ApiError::bad_request("bad_reconcile_request", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response())
+}
+
 /// v2: a page of coded symbols, binary both ways. The sketch is computed on a blocking
 /// thread: it hashes every id of the ledger.
 pub(super) async fn sketch(

@@ -1,5 +1,6 @@
 use super::*;
-use crate::sync::riblt::CodedSymbol;
+use crate::ledger::LedgerId;
+use crate::sync::riblt::{CodedSymbol, Encoder};
 
 #[test]
 fn requests_round_trip_through_their_binary_encoding() {
@@ -50,4 +51,90 @@ fn the_default_cap_stops_where_listing_ids_would_be_cheaper() {
     assert_eq!(default_cap(10, 10), 64);
     assert_eq!(default_cap(1_000_000, 10), 1_000_000 * 32 / 19 / 2);
     assert_eq!(default_cap(usize::MAX / 64, 0), MAX_SYMBOLS);
+}
+
+#[test]
+fn hello_messages_round_trip_and_an_equal_check_costs_at_most_64_bytes() {
+    let req = HelloRequest {
+        ledger: [5; 8],
+        root: [6; 32],
+        count: 1_000_000,
+        salt: Salt([7; 16]),
+    };
+    let equal = HelloAnswer::Equal.encode();
+    assert!(
+        req.encode().len() + equal.len() <= 64,
+        "{}",
+        req.encode().len()
+    );
+    assert_eq!(HelloRequest::decode(&req.encode()), Ok(req.clone()));
+    for answer in [
+        HelloAnswer::Equal,
+        HelloAnswer::OtherLedger(LedgerId([9; 32])),
+        HelloAnswer::Differ {
+            root: [1; 32],
+            count: 12,
+            symbols: vec![
+                CodedSymbol {
+                    sum: 3,
+                    check: 4,
+                    count: -70,
+                };
+                3
+            ],
+            buckets: None,
+        },
+        HelloAnswer::Differ {
+            root: [1; 32],
+            count: 1 << 40,
+            symbols: vec![],
+            buckets: Some([200; BUCKETS]),
+        },
+    ] {
+        assert_eq!(HelloAnswer::decode(&answer.encode()), Ok(answer));
+    }
+    let mut long = req.encode();
+    long.push(0);
+    assert!(HelloRequest::decode(&long).is_err());
+    assert!(HelloRequest::decode(&req.encode()[..40]).is_err());
+    assert_eq!(HelloAnswer::decode(&[1, 0]), Err(WireError::Version(1)));
+    assert!(HelloAnswer::decode(&[WIRE_VERSION, 9]).is_err());
+}
+
+#[test]
+fn the_first_page_carries_the_net_difference_or_else_the_estimator() {
+    assert_eq!(first_page(0, 10, 64), (0, false));
+    assert_eq!(first_page(10, 0, 64), (0, false));
+    assert_eq!(first_page(11, 10, 64), (4, false));
+    assert_eq!(first_page(10, 10, 64), (0, true));
+    assert_eq!(first_page(1010, 10, 64), (0, false), "past the cap: ids");
+    assert_eq!(
+        first_page(100_000, 50_000, MAX_SYMBOLS),
+        (MAX_HELLO_SYMBOLS, false)
+    );
+}
+
+#[test]
+fn the_bucket_estimate_is_close_for_small_and_large_differences() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    for (a, b) in [(5usize, 5usize), (500, 500), (50, 50), (1000, 1000)] {
+        let common: Vec<u64> = (0..20_000).map(|_| rng.u64(..)).collect();
+        let theirs: Vec<u64> = common
+            .iter()
+            .copied()
+            .chain((0..a).map(|_| rng.u64(..)))
+            .collect();
+        let ours: Vec<u64> = common
+            .iter()
+            .copied()
+            .chain((0..b).map(|_| rng.u64(..)))
+            .collect();
+        let d = (a + b) as f64;
+        let e = estimate_from_buckets(
+            &buckets(theirs.iter().copied()),
+            &buckets(ours.iter().copied()),
+            a as i64 - b as i64,
+        );
+        assert!(e > d * 0.6 && e < d * 1.4, "d = {d}: estimated {e}");
+    }
 }

@@ -185,3 +185,42 @@ fn pages_round_trip_and_bad_pages_are_refused_by_name() {
     v1[0] = 1;
     assert_eq!(decode_page(&v1, 10), Err(PageError::Version(1)));
 }
+
+#[test]
+fn the_fast_index_step_equals_the_formula_as_first_written() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let edge_states = [
+        0u64,
+        1,
+        2047,
+        2048,
+        u64::MAX,
+        u64::MAX - 2048,
+        1 << 11,
+        3 << 11,
+    ];
+    let edge_next = [0u64, 1, 2, 7, 1000, (1 << 20) - 1, 1 << 40, (1 << 53) - 1];
+    for &st in &edge_states {
+        for &n in &edge_next {
+            assert_eq!(
+                super::next_index(n, st),
+                super::next_index_reference(n, st),
+                "{n} {st}"
+            );
+        }
+    }
+    for _ in 0..2_000_000 {
+        let st = rng.u64(..);
+        // Mostly the small indices pages use, some far ones.
+        let n = if rng.bool() {
+            rng.u64(0..4096)
+        } else {
+            rng.u64(0..1 << 53)
+        };
+        assert_eq!(
+            super::next_index(n, st),
+            super::next_index_reference(n, st),
+            "{n} {st}"
+        );
+    }
+}
