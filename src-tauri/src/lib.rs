@@ -350,7 +350,7 @@ mod tests {
         let status = call(&window, "switch_mode", json!({ "mode": "http" })).unwrap();
         assert_eq!(status["sync_mode"], "HTTP");
         let refused = call(&window, "switch_mode", json!({ "mode": "turbo" })).unwrap_err();
-        assert_eq!(refused["kind"], "invalid_mode", "{refused}");
+        assert_eq!(refused["error"], "invalid_mode", "{refused}");
         assert_eq!(call(&window, "status", json!({})).unwrap()["mode"], "http");
 
         let put = call(
@@ -370,19 +370,19 @@ mod tests {
             "put_entry",
             json!({ "payload": r#"{"a": 1, "a": 2}"# }),
         );
-        assert_eq!(dup.unwrap_err()["kind"], "duplicate_key");
+        assert_eq!(dup.unwrap_err()["error"], "duplicate_key");
         let id = put["id"].as_str().unwrap().to_string();
         let got = call(&window, "get_entry", json!({ "id": id })).unwrap();
         assert_eq!(got["proof_verified"], true);
         let listed = call(&window, "list_entries", json!({ "limit": 10 })).unwrap();
         assert_eq!(listed["entries"][0]["payload"], json!({ "amount": 7 }));
         let bad = call(&window, "get_entry", json!({ "id": "nope" })).unwrap_err();
-        assert_eq!(bad["kind"], "malformed_id", "{bad}");
+        assert_eq!(bad["error"], "malformed_id", "{bad}");
 
         let demo = call(&window, "demo_status", json!({})).unwrap();
         assert_eq!(demo["running"], false);
         let refused = call(&window, "demo_cut", json!({})).unwrap_err();
-        assert_eq!(refused["kind"], "demo");
+        assert_eq!(refused["error"], "demo");
 
         let state = app.state::<AppState>();
         tauri::async_runtime::block_on(state.shutdown());
@@ -394,7 +394,7 @@ mod tests {
         let (app, window) = app(dir.path());
         for nodes in [0, 1, 13, 16] {
             let refused = call(&window, "demo_start", json!({ "nodes": nodes })).unwrap_err();
-            assert_eq!(refused["kind"], "invalid_demo_nodes", "{refused}");
+            assert_eq!(refused["error"], "invalid_demo_nodes", "{refused}");
             let message = refused["message"].as_str().unwrap();
             assert!(message.contains("2") && message.contains("12"), "{message}");
             assert!(message.contains(&nodes.to_string()), "{message}");
@@ -430,9 +430,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (app, window) = app(dir.path());
         let refused = call(&window, "demo_traffic", json!({ "on": true })).unwrap_err();
-        assert_eq!(refused["kind"], "demo", "no cluster, no traffic: {refused}");
         assert_eq!(
-            call(&window, "demo_sample", json!({})).unwrap_err()["kind"],
+            refused["error"], "demo",
+            "no cluster, no traffic: {refused}"
+        );
+        assert_eq!(
+            call(&window, "demo_sample", json!({})).unwrap_err()["error"],
             "demo"
         );
 

@@ -178,46 +178,61 @@ pub(super) async fn fetch(
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
+/// Runs one of v2's answers on a blocking thread (each may hash every id of the ledger);
+/// a request it refuses is a 400 naming why.
+async fn v2_answer<T, E>(
+    node: &NodeHandle,
+    body: Result<Bytes, BytesRejection>,
+    what: &'static str,
+    answer: fn(&crate::ledger::Store, &[u8]) -> Result<T, E>,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let body = body.map_err(body_error)?;
+    let store = node.store().clone();
+    tokio::task::spawn_blocking(move || answer(&store, &body))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                what,
+                format!("answering the {what} request failed"),
+            )
+        })?
+        .map_err(|e| ApiError::bad_request("bad_reconcile_request", e.to_string()))
+}
+
+fn binary(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+}
+
 /// v2's first round trip, binary both ways: the root compare and, when roots differ,
-/// the first symbols (computed on a blocking thread, as pages are).
+/// the first symbols.
 pub(super) async fn hello(
     State(node): State<NodeHandle>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
-    let store = node.store().clone();
-    let answer = tokio::task::spawn_blocking(move || reconcile_v2::answer::hello(&store, &body))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "sketch",
-                "computing the sketch failed",
-            )
-        })?
-        .map_err(|e| ApiError::bad_request("bad_reconcile_request", e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response())
+    Ok(binary(
+        v2_answer(&node, body, "hello", |s, b| {
+            reconcile_v2::answer::hello(s, b)
+        })
+        .await?,
+    ))
 }
 
-/// v2: a page of coded symbols, binary both ways. The sketch is computed on a blocking
-/// thread: it hashes every id of the ledger.
+/// v2: a page of coded symbols, binary both ways.
 pub(super) async fn sketch(
     State(node): State<NodeHandle>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
-    let store = node.store().clone();
-    let page = tokio::task::spawn_blocking(move || reconcile_v2::answer::sketch(&store, &body))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "sketch",
-                "computing the sketch failed",
-            )
-        })?
-        .map_err(|e| ApiError::bad_request("bad_reconcile_request", e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], page).into_response())
+    Ok(binary(
+        v2_answer(&node, body, "sketch", |s, b| {
+            reconcile_v2::answer::sketch(s, b)
+        })
+        .await?,
+    ))
 }
 
 /// v2: entries by short id (a binary request, the entries as JSON as in `fetch`).
@@ -225,18 +240,10 @@ pub(super) async fn fetch_short(
     State(node): State<NodeHandle>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
-    let store = node.store().clone();
-    let msg = tokio::task::spawn_blocking(move || reconcile_v2::answer::fetch(&store, &body))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "fetch",
-                "reading the entries failed",
-            )
-        })?
-        .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
+    let msg = v2_answer(&node, body, "fetch", |s, b| {
+        reconcile_v2::answer::fetch(s, b)
+    })
+    .await?;
     let text = serde_json::to_string(&msg).expect("entries serialize");
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }
