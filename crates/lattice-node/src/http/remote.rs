@@ -90,6 +90,9 @@ impl Remote for NeighborClient {
             Err(ClientError::Status {
                 status: 404 | 405, ..
             }) => Err(reconcile_v2::unsupported()),
+            // Whatever answers a binary hello with another type (HTML, JSON) does not
+            // speak it either: its state answer is asked for, and says what is wrong.
+            Err(ClientError::NotJson { .. }) => Err(reconcile_v2::unsupported()),
             answer => Ok(answer?),
         }
     }
