@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::identity::{peer_id_of, public_key_of};
+use crate::ledger::keys::{peer_id_of, public_key_of};
 
 /// Authors remembered per thread; the oldest is forgotten first.
 const CAPACITY: usize = 64;
@@ -99,7 +99,7 @@ pub(crate) fn text_of(bytes: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::NodeKey;
+    use crate::ledger::keys::NodeKey;
 
     fn forget_all() {
         KNOWN.with_borrow_mut(Vec::clear);

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::authors::{self, AuthorError};
 use super::canonical::{PayloadError, parse_payload, to_canonical_json};
-use crate::identity::NodeKey;
+use crate::ledger::keys::NodeKey;
 
 /// The tag that starts every entry's signed bytes, so a signature over an entry can never
 /// be replayed as a signature over anything else the key signs (libp2p handshakes, gossip).

@@ -22,7 +22,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::identity::{NodeKey, peer_id_of, public_key_of};
+use crate::ledger::keys::{NodeKey, peer_id_of, public_key_of};
 
 pub use super::membership::{Ledger, MAX_REFUSED, UnauthorizedAuthor};
 
@@ -385,7 +385,7 @@ impl Genesis {
 /// A fresh demo ledger: `nodes` new node keys and a closed genesis naming exactly them,
 /// signed by a throwaway founder, so a demo never writes into a real ledger (or into
 /// the development one) and each demo run is a ledger of its own.
-pub fn demo_ledger(nodes: usize) -> Result<(Genesis, Vec<NodeKey>), crate::identity::KeyError> {
+pub fn demo_ledger(nodes: usize) -> Result<(Genesis, Vec<NodeKey>), crate::ledger::keys::KeyError> {
     let keys = (0..nodes.max(1))
         .map(|_| NodeKey::generate())
         .collect::<Result<Vec<_>, _>>()?;

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::{Entry, EntryId};
 use super::genesis::{Genesis, LedgerId, key_of, peer_text};
-use crate::identity::NodeKey;
+use crate::ledger::keys::NodeKey;
 
 /// The payload key that marks an entry as a membership record.
 pub const MEMBERSHIP_KEY: &str = "lattice.membership";

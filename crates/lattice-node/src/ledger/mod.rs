@@ -4,6 +4,7 @@ mod authors;
 mod canonical;
 pub mod entry;
 pub mod genesis;
+pub mod keys;
 pub mod membership;
 pub mod merkle;
 pub mod store;
