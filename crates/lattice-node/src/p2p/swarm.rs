@@ -31,6 +31,7 @@ use super::protocol::{SyncRequest, SyncResponse, answer, ledger_of_protocol, syn
 use super::redial::Redial;
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
+use crate::sync::liveness::Liveness;
 use crate::sync::reconcile::TransportError;
 
 mod admit;
@@ -86,12 +87,12 @@ pub(super) struct EventLoop {
     pending: HashMap<OutboundRequestId, Reply<Result<SyncResponse, TransportError>>>,
     /// Our own `State` requests asking a peer whether it answers the sync protocol.
     probes: HashMap<OutboundRequestId, PeerId>,
-    peer_timeout: Duration,
+    /// Who is connected and when each was last heard from; it says who is dead.
+    alive: Liveness<PeerId>,
+    /// What `alive`'s steady milliseconds count from.
+    started: Instant,
     /// How often silence is looked for (the ping interval).
     liveness_check: Duration,
-    /// When silence was last looked for: a gap far longer than the check interval means
-    /// this process itself was not running (SIGSTOP, suspend), not that peers went quiet.
-    liveness_checked: Instant,
     listen_addrs: Vec<Multiaddr>,
     /// Listeners that have not reported an address yet; `listen_addrs` waits for them.
     unbound: HashSet<libp2p::core::transport::ListenerId>,
@@ -207,9 +208,9 @@ impl EventLoop {
             redial,
             pending: HashMap::new(),
             probes: HashMap::new(),
-            peer_timeout: config.peer_timeout,
+            alive: Liveness::new(config.peer_timeout, 0),
+            started: Instant::now(),
             liveness_check: config.ping_interval.max(Duration::from_millis(10)),
-            liveness_checked: Instant::now(),
             listen_addrs: Vec::new(),
             unbound,
             addr_waiters: Vec::new(),
@@ -457,6 +458,7 @@ impl EventLoop {
                 ..
             } => {
                 self.peers.remove(&peer_id);
+                self.alive.gone(&peer_id);
                 self.rate.forget(&peer_id);
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
                 self.refresh_sync(peer_id);
@@ -499,8 +501,8 @@ impl EventLoop {
         // An inbound circuit's remote address is only `/p2p/<id>`: the local side (our
         // listener on the relay) is what says it is relayed.
         let relayed = endpoint.is_relayed();
+        self.heard(&peer);
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.heard();
             let was_direct = p.direct();
             p.add_link(connection, address, dialed, relayed);
             if !was_direct && p.direct() {
@@ -514,6 +516,7 @@ impl EventLoop {
         let mut state = PeerState::new(address.clone(), dialed);
         state.add_link(connection, address, dialed, relayed);
         self.peers.insert(peer, state);
+        self.alive.connected(peer, self.steady_ms());
         self.emit(P2pEvent::PeersChanged);
         self.apply_standing(peer);
     }
@@ -591,10 +594,10 @@ impl EventLoop {
                     .filter_map(|p| ledger_of_protocol(p.as_ref()))
                     .find(|l| *l != self.ledger)
                     .filter(|_| !speaks);
+                self.heard(&peer_id);
                 let Some(p) = self.peers.get_mut(&peer_id) else {
                     return;
                 };
-                p.heard();
                 let newly_other = other.filter(|_| p.other_ledger != other);
                 p.other_ledger = other;
                 p.speaks_sync = speaks;
@@ -623,8 +626,8 @@ impl EventLoop {
                 result: Ok(rtt),
                 ..
             }) => {
+                self.heard(&peer);
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.heard();
                     p.rtt = Some(rtt);
                     self.emit(P2pEvent::PeersChanged);
                 }

@@ -1,6 +1,7 @@
 //! Sync: the heartbeat that decides which lung breathes, and the reconciliation both
 //! lungs share.
 
+pub mod liveness;
 pub mod local;
 pub mod lungs;
 mod mode;

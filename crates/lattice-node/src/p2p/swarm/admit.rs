@@ -142,8 +142,8 @@ impl EventLoop {
     /// `peer` answered us `not_admitted`: it does not sync with us, so it does not count.
     pub(super) fn refused_by(&mut self, peer: PeerId, request: OutboundRequestId) {
         self.probes.remove(&request);
+        self.heard(&peer);
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.heard();
             p.probing = false;
             p.answers_sync = false;
         }

@@ -1,7 +1,7 @@
 //! Whether a peer counts: it must answer. Silence past the peer timeout disconnects it
-//! (TCP alone keeps a blackholed connection "up" for minutes and libp2p's ping does not
-//! close anything), and only a peer that answered a sync request counts as a sync peer
-//! (a gossip subscription alone proves nothing about syncing).
+//! (the decision is `sync::liveness`'s, pure; this task tells it what it hears and
+//! carries out its verdicts), and only a peer that answered a sync request counts as a
+//! sync peer (a gossip subscription alone proves nothing about syncing).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use tracing::warn;
 use super::EventLoop;
 use crate::p2p::P2pEvent;
 use crate::p2p::protocol::SyncRequest;
+use crate::sync::liveness::Verdict;
 use crate::time::now_ms;
 
 /// What we know of one connected peer.
@@ -35,8 +36,8 @@ pub(super) struct PeerState {
     pub listen_addrs: Vec<Multiaddr>,
     /// Identify named another ledger's sync protocol: it counts for nothing.
     pub other_ledger: Option<crate::ledger::LedgerId>,
-    /// The last proof of life (a ping answered, any traffic), monotonic and as unix ms.
-    pub last_heard: Instant,
+    /// The last proof of life (a ping answered, any traffic), as unix ms for status; the
+    /// steady time liveness judges by is the loop's `alive`.
     pub last_heard_ms: u64,
     /// Every open connection to it: a relayed one alongside a direct one while hole
     /// punching, or two from a simultaneous dial.
@@ -121,11 +122,6 @@ impl PeerState {
             .collect()
     }
 
-    pub(super) fn heard(&mut self) {
-        self.last_heard = Instant::now();
-        self.last_heard_ms = now_ms();
-    }
-
     /// The addresses to redial it at, should the connection be lost.
     pub(super) fn dialable(&self) -> Vec<Multiaddr> {
         let mut addrs = self.listen_addrs.clone();
@@ -148,7 +144,6 @@ impl PeerState {
             probing: false,
             listen_addrs: Vec::new(),
             other_ledger: None,
-            last_heard: Instant::now(),
             last_heard_ms: now_ms(),
             links: HashMap::new(),
         }
@@ -156,10 +151,18 @@ impl PeerState {
 }
 
 impl EventLoop {
+    /// Proof of life from `peer` (a ping answered, any traffic).
     pub(super) fn heard(&mut self, peer: &PeerId) {
         if let Some(p) = self.peers.get_mut(peer) {
-            p.heard();
+            p.last_heard_ms = now_ms();
+            self.alive
+                .heard(peer, self.started.elapsed().as_millis() as u64);
         }
+    }
+
+    /// Steady milliseconds since the loop started: the clock liveness judges by.
+    pub(super) fn steady_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Asks `peer` for its state if identify says it speaks the sync protocol and it has
@@ -188,8 +191,8 @@ impl EventLoop {
     /// `peer` answered one of our sync requests: it is alive and it syncs.
     pub(super) fn answered(&mut self, peer: PeerId, request: OutboundRequestId) {
         let probe = self.probes.remove(&request).is_some();
+        self.heard(&peer);
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.heard();
             p.answers_sync = true;
             if probe {
                 p.probing = false;
@@ -228,43 +231,29 @@ impl EventLoop {
 
     /// When the first connected peer's silence will have outlasted the peer timeout.
     pub(super) fn next_silence(&self) -> Option<Instant> {
-        self.peers
-            .values()
-            .map(|p| p.last_heard + self.peer_timeout + Duration::from_millis(1))
-            .min()
+        self.alive
+            .next_deadline()
+            .map(|ms| self.started + Duration::from_millis(ms))
     }
 
     /// Disconnects every peer silent for longer than the peer timeout; it stops counting
     /// now, not when TCP finally gives up (minutes, on a silent drop). Also asks again
     /// the peers that claim the sync protocol but have not answered it.
     pub(super) fn check_liveness(&mut self) {
-        let now = Instant::now();
-        let gap = now.saturating_duration_since(self.liveness_checked);
-        self.liveness_checked = now;
-        if gap > self.peer_timeout {
-            // We were frozen, so what we did not hear meanwhile says nothing about the
-            // peers: each gets a fresh peer timeout to be heard from.
-            warn!(
-                paused_ms = gap.as_millis() as u64,
-                "this node was not running for longer than the peer timeout; giving its peers a fresh timeout"
-            );
-            for p in self.peers.values_mut() {
-                p.last_heard = now;
+        for verdict in self.alive.check(self.steady_ms()) {
+            match verdict {
+                Verdict::Resumed { paused_ms } => warn!(
+                    paused_ms,
+                    "this node was not running for longer than the peer timeout; giving its peers a fresh timeout"
+                ),
+                Verdict::Dead { peer, silent_ms } => {
+                    warn!(%peer, silent_ms, "peer silent past the peer timeout: disconnecting");
+                    self.peers.remove(&peer);
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    self.refresh_sync(peer);
+                    self.emit(P2pEvent::PeersChanged);
+                }
             }
-            return;
-        }
-        let silent: Vec<(PeerId, Duration)> = self
-            .peers
-            .iter()
-            .map(|(id, p)| (*id, now.saturating_duration_since(p.last_heard)))
-            .filter(|(_, quiet)| *quiet > self.peer_timeout)
-            .collect();
-        for (peer, quiet) in silent {
-            warn!(%peer, silent_ms = quiet.as_millis() as u64, "peer silent past the peer timeout: disconnecting");
-            self.peers.remove(&peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            self.refresh_sync(peer);
-            self.emit(P2pEvent::PeersChanged);
         }
         let unproven: Vec<PeerId> = self
             .peers

@@ -21,6 +21,7 @@ use futures_util::FutureExt;
 use crate::identity::NodeKey;
 use crate::ledger::{DEFAULT_MAX_PAYLOAD, Entry, EntryId};
 use crate::sync::Mode;
+use crate::sync::liveness::{self, Liveness, Verdict};
 use crate::sync::local::Local;
 use crate::sync::reconcile::reconcile_with;
 use crate::sync::reconcile_v2::{self, Options};
@@ -40,6 +41,7 @@ use ledger::{MemLedger, Net, SimRemote};
 pub(crate) enum Wrong {
     Core(Defect),
     Reconciliation(reconcile_v2::Defect),
+    Liveness(liveness::Defect),
 }
 
 pub(crate) const HEARTBEAT: u64 = 1_000;
@@ -48,6 +50,9 @@ pub(crate) const POLL: u64 = 2_000;
 pub(crate) const RECONCILE_EVERY: u64 = 10_000;
 /// A blackholed connection is noticed within this (the liveness issue's peer timeout).
 pub(crate) const PEER_TIMEOUT: u64 = 3_000;
+/// Each node pings its connected peers this often (three per peer timeout, as the node's
+/// swarm does); a connected, unpartitioned peer's ping always arrives (TCP retransmits).
+pub(crate) const PING: u64 = 1_000;
 /// A healed or restarted peer is connected again within this (the redial cap).
 pub(crate) const REDIAL: u64 = 2_000;
 /// After the last heal, every root equal within this.
@@ -79,6 +84,9 @@ enum Ev {
     Commit(usize, Box<Entry>),
     /// The node's swarm notices what its connections are now.
     PeersSeen(usize),
+    /// The node's pings to its connected peers are answered (or not), and its liveness
+    /// judges them.
+    Ping(usize),
     HttpDone {
         node: usize,
         index: usize,
@@ -114,8 +122,14 @@ struct Node {
     mode: Mode,
     blocked: bool,
     gossip: bool,
-    /// The peers its swarm reports (sync-capable, live), by index.
+    /// The peers its swarm reports (sync-capable, live), by index: its connections, less
+    /// those its liveness judged dead.
     view: Vec<usize>,
+    /// The real liveness rule over its connections.
+    alive: Liveness<usize>,
+    /// When a ping of each peer last reached it, or the connection opened (the truth the
+    /// liveness verdicts are checked against).
+    last_answer: Vec<u64>,
     /// Since when the view has been empty (or the node up, if later).
     empty_since: Option<u64>,
     /// The work in flight with each neighbour, by a token; a cancelled one is forgotten.
@@ -192,6 +206,8 @@ impl World {
                 blocked: false,
                 gossip: false,
                 view: Vec::new(),
+                alive: Liveness::new(Duration::from_millis(PEER_TIMEOUT), T0),
+                last_answer: vec![T0; nodes],
                 empty_since: None,
                 work: vec![None; nodes - 1],
                 wake_at: None,
@@ -220,7 +236,9 @@ impl World {
 
     fn life_of(&self, ev: &Ev) -> u64 {
         let node = match ev {
-            Ev::Wake(a) | Ev::Commit(a, _) | Ev::PeersSeen(a) | Ev::Gossip(a, _) => *a,
+            Ev::Wake(a) | Ev::Commit(a, _) | Ev::PeersSeen(a) | Ev::Ping(a) | Ev::Gossip(a, _) => {
+                *a
+            }
             Ev::HttpDone { node, .. }
             | Ev::P2pDone { node, .. }
             | Ev::FollowerOpen { node, .. }
@@ -262,8 +280,14 @@ impl World {
             _ => None,
         };
         let others = self.n() - 1;
+        let mut alive = Liveness::new(Duration::from_millis(PEER_TIMEOUT), self.now);
+        alive.defect = match self.wrong {
+            Some(Wrong::Liveness(d)) => Some(d),
+            _ => None,
+        };
         let node = &mut self.nodes[a];
         node.schedule = Some(s);
+        node.alive = alive;
         node.view.clear();
         node.empty_since = Some(self.now);
         node.gossip = false;
@@ -271,6 +295,7 @@ impl World {
         node.wake_at = None;
         let actions = self.nodes[a].schedule.as_mut().unwrap().start(self.now);
         self.perform(a, actions);
+        self.push(self.now + PING, Ev::Ping(a));
         // Connections come up within the redial time.
         for b in 0..self.n() {
             if self.connected(a, b) {
@@ -404,6 +429,47 @@ impl World {
         self.push(self.now + d, Ev::PeersSeen(a));
     }
 
+    /// `a`'s swarm looks at its connections: a new one (a dial or an inbound
+    /// connection that succeeded) is heard from now, a closed one (the peer crashed,
+    /// either side cut P2P) is gone at once; a blackholed one stays until its liveness
+    /// judges it dead. The view is what is left.
+    fn peers_seen(&mut self, a: usize) {
+        if self.nodes[a].schedule.is_none() {
+            return;
+        }
+        let now = self.now;
+        for b in 0..self.n() {
+            let up = self.connected(a, b);
+            if up && !self.nodes[a].alive.contains(&b) {
+                self.nodes[a].alive.connected(b, now);
+                self.nodes[a].last_answer[b] = now;
+            } else if !up && !self.p2p_cut.contains(&(a.min(b), a.max(b))) {
+                self.nodes[a].alive.gone(&b);
+            }
+        }
+        let view: Vec<usize> = self.nodes[a].alive.peers().copied().collect();
+        if view == self.nodes[a].view {
+            return;
+        }
+        let new: Vec<usize> = view
+            .iter()
+            .copied()
+            .filter(|b| !self.nodes[a].view.contains(b))
+            .collect();
+        let node = &mut self.nodes[a];
+        match (node.view.is_empty(), view.is_empty()) {
+            (false, true) => node.empty_since = Some(self.now),
+            (_, false) => node.empty_since = None,
+            _ => {}
+        }
+        node.view = view;
+        let input = self.peers_input(a, true);
+        self.feed(a, input);
+        for b in new {
+            self.feed(a, Input::NewSyncPeer(Self::peer_id(b)));
+        }
+    }
+
     /// Entries arrive at `a`: committed, and the schedule told.
     fn store(&mut self, a: usize, entries: Vec<Entry>) {
         if self.nodes[a].durable.insert(entries) > 0 {
@@ -497,31 +563,24 @@ impl World {
                     self.store(b, vec![*entry]);
                 }
             }
-            Ev::PeersSeen(a) => {
+            Ev::PeersSeen(a) => self.peers_seen(a),
+            Ev::Ping(a) => {
                 if self.nodes[a].schedule.is_none() {
                     return;
                 }
-                let view: Vec<usize> = (0..self.n()).filter(|b| self.connected(a, *b)).collect();
-                if view == self.nodes[a].view {
-                    return;
+                let now = self.now;
+                let peers: Vec<usize> = self.nodes[a].alive.peers().copied().collect();
+                for b in peers {
+                    if self.connected(a, b) {
+                        self.nodes[a].alive.heard(&b, now);
+                        self.nodes[a].last_answer[b] = now;
+                    }
                 }
-                let new: Vec<usize> = view
-                    .iter()
-                    .copied()
-                    .filter(|b| !self.nodes[a].view.contains(b))
-                    .collect();
-                let node = &mut self.nodes[a];
-                match (node.view.is_empty(), view.is_empty()) {
-                    (false, true) => node.empty_since = Some(self.now),
-                    (_, false) => node.empty_since = None,
-                    _ => {}
+                let verdicts = self.nodes[a].alive.check(now);
+                if verdicts.iter().any(|v| matches!(v, Verdict::Dead { .. })) {
+                    self.peers_seen(a);
                 }
-                node.view = view;
-                let input = self.peers_input(a, true);
-                self.feed(a, input);
-                for b in new {
-                    self.feed(a, Input::NewSyncPeer(Self::peer_id(b)));
-                }
+                self.push(now + PING, Ev::Ping(a));
             }
             Ev::HttpDone {
                 node: a,
@@ -708,6 +767,16 @@ impl World {
             let Some(s) = &node.schedule else { continue };
             let lungs = s.lungs();
             let live = node.view.len();
+            if let Some(b) = node
+                .view
+                .iter()
+                .find(|b| self.now - node.last_answer[**b] > PEER_TIMEOUT + PING)
+            {
+                return Err(format!(
+                    "n{a} counts n{b} as live, silent for {} ms",
+                    self.now - node.last_answer[*b]
+                ));
+            }
             if s.sync_peer_count() != live || s.situation(0, 0).live_sync_peers != live {
                 return Err(format!(
                     "n{a} counts {} peers of {live}",

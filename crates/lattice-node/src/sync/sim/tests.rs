@@ -186,3 +186,13 @@ fn a_reconciliation_that_drops_the_last_entry_it_moves_is_caught_by_the_default_
     let (seed, step, why) = failure.expect("the wrong reconciliation passed every schedule");
     println!("the wrong reconciliation is caught by schedule seed {seed:#x} at step {step}: {why}");
 }
+
+#[test]
+fn a_liveness_that_keeps_a_silent_peer_is_caught_by_the_default_run() {
+    let wrong = Some(Wrong::Liveness(
+        crate::sync::liveness::Defect::KeepsSilentPeers,
+    ));
+    let (_, _, failure) = sweep(DEFAULT_SCHEDULES, wrong);
+    let (seed, step, why) = failure.expect("the wrong liveness passed every schedule");
+    println!("the wrong liveness is caught by schedule seed {seed:#x} at step {step}: {why}");
+}
