@@ -693,7 +693,7 @@ async fn over_http_a_node_without_the_hello_is_asked_for_its_state_and_reconcile
         })
         .await
         .unwrap_err();
-    assert_eq!(err.kind, reconcile_v2::UNSUPPORTED);
+    assert!(err.is_v2_unsupported(), "{err:?}");
     let report = reconcile::reconcile(&ours, &client, MAX).await.unwrap();
     assert_eq!(report.method, Method::Sketch);
     assert_eq!((report.pulled, report.pushed), (7, 3));
@@ -714,10 +714,10 @@ async fn serve_node(
     lattice_node::http::client::NeighborClient,
     tokio::task::JoinHandle<()>,
 ) {
+    use lattice_node::api::{self as server, ServerOptions};
     use lattice_node::config::{Config, Overrides};
     use lattice_node::http::client::{ClientLimits, NeighborClient};
-    use lattice_node::http::remote::paths;
-    use lattice_node::http::server::{self, ServerOptions};
+    use lattice_node::http::wire::paths;
     use lattice_node::node::{NodeHandle, NodeOptions};
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -10,14 +10,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Actor, short};
+use super::Actor;
 use crate::http::client::{ClientError, NeighborClient};
 use crate::ledger::Store;
 use crate::metrics::NeighborLabels;
-use crate::status::{EventKind, Lung, NeighborHealth, NeighborStatus, SyncSummary};
-use crate::sync::reconcile::{
-    self, LedgerState, ReconcileError, ReconcileReport, Remote, TransportError,
-};
+use crate::status::{EventKind, Lung, NeighborHealth, NeighborStatus};
+use crate::sync::reconcile::{self, LedgerState, ReconcileError, Remote, TransportError};
 use crate::sync::schedule::{Input, NeighborOutcome};
 use crate::throttle::{LogThrottle, suppressed_note};
 
@@ -112,13 +110,9 @@ pub(super) struct SyncDone {
 
 enum Outcome {
     Synced {
-        result: Result<ReconcileReport, ReconcileError>,
+        run: super::synced::Run,
         /// The neighbour's state answer when one was asked for (its identity unknown).
         identity: Option<LedgerState>,
-        /// Our root when the sync began: what the neighbour's root differed from.
-        ours_before: [u8; 32],
-        /// The neighbour's root asked after reconciling (it may have taken our entries).
-        root_after: Option<[u8; 32]>,
     },
     /// The standby check: the neighbour's state, or why it could not be had.
     Checked(Result<LedgerState, TransportError>),
@@ -252,37 +246,28 @@ impl Actor {
                     }
                 }
             }
-            Outcome::Synced {
-                result: Ok(report),
-                identity,
-                ours_before,
-                root_after,
-            } => {
+            Outcome::Synced { run, identity } => {
                 n.status.checked_at_ms = Some(now);
                 if let Some(state) = &identity {
                     n.identified(state);
                 }
-                n.answered(root_after.unwrap_or(report.their_root));
-                n.status.last_sync_ms = Some(now);
-                n.status.last_report = Some(report.clone());
-                self.synced(url.clone(), ours_before, report, now);
-                (NeighborOutcome::Synced, None)
-            }
-            Outcome::Synced {
-                result: Err(e),
-                identity,
-                ..
-            } => {
-                n.status.checked_at_ms = Some(now);
-                if let Some(state) = &identity {
-                    n.identified(state);
+                match run.result {
+                    Ok(report) => {
+                        n.answered(run.root_after.unwrap_or(report.their_root));
+                        n.status.last_sync_ms = Some(now);
+                        n.status.last_report = Some(report.clone());
+                        self.record_synced(Lung::Http, &url, run.ours_before, &report, now);
+                        (NeighborOutcome::Synced, None)
+                    }
+                    Err(e) => {
+                        if let ReconcileError::OtherLedger { theirs, .. } = &e {
+                            n.status.ledger = Some(theirs.to_hex());
+                        }
+                        n.failed(&e.kind(), e.to_string());
+                        let why = (e.kind(), e.to_string(), true);
+                        (NeighborOutcome::SyncFailed, Some(why))
+                    }
                 }
-                if let reconcile::ReconcileError::OtherLedger { theirs, .. } = &e {
-                    n.status.ledger = Some(theirs.to_hex());
-                }
-                n.failed(&e.kind(), e.to_string());
-                let why = (e.kind(), e.to_string(), true);
-                (NeighborOutcome::SyncFailed, Some(why))
             }
         };
         self.feed(Input::NeighborDone { index, outcome }).await;
@@ -304,13 +289,7 @@ impl Actor {
         }
         self.count_error(&url, &kind);
         if was_sync {
-            self.metrics.sync_failed("HTTP");
-            self.emit(EventKind::SyncFailed {
-                lung: Lung::Http,
-                with: url,
-                kind,
-                message,
-            });
+            self.record_sync_failed(Lung::Http, url, kind, message);
         }
     }
 
@@ -318,41 +297,6 @@ impl Actor {
     fn wait_left(&self, index: usize, now: u64) -> Duration {
         let at = self.schedule.neighbor(index).next_attempt_ms.unwrap_or(now);
         Duration::from_millis(at.saturating_sub(now))
-    }
-
-    fn synced(&mut self, url: String, ours: [u8; 32], report: ReconcileReport, now: u64) {
-        let bytes = report.bytes_sent + report.bytes_received;
-        let flow = &mut self.entries_by_lung.http;
-        flow.received += report.pulled as u64;
-        flow.sent += report.pushed as u64;
-        self.metrics.sync_ok("HTTP", &report);
-        if !report.in_sync_before {
-            tracing::info!(
-                "[HTTP_SYNC] {url}: root {} differs from ours {}; reconciled: pulled {}, pushed {}, {bytes} bytes",
-                short(&report.their_root),
-                short(&ours),
-                report.pulled,
-                report.pushed
-            );
-            self.emit(EventKind::Diverged {
-                neighbor: url.clone(),
-                ours: hex::encode(ours),
-                theirs: hex::encode(report.their_root),
-            });
-            self.emit(EventKind::SyncCompleted {
-                lung: Lung::Http,
-                with: url.clone(),
-                report: report.clone(),
-            });
-        }
-        self.last_sync = Some(SyncSummary {
-            lung: Lung::Http,
-            with: url,
-            at_ms: now,
-            pulled: report.pulled,
-            pushed: report.pushed,
-            bytes,
-        });
     }
 
     fn count_error(&self, url: &str, kind: &str) {
@@ -428,19 +372,8 @@ async fn sync(client: NeighborClient, store: Store, max_payload: usize, identify
         true => client.state().await.ok(),
         false => None,
     };
-    let ours_before = store.root();
-    let result = reconcile::reconcile(&store, &client, max_payload).await;
-    let root_after = match &result {
-        Ok(r) if !r.in_sync_before => client.state().await.ok().map(|s| s.root),
-        Ok(r) => Some(r.their_root),
-        Err(_) => None,
-    };
-    Outcome::Synced {
-        result,
-        identity,
-        ours_before,
-        root_after,
-    }
+    let run = super::synced::run(&store, &client, max_payload).await;
+    Outcome::Synced { run, identity }
 }
 
 /// Runs `work` unless `cancel` (the lung going to standby) or the actor's end (the

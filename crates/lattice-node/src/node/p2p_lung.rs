@@ -7,19 +7,17 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Actor, NodeOptions, short};
+use super::{Actor, NodeOptions};
 use crate::config::Config;
 use crate::identity::NodeKey;
 use crate::p2p::{P2pConfig, P2pEvent, P2pHandle, PeerId, PeerInfo};
-use crate::status::{EventKind, Lung, PeerStatus, SyncSummary};
-use crate::sync::reconcile::{self, ReconcileError, ReconcileReport, Remote};
+use crate::status::{EventKind, Lung, PeerStatus};
 use crate::sync::schedule::Input;
 
 /// What one P2P reconciliation came to.
 pub(super) struct P2pSyncDone {
     peer: PeerId,
-    result: Result<ReconcileReport, ReconcileError>,
-    root_after: Option<[u8; 32]>,
+    run: super::synced::Run,
 }
 
 pub(super) struct P2pLung {
@@ -168,19 +166,8 @@ impl Actor {
         let (store, done) = (self.store.clone(), done.clone());
         let max_payload = self.config.max_payload;
         tokio::spawn(async move {
-            let result = reconcile::reconcile(&store, &remote, max_payload).await;
-            let root_after = match &result {
-                Ok(r) if !r.in_sync_before => remote.state().await.ok().map(|s| s.root),
-                Ok(r) => Some(r.their_root),
-                Err(_) => None,
-            };
-            let _ = done
-                .send(P2pSyncDone {
-                    peer,
-                    result,
-                    root_after,
-                })
-                .await;
+            let run = super::synced::run(&store, &remote, max_payload).await;
+            let _ = done.send(P2pSyncDone { peer, run }).await;
         });
         true
     }
@@ -188,47 +175,17 @@ impl Actor {
     pub(super) async fn p2p_sync_done(&mut self, done: P2pSyncDone) {
         let now = self.clock.now_ms();
         let with = done.peer.to_string();
-        match done.result {
+        let run = done.run;
+        match run.result {
             Ok(report) => {
-                if let Some(root) = done.root_after {
+                if let Some(root) = run.root_after {
                     self.p2p.roots.insert(with.clone(), (root, now));
                 }
-                let bytes = report.bytes_sent + report.bytes_received;
-                let flow = &mut self.entries_by_lung.p2p;
-                flow.received += report.pulled as u64;
-                flow.sent += report.pushed as u64;
-                self.metrics.sync_ok("P2P", &report);
-                if !report.in_sync_before {
-                    tracing::info!(
-                        "[P2P_SYNC] {with}: root {} differs from ours; reconciled: pulled {}, pushed {}, {bytes} bytes",
-                        short(&report.their_root),
-                        report.pulled,
-                        report.pushed
-                    );
-                    self.emit(EventKind::SyncCompleted {
-                        lung: Lung::P2p,
-                        with: with.clone(),
-                        report: report.clone(),
-                    });
-                }
-                self.last_sync = Some(SyncSummary {
-                    lung: Lung::P2p,
-                    with: with.clone(),
-                    at_ms: now,
-                    pulled: report.pulled,
-                    pushed: report.pushed,
-                    bytes,
-                });
+                self.record_synced(Lung::P2p, &with, run.ours_before, &report, now);
             }
             Err(e) => {
                 tracing::warn!("[P2P_SYNC] {with}: {e}");
-                self.metrics.sync_failed("P2P");
-                self.emit(EventKind::SyncFailed {
-                    lung: Lung::P2p,
-                    with: with.clone(),
-                    kind: e.kind(),
-                    message: e.to_string(),
-                });
+                self.record_sync_failed(Lung::P2p, with.clone(), e.kind(), e.to_string());
             }
         }
         self.feed(Input::PeerSyncDone(with)).await;

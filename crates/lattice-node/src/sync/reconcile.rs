@@ -171,6 +171,26 @@ pub struct TransportError {
     pub message: String,
 }
 
+/// The kind of [`TransportError::v2_unsupported`].
+const V2_UNSUPPORTED: &str = "unsupported";
+
+impl TransportError {
+    /// What a transport gives when the other side (or the transport itself) does not
+    /// carry reconciliation v2: reconciliation falls back to v1 on it, it is not a failure.
+    pub fn v2_unsupported() -> Self {
+        TransportError {
+            kind: V2_UNSUPPORTED.into(),
+            message: "this transport does not carry reconciliation v2".into(),
+        }
+    }
+
+    /// Whether this is [`TransportError::v2_unsupported`], the one failure that means
+    /// "ask in v1" rather than "this sync failed".
+    pub fn is_v2_unsupported(&self) -> bool {
+        self.kind == V2_UNSUPPORTED
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
@@ -511,7 +531,7 @@ pub async fn reconcile_with<L: Local, R: Remote>(
         {
             Ok(plan) => plan,
             // A transport without v2 towards a peer that announces it: v1 still works.
-            Err(ReconcileError::Transport(t)) if t.kind == reconcile_v2::UNSUPPORTED => {
+            Err(ReconcileError::Transport(t)) if t.is_v2_unsupported() => {
                 report.method = Method::Walk;
                 walk(local, remote, &mut need, &mut give, &mut report).await?;
                 reconcile_v2::Plan {

@@ -474,7 +474,7 @@ pub(super) async fn hello<R: Remote>(
     };
     let bytes = match remote.hello(&req).await {
         Ok(bytes) => bytes,
-        Err(t) if t.kind == UNSUPPORTED => return Ok(None),
+        Err(t) if t.is_v2_unsupported() => return Ok(None),
         Err(t) => return Err(t.into()),
     };
     match HelloAnswer::decode(&bytes).map_err(|e| ReconcileError::Protocol(e.to_string()))? {
@@ -549,15 +549,9 @@ pub async fn pull_short<R: Remote>(
     Ok(forged)
 }
 
-/// The kind of [`unsupported`].
-pub const UNSUPPORTED: &str = "unsupported";
-
 /// The error a v1-only [`Remote`] gives when asked for v2.
 pub fn unsupported() -> TransportError {
-    TransportError {
-        kind: UNSUPPORTED.into(),
-        message: "this transport does not carry reconciliation v2".into(),
-    }
+    TransportError::v2_unsupported()
 }
 
 #[cfg(test)]
