@@ -13,8 +13,8 @@ mod updates;
 
 use std::path::PathBuf;
 
+use lattice_node::api::{self as server, ServerOptions};
 use lattice_node::config::{self, Config, Overrides};
-use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::node::{NodeError, NodeHandle, NodeOptions};
 use tauri::{App, AppHandle, Builder, Context, Manager, RunEvent, Runtime};
 

@@ -10,9 +10,9 @@ use lattice_bench::corpus;
 use lattice_bench::reconcile::{ANSWERING_SEED, answering_peer};
 use lattice_bench::wire::HttpLungRemote;
 use lattice_node::NodeKey;
+use lattice_node::api::{self as server, ServerOptions};
 use lattice_node::config::{Config, Overrides};
 use lattice_node::http::client::{ClientLimits, NeighborClient};
-use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::ledger::{DEFAULT_MAX_PAYLOAD, Entry, Store, StoreOptions};
 use lattice_node::node::{NodeHandle, NodeOptions};
 use lattice_node::sync::reconcile::{

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::api::{self as server, ServerOptions};
 use crate::config::{Config, Overrides};
-use crate::http::server::{self, ServerOptions};
 use crate::ledger::Appended;
 use crate::node::{NodeError, NodeHandle, NodeOptions};
 use crate::status::{EventKind, Lung, Status};

@@ -4,6 +4,7 @@
 //! the ledger (entries, Merkle tree, durable store) and, in later modules, the two sync
 //! lungs. The `lattice` binary and the desktop shell are faces over it.
 
+pub mod api;
 pub mod config;
 pub mod demo;
 pub mod envfile;

@@ -384,12 +384,12 @@ async fn serve_dashboard(
 ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let options = lattice_node::http::server::ServerOptions {
+    let options = lattice_node::api::ServerOptions {
         ui_dir,
         ..server_options()
     };
-    let app = lattice_node::http::server::router(node.node.clone(), &options);
-    let server = tokio::spawn(lattice_node::http::server::serve(
+    let app = lattice_node::api::router(node.node.clone(), &options);
+    let server = tokio::spawn(lattice_node::api::serve(
         listener,
         app,
         options,
@@ -443,7 +443,7 @@ async fn the_node_serves_the_dashboard_with_a_strict_csp_and_keeps_api_errors_js
 /// vacuously); a binary built without one says so instead of serving nothing silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_built_into_the_binary_is_served_with_types_etags_and_clear_errors() {
-    use lattice_node::http::server::dashboard;
+    use lattice_node::api::dashboard;
     let required = std::env::var("LATTICE_REQUIRE_EMBEDDED_UI").is_ok_and(|v| v == "1");
     assert!(
         dashboard::embedded() || !required,

@@ -36,7 +36,7 @@ use tower_http::timeout::TimeoutLayer;
 pub use conn::serve;
 
 use crate::config::Config;
-use crate::http::remote::paths;
+use crate::http::wire::paths;
 use crate::node::{ErrorClass, NodeError, NodeHandle, OpError};
 use routes::*;
 

@@ -50,7 +50,7 @@ pub(super) async fn unblock_p2p(State(node): State<NodeHandle>) -> Result<Json, 
 /// The ledger's genesis record, for a node configured with only `LATTICE_LEDGER`.
 pub(super) async fn genesis(State(node): State<NodeHandle>) -> Json {
     let ledger = node.store().ledger();
-    to_json(&crate::http::remote::GenesisAnswer {
+    to_json(&crate::http::wire::GenesisAnswer {
         ledger: ledger.id(),
         genesis: ledger.genesis().to_base64(),
     })

@@ -107,8 +107,8 @@ pub(super) async fn resolve_genesis(
                     source,
                 })?;
             let answer = client
-                .get_json::<crate::http::remote::GenesisAnswer>(
-                    crate::http::remote::paths::GENESIS,
+                .get_json::<crate::http::wire::GenesisAnswer>(
+                    crate::http::wire::paths::GENESIS,
                     &[],
                 )
                 .await;

@@ -39,6 +39,7 @@ mod http_lung;
 mod ops;
 mod p2p_lung;
 mod snapshot;
+mod synced;
 #[cfg(test)]
 mod tests;
 mod transitions;
@@ -279,7 +280,7 @@ impl std::fmt::Debug for NodeHandle {
 
 impl NodeHandle {
     /// Opens the store and starts the actor. The HTTP API is served separately
-    /// (`http::server::serve`), so embedders choose whether and where.
+    /// (`api::serve`), so embedders choose whether and where.
     pub async fn start(config: Config, options: NodeOptions) -> Result<NodeHandle, NodeError> {
         let key = match &config.key {
             Some(k) => k.clone(),

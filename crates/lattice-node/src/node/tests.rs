@@ -5,8 +5,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::api::{self as server, ServerOptions};
 use crate::config::Overrides;
-use crate::http::server::{self, ServerOptions};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lattice_node::NodeKey;
+use lattice_node::api::{self as server, ServerOptions};
 use lattice_node::config::{Config, Mode, Overrides};
 use lattice_node::http::client::ClientLimits;
-use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::node::{NodeHandle, NodeOptions};
 use lattice_node::status::Status;
 use tokio::net::TcpListener;

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use lattice_node::api::{self as server, ServerOptions};
 use lattice_node::config::{Config, Mode};
 use lattice_node::demo::{DemoCluster, DemoOptions};
 use lattice_node::http::client::{ClientLimits, NeighborClient};
-use lattice_node::http::server::{self, ServerOptions};
 use lattice_node::node::{Created, NodeHandle, NodeOptions};
 use lattice_node::status::Status;
 use url::Url;

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::client::{EventStream, NeighborClient};
-use crate::http::remote::paths;
+use crate::http::wire::paths;
 use crate::ledger::{Entry, Store};
 use crate::node::Command;
 use crate::sync::reconcile::{self, Remote};
