@@ -31,6 +31,8 @@ use crate::sync::schedule::{Action, Defect, Input, NeighborOutcome, Schedule, Ti
 mod faults;
 mod ledger;
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use faults::{Op, Rng, Step, generate};
