@@ -132,6 +132,25 @@ pub struct OpenReport {
     pub migrated_from: Option<i64>,
 }
 
+impl OpenReport {
+    fn new(
+        path: &Path,
+        tree: &Merkle,
+        integrity: Option<Duration>,
+        rebuild: Duration,
+        migrated_from: Option<i64>,
+    ) -> Self {
+        OpenReport {
+            path: path.to_path_buf(),
+            entries: tree.len(),
+            integrity_checked: integrity.is_some(),
+            integrity: integrity.unwrap_or_default(),
+            rebuild,
+            migrated_from,
+        }
+    }
+}
+
 /// The result of one acknowledged append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
@@ -246,16 +265,7 @@ impl Store {
                 })
                 .map_err(&err)?;
         }
-        let found = schema::inspect(&conn).map_err(&err)?;
-        if found.version > schema::VERSION {
-            return Err(StoreError::NewerLayout {
-                path,
-                version: found.version,
-            });
-        }
-        let integrity = (!found.clean)
-            .then(|| integrity_check(&conn, &path))
-            .transpose()?;
+        let (found, integrity) = inspect(&conn, &path)?;
         schema::prepare(&mut conn, found).map_err(&err)?;
         let migrated_from =
             (found.version != 0 && found.version != schema::VERSION).then_some(found.version);
@@ -276,14 +286,7 @@ impl Store {
         .map_err(&err)?;
         reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
         let (tree, rebuild) = load(&reader, &path)?;
-        let report = OpenReport {
-            path: path.clone(),
-            entries: tree.len(),
-            integrity_checked: integrity.is_some(),
-            integrity: integrity.unwrap_or_default(),
-            rebuild,
-            migrated_from,
-        };
+        let report = OpenReport::new(&path, &tree, integrity, rebuild, migrated_from);
         log_open(&report);
         // Until the first commit clears it, the mark stays (and an open writes nothing).
         let marked = found.clean && migrated_from.is_none() && !evicted;
@@ -326,26 +329,10 @@ impl Store {
         };
         reader.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
         // Layout 1 reads as layout 2 does (same columns); migrating is the writer's job.
-        let found = schema::inspect(&reader).map_err(&err)?;
-        if found.version > schema::VERSION {
-            return Err(StoreError::NewerLayout {
-                path,
-                version: found.version,
-            });
-        }
-        let integrity = (!found.clean)
-            .then(|| integrity_check(&reader, &path))
-            .transpose()?;
+        let (_, integrity) = inspect(&reader, &path)?;
         learn_records(&reader, &options.ledger).map_err(&err)?;
         let (tree, rebuild) = load(&reader, &path)?;
-        let report = OpenReport {
-            path: path.clone(),
-            entries: tree.len(),
-            integrity_checked: integrity.is_some(),
-            integrity: integrity.unwrap_or_default(),
-            rebuild,
-            migrated_from: None,
-        };
+        let report = OpenReport::new(&path, &tree, integrity, rebuild, None);
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
@@ -724,6 +711,25 @@ fn row_to_entry_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Entry
 }
 
 /// `PRAGMA quick_check`: a full pass over the file.
+/// The layout found (a newer one than this build knows is refused) and, unless the last
+/// session closed cleanly, how long the integrity check took.
+fn inspect(
+    conn: &Connection,
+    path: &Path,
+) -> Result<(schema::Found, Option<Duration>), StoreError> {
+    let found = schema::inspect(conn).map_err(sqlite(path))?;
+    if found.version > schema::VERSION {
+        return Err(StoreError::NewerLayout {
+            path: path.to_path_buf(),
+            version: found.version,
+        });
+    }
+    let integrity = (!found.clean)
+        .then(|| integrity_check(conn, path))
+        .transpose()?;
+    Ok((found, integrity))
+}
+
 fn integrity_check(conn: &Connection, path: &Path) -> Result<Duration, StoreError> {
     let started = Instant::now();
     let check: String = conn

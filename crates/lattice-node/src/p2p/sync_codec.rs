@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use super::protocol::{Binary, MAX_SYNC_MESSAGE, SYNC_PROTOCOL_V2, SyncRequest, SyncResponse};
 use crate::ledger::EntryId;
 use crate::sync::reconcile::{EntriesMessage, FetchRequest, IdsRequest, IdsResponse, PushResponse};
+use crate::sync::varint::{self, VarintError};
 
 /// A binary sync message that cannot be read (named; nothing is done with it).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,20 +42,8 @@ pub fn is_binary(protocol: &str) -> bool {
     protocol.starts_with(SYNC_PROTOCOL_V2)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_varint(out, b.len() as u64);
+    varint::put(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
@@ -71,15 +60,10 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self, what: &'static str) -> Result<u64, FrameError> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1, what)?[0];
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(FrameError::Invalid(what, "a varint over 64 bits".into()))
+        varint::take(&mut self.0).map_err(|e| match e {
+            VarintError::Truncated => FrameError::Truncated(what),
+            VarintError::TooLong => FrameError::Invalid(what, "a varint over 64 bits".into()),
+        })
     }
 
     fn usize(&mut self, what: &'static str) -> Result<usize, FrameError> {
@@ -144,14 +128,14 @@ impl<'a> Reader<'a> {
 }
 
 fn put_ids(out: &mut Vec<u8>, ids: &[EntryId]) {
-    put_varint(out, ids.len() as u64);
+    varint::put(out, ids.len() as u64);
     for id in ids {
         out.extend_from_slice(id.as_bytes());
     }
 }
 
 fn put_entries(out: &mut Vec<u8>, m: &EntriesMessage) {
-    put_varint(out, m.entries.len() as u64);
+    varint::put(out, m.entries.len() as u64);
     for e in &m.entries {
         put_bytes(out, e.get().as_bytes());
     }
@@ -198,7 +182,7 @@ pub fn encode_request(req: &SyncRequest) -> Vec<u8> {
                 }
                 None => out.push(0),
             }
-            put_varint(&mut out, r.limit as u64);
+            varint::put(&mut out, r.limit as u64);
         }
         SyncRequest::Fetch(f) => {
             out.push(tag::FETCH);
@@ -282,8 +266,8 @@ pub fn encode_response(resp: &SyncResponse) -> Vec<u8> {
         }
         SyncResponse::Pushed(p) => {
             out.push(tag::PUSHED);
-            put_varint(&mut out, p.accepted as u64);
-            put_varint(&mut out, p.already_present as u64);
+            varint::put(&mut out, p.accepted as u64);
+            varint::put(&mut out, p.already_present as u64);
         }
         SyncResponse::Sketch(Binary(b)) => {
             out.push(tag::SKETCH);

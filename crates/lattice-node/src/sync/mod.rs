@@ -13,5 +13,6 @@ pub mod schedule;
 pub(crate) mod sim;
 pub mod sketch_cache;
 pub mod states;
+pub mod varint;
 
 pub use mode::Mode;

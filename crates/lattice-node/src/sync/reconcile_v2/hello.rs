@@ -14,6 +14,7 @@ use super::WireError;
 use crate::ledger::LedgerId;
 use crate::ledger::merkle::Hash;
 use crate::sync::riblt::{CodedSymbol, Salt};
+use crate::sync::varint::{self, VarintError};
 
 /// Buckets of the difference estimator.
 pub const BUCKETS: usize = 64;
@@ -82,31 +83,11 @@ pub fn estimate_from_buckets(theirs: &[u8; BUCKETS], ours: &[u8; BUCKETS], net: 
     d.max(net.unsigned_abs() as f64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
 fn take_varint(rest: &mut &[u8], what: &'static str) -> Result<u64, WireError> {
-    let mut v: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let (&b, tail) = rest.split_first().ok_or_else(|| truncated(what))?;
-        *rest = tail;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(WireError::Limit(format!(
-        "a {what} holds a varint over 64 bits"
-    )))
+    varint::take(rest).map_err(|e| match e {
+        VarintError::Truncated => truncated(what),
+        VarintError::TooLong => WireError::Limit(format!("a {what} holds a varint over 64 bits")),
+    })
 }
 
 fn take<'a>(rest: &mut &'a [u8], n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
@@ -129,7 +110,7 @@ fn truncated(what: &'static str) -> WireError {
 fn put_symbol(out: &mut Vec<u8>, s: &CodedSymbol) {
     out.extend_from_slice(&s.sum.to_le_bytes());
     out.extend_from_slice(&s.check.to_le_bytes());
-    put_varint(out, ((s.count << 1) ^ (s.count >> 63)) as u64);
+    varint::put(out, ((s.count << 1) ^ (s.count >> 63)) as u64);
 }
 
 fn take_symbol(rest: &mut &[u8]) -> Result<CodedSymbol, WireError> {
@@ -155,7 +136,7 @@ impl HelloRequest {
         out.push(super::WIRE_VERSION);
         out.extend_from_slice(&self.ledger);
         out.extend_from_slice(&self.root);
-        put_varint(&mut out, self.count);
+        varint::put(&mut out, self.count);
         out.extend_from_slice(&self.salt.0);
         out
     }
@@ -205,8 +186,8 @@ impl HelloAnswer {
                     DIFFER
                 });
                 out.extend_from_slice(root);
-                put_varint(&mut out, *count);
-                put_varint(&mut out, symbols.len() as u64);
+                varint::put(&mut out, *count);
+                varint::put(&mut out, symbols.len() as u64);
                 for s in symbols {
                     put_symbol(&mut out, s);
                 }
