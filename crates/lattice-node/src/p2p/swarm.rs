@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use self::liveness::PeerState;
 use super::behaviour::{Behaviour, BehaviourEvent, topic};
 use super::protocol::{SyncRequest, SyncResponse, answer, ledger_of_protocol, sync_protocol};
-use super::redial::Redial;
+use super::redial::{Redial, bootstrap_targets, dialable};
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
 use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
 use crate::sync::liveness::Liveness;
@@ -129,13 +129,14 @@ impl EventLoop {
         let id_hash = id_bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
         });
+        // Its clock is the loop's steady milliseconds, which start now.
         let redial = Redial::new(
-            &config.bootstrap,
+            bootstrap_targets(&config.bootstrap)?,
             config.redial_min,
             config.redial_max,
-            Instant::now(),
+            0,
             u64::from_le_bytes(seed) ^ id_hash,
-        )?;
+        );
 
         let ledger = store.ledger().id();
         let configured =
@@ -236,7 +237,10 @@ impl EventLoop {
         let mut liveness_tick = tokio::time::interval(self.liveness_check);
         liveness_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let redial_at = self.redial.next_at();
+            let redial_at = self
+                .redial
+                .next_at()
+                .map(|ms| self.started + Duration::from_millis(ms));
             let silent_at = self.next_silence();
             tokio::select! {
                 biased;
@@ -368,14 +372,14 @@ impl EventLoop {
             self.redial.pause();
         } else {
             info!("P2P unblocked: redialing bootstrap peers");
-            self.redial.resume(Instant::now());
+            self.redial.resume(self.steady_ms());
         }
     }
 
     /// Dials every known peer (bootstrap or former sync peer) whose time has come and
     /// that is not connected.
     fn redial_due(&mut self) {
-        for (peer, addrs) in self.redial.take_due(Instant::now()) {
+        for (peer, addrs) in self.redial.take_due(self.steady_ms()) {
             if self.swarm.is_connected(&peer) {
                 continue;
             }
@@ -399,7 +403,7 @@ impl EventLoop {
         if self.swarm.is_connected(peer) {
             return;
         }
-        if let Some(after) = self.redial.failed(peer, Instant::now()) {
+        if let Some(after) = self.redial.failed(peer, self.steady_ms()) {
             debug!(%peer, ?after, "peer will be redialed");
         }
     }
@@ -551,7 +555,7 @@ impl EventLoop {
             if capable {
                 info!(%peer, "peer is sync-capable");
                 if let Some(p) = self.peers.get(&peer) {
-                    self.redial.learn(peer, p.dialable());
+                    self.redial.learn(peer, dialable(p.dialable()));
                 }
                 self.emit(P2pEvent::NewSyncPeer { peer });
             }
@@ -607,7 +611,7 @@ impl EventLoop {
                 }
                 let capable = p.sync_capable();
                 if capable {
-                    let addrs = p.dialable();
+                    let addrs = dialable(p.dialable());
                     self.redial.learn(peer_id, addrs);
                 }
                 if let Some(theirs) = newly_other {

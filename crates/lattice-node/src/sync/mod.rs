@@ -7,6 +7,7 @@ pub mod lungs;
 mod mode;
 pub mod reconcile;
 pub mod reconcile_v2;
+pub mod redial;
 pub mod riblt;
 pub mod schedule;
 #[cfg(test)]

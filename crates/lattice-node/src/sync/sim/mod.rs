@@ -25,6 +25,7 @@ use crate::sync::liveness::{self, Liveness, Verdict};
 use crate::sync::local::Local;
 use crate::sync::reconcile::reconcile_with;
 use crate::sync::reconcile_v2::{self, Options};
+use crate::sync::redial::Redial;
 use crate::sync::riblt::Salt;
 use crate::sync::schedule::{Action, Defect, Input, NeighborOutcome, Schedule, Timers};
 
@@ -57,6 +58,8 @@ pub(crate) const PEER_TIMEOUT: u64 = 3_000;
 pub(crate) const PING: u64 = 1_000;
 /// A healed or restarted peer is connected again within this (the redial cap).
 pub(crate) const REDIAL: u64 = 2_000;
+/// The redial backoff's first step.
+pub(crate) const REDIAL_MIN: u64 = 250;
 /// After the last heal, every root equal within this.
 pub(crate) const SETTLE: u64 = PEER_TIMEOUT + REDIAL + RECONCILE_EVERY + 2 * POLL;
 /// The invariants are checked at least this often (and after every step).
@@ -89,6 +92,8 @@ enum Ev {
     /// The node's pings to its connected peers are answered (or not), and its liveness
     /// judges them.
     Ping(usize),
+    /// The node's redial schedule has dials due.
+    Dial(usize),
     HttpDone {
         node: usize,
         index: usize,
@@ -132,6 +137,9 @@ struct Node {
     /// When a ping of each peer last reached it, or the connection opened (the truth the
     /// liveness verdicts are checked against).
     last_answer: Vec<u64>,
+    /// The real redial schedule: every other node is a bootstrap peer.
+    redial: Redial<usize, ()>,
+    dial_at: Option<u64>,
     /// Since when the view has been empty (or the node up, if later).
     empty_since: Option<u64>,
     /// The work in flight with each neighbour, by a token; a cancelled one is forgotten.
@@ -210,6 +218,8 @@ impl World {
                 view: Vec::new(),
                 alive: Liveness::new(Duration::from_millis(PEER_TIMEOUT), T0),
                 last_answer: vec![T0; nodes],
+                redial: Redial::new(Vec::new(), Duration::ZERO, Duration::ZERO, T0, 0),
+                dial_at: None,
                 empty_since: None,
                 work: vec![None; nodes - 1],
                 wake_at: None,
@@ -238,9 +248,12 @@ impl World {
 
     fn life_of(&self, ev: &Ev) -> u64 {
         let node = match ev {
-            Ev::Wake(a) | Ev::Commit(a, _) | Ev::PeersSeen(a) | Ev::Ping(a) | Ev::Gossip(a, _) => {
-                *a
-            }
+            Ev::Wake(a)
+            | Ev::Commit(a, _)
+            | Ev::PeersSeen(a)
+            | Ev::Ping(a)
+            | Ev::Dial(a)
+            | Ev::Gossip(a, _) => *a,
             Ev::HttpDone { node, .. }
             | Ev::P2pDone { node, .. }
             | Ev::FollowerOpen { node, .. }
@@ -287,9 +300,20 @@ impl World {
             Some(Wrong::Liveness(d)) => Some(d),
             _ => None,
         };
+        let bootstrap = (0..self.n()).filter(|b| *b != a).map(|b| (b, ())).collect();
+        let ms = Duration::from_millis;
+        let redial = Redial::new(
+            bootstrap,
+            ms(REDIAL_MIN),
+            ms(REDIAL),
+            self.now,
+            self.rng.next(),
+        );
         let node = &mut self.nodes[a];
         node.schedule = Some(s);
         node.alive = alive;
+        node.redial = redial;
+        node.dial_at = None;
         node.view.clear();
         node.empty_since = Some(self.now);
         node.gossip = false;
@@ -298,15 +322,8 @@ impl World {
         let actions = self.nodes[a].schedule.as_mut().unwrap().start(self.now);
         self.perform(a, actions);
         self.push(self.now + PING, Ev::Ping(a));
-        // Connections come up within the redial time.
-        for b in 0..self.n() {
-            if self.connected(a, b) {
-                let d = self.rng.below(REDIAL);
-                self.push(self.now + d, Ev::PeersSeen(a));
-                let d = self.rng.below(REDIAL);
-                self.push(self.now + d, Ev::PeersSeen(b));
-            }
-        }
+        // Every bootstrap peer is dialed at once.
+        self.arm_dial(a);
     }
 
     fn feed(&mut self, a: usize, input: Input) {
@@ -361,7 +378,15 @@ impl World {
                     );
                 }
                 Action::SetGossip(on) => self.nodes[a].gossip = on,
-                Action::BlockP2p(_) => self.connections_changed(a, 0),
+                Action::BlockP2p(on) => {
+                    if on {
+                        self.nodes[a].redial.pause();
+                    } else {
+                        self.nodes[a].redial.resume(self.now);
+                    }
+                    self.connections_closed();
+                    self.arm_dial(a);
+                }
                 Action::RefreshPeers => inputs.push(self.peers_input(a, false)),
             }
         }
@@ -418,37 +443,34 @@ impl World {
         }
     }
 
-    /// The truth about `a`'s connections changed: both ends notice within `within` ms
-    /// (a blackhole takes up to the peer timeout, a closed connection a latency).
-    fn connections_changed(&mut self, a: usize, within: u64) {
+    /// A node's connections closed (it crashed or cut P2P): every node looks at its
+    /// own within a latency.
+    fn connections_closed(&mut self) {
         for b in 0..self.n() {
-            if b != a {
-                let d = self.delay() + self.rng.below(within.max(1));
-                self.push(self.now + d, Ev::PeersSeen(b));
-            }
+            let d = self.delay();
+            self.push(self.now + d, Ev::PeersSeen(b));
         }
-        let d = self.delay() + self.rng.below(within.max(1));
-        self.push(self.now + d, Ev::PeersSeen(a));
     }
 
-    /// `a`'s swarm looks at its connections: a new one (a dial or an inbound
-    /// connection that succeeded) is heard from now, a closed one (the peer crashed,
-    /// either side cut P2P) is gone at once; a blackholed one stays until its liveness
-    /// judges it dead. The view is what is left.
+    /// `a`'s swarm looks at its connections: a closed one (the peer crashed, either
+    /// side cut P2P) is gone at once and redialed later; a blackholed one stays until
+    /// its liveness judges it dead. (Connections open only by dials, [`Ev::Dial`].) The
+    /// view is what is left.
     fn peers_seen(&mut self, a: usize) {
         if self.nodes[a].schedule.is_none() {
             return;
         }
         let now = self.now;
         for b in 0..self.n() {
-            let up = self.connected(a, b);
-            if up && !self.nodes[a].alive.contains(&b) {
-                self.nodes[a].alive.connected(b, now);
-                self.nodes[a].last_answer[b] = now;
-            } else if !up && !self.p2p_cut.contains(&(a.min(b), a.max(b))) {
+            if self.nodes[a].alive.contains(&b)
+                && !self.connected(a, b)
+                && !self.p2p_cut.contains(&(a.min(b), a.max(b)))
+            {
                 self.nodes[a].alive.gone(&b);
+                self.nodes[a].redial.failed(&b, now);
             }
         }
+        self.arm_dial(a);
         let view: Vec<usize> = self.nodes[a].alive.peers().copied().collect();
         if view == self.nodes[a].view {
             return;
@@ -470,6 +492,50 @@ impl World {
         for b in new {
             self.feed(a, Input::NewSyncPeer(Self::peer_id(b)));
         }
+    }
+
+    /// An event at `a`'s next due dial (stale ones are skipped).
+    fn arm_dial(&mut self, a: usize) {
+        if self.nodes[a].schedule.is_none() {
+            return;
+        }
+        let Some(at) = self.nodes[a].redial.next_at() else {
+            return;
+        };
+        let at = at.max(self.now);
+        if self.nodes[a].dial_at != Some(at) {
+            self.nodes[a].dial_at = Some(at);
+            self.push(at, Ev::Dial(a));
+        }
+    }
+
+    /// `a` dials every peer due: where the network lets it through, the connection
+    /// opens at both ends (each redial starts over); elsewhere it fails and backs off.
+    fn dial(&mut self, a: usize) {
+        if self.nodes[a].schedule.is_none() || self.nodes[a].dial_at != Some(self.now) {
+            return;
+        }
+        self.nodes[a].dial_at = None;
+        let now = self.now;
+        for (b, _) in self.nodes[a].redial.take_due(now) {
+            if self.nodes[a].alive.contains(&b) {
+                continue;
+            }
+            if self.connected(a, b) {
+                for (x, y) in [(a, b), (b, a)] {
+                    let node = &mut self.nodes[x];
+                    node.alive.connected(y, now);
+                    node.last_answer[y] = now;
+                    node.redial.connected(&y);
+                }
+                let d = self.delay();
+                self.push(now + d, Ev::PeersSeen(b));
+                self.push(now + d, Ev::PeersSeen(a));
+            } else {
+                self.nodes[a].redial.failed(&b, now);
+            }
+        }
+        self.arm_dial(a);
     }
 
     /// Entries arrive at `a`: committed, and the schedule told.
@@ -566,6 +632,7 @@ impl World {
                 }
             }
             Ev::PeersSeen(a) => self.peers_seen(a),
+            Ev::Dial(a) => self.dial(a),
             Ev::Ping(a) => {
                 if self.nodes[a].schedule.is_none() {
                     return;
@@ -579,7 +646,14 @@ impl World {
                     }
                 }
                 let verdicts = self.nodes[a].alive.check(now);
-                if verdicts.iter().any(|v| matches!(v, Verdict::Dead { .. })) {
+                let mut died = false;
+                for v in verdicts {
+                    if let Verdict::Dead { peer, .. } = v {
+                        self.nodes[a].redial.failed(&peer, now);
+                        died = true;
+                    }
+                }
+                if died {
                     self.peers_seen(a);
                 }
                 self.push(now + PING, Ev::Ping(a));
@@ -683,13 +757,12 @@ impl World {
                 }
             }
             Op::CutP2p(a, b) => {
+                // A blackhole: noticed only by the peers' liveness.
                 self.p2p_cut.insert((a.min(b), a.max(b)));
-                // A blackhole: noticed only by the peer timeout.
-                self.connections_changed(a, PEER_TIMEOUT);
             }
             Op::HealP2p(a, b) => {
+                // Found again by the redial schedules, within their cap.
                 self.p2p_cut.remove(&(a.min(b), a.max(b)));
-                self.connections_changed(a, REDIAL);
             }
             Op::CutHttp(a, b) => {
                 self.http_cut.insert((a, b));
@@ -714,7 +787,7 @@ impl World {
                     node.life += 1;
                     node.view.clear();
                     // Peers see the connections close.
-                    self.connections_changed(a, 0);
+                    self.connections_closed();
                 }
             }
             Op::Restart(a) => {
@@ -750,7 +823,6 @@ impl World {
             if self.nodes[a].mode != Mode::Auto {
                 self.apply(&Op::SetMode(a, Mode::Auto));
             }
-            self.connections_changed(a, REDIAL);
         }
     }
 
