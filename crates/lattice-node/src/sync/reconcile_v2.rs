@@ -351,8 +351,6 @@ pub async fn plan<R: Remote>(
 ) -> Result<Plan, ReconcileError> {
     // In any order: the sketch is of a set, and the ids fallback sorts them anyway.
     let ours = local.ids_any_order();
-    // One hash per id; the rest of the work is on these.
-    let shorts: Vec<u64> = salt.short_ids(&ours);
     let cap = options
         .max_symbols
         .unwrap_or_else(|| default_cap(their_count, ours.len()))
@@ -363,11 +361,12 @@ pub async fn plan<R: Remote>(
     // fit under the cap (one side empty or nearly), list ids at once.
     let hopeless = net.unsigned_abs().saturating_mul(3) / 2 >= cap;
     if !hopeless {
-        let mut dec = Decoder::new(&salt, shorts.iter().copied());
+        // One hash per id; the rest of the work is on their short ids.
+        let mut dec = Decoder::from_ids(&salt, &ours);
         let mut page = start.symbols;
         let mut want = match &start.buckets {
             Some(theirs) => {
-                let d = estimate_from_buckets(theirs, &buckets(shorts.iter().copied()), net);
+                let d = estimate_from_buckets(theirs, &buckets(dec.local_shorts()), net);
                 symbols_for_estimate(d)
             }
             // v1's state answer brought no symbols: a page sized for the net difference
@@ -383,7 +382,8 @@ pub async fn plan<R: Remote>(
                     plan.method = Method::Sketch;
                     plan.salt = Some(salt);
                     plan.need_short = diff.remote_only;
-                    let (give, all_found) = select_by_short(&ours, &shorts, &diff.local_only);
+                    let (give, all_found) =
+                        select_by_short(&ours, dec.local_shorts(), &diff.local_only);
                     plan.give = give;
                     if !all_found {
                         return Err(ReconcileError::Protocol(
@@ -444,7 +444,11 @@ pub async fn plan<R: Remote>(
 /// turns almost all of them away at the cost of one bit test (a hash set cost 15-20 ms
 /// at a million), and the rest are found by binary search, so even wanted ids crafted
 /// by the other side (it knows the salt) cost at most a logarithm each.
-fn select_by_short(ours: &[EntryId], shorts: &[u64], wanted: &[u64]) -> (BTreeSet<EntryId>, bool) {
+fn select_by_short(
+    ours: &[EntryId],
+    shorts: impl Iterator<Item = u64>,
+    wanted: &[u64],
+) -> (BTreeSet<EntryId>, bool) {
     let mut sorted = wanted.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -455,10 +459,10 @@ fn select_by_short(ours: &[EntryId], shorts: &[u64], wanted: &[u64]) -> (BTreeSe
     }
     let mut hit = vec![false; sorted.len()];
     let mut out = BTreeSet::new();
-    for (s, id) in shorts.iter().zip(ours) {
+    for (s, id) in shorts.zip(ours) {
         let b = (s >> 48) as usize;
         if filter[b / 64] & (1 << (b % 64)) != 0
-            && let Ok(i) = sorted.binary_search(s)
+            && let Ok(i) = sorted.binary_search(&s)
         {
             hit[i] = true;
             out.insert(*id);

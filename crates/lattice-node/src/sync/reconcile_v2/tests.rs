@@ -152,7 +152,7 @@ fn selecting_by_short_id_finds_exactly_the_wanted_ids_and_names_a_missing_one() 
     // only the search turns away.
     let shorts: Vec<u64> = (0..1000u64).map(|i| ((i / 2) << 48) | i).collect();
     let wanted = [shorts[10], shorts[999], shorts[10], shorts[500]];
-    let (got, all) = select_by_short(&ours, &shorts, &wanted);
+    let (got, all) = select_by_short(&ours, shorts.iter().copied(), &wanted);
     assert!(all);
     assert_eq!(
         got,
@@ -160,9 +160,9 @@ fn selecting_by_short_id_finds_exactly_the_wanted_ids_and_names_a_missing_one() 
             .into_iter()
             .collect::<BTreeSet<_>>()
     );
-    let (got, all) = select_by_short(&ours, &shorts, &[shorts[3], 11 << 48]);
+    let (got, all) = select_by_short(&ours, shorts.iter().copied(), &[shorts[3], 11 << 48]);
     assert!(!all, "a wanted short id we do not hold");
     assert_eq!(got, [ours[3]].into_iter().collect::<BTreeSet<_>>());
-    let (got, all) = select_by_short(&ours, &shorts, &[]);
+    let (got, all) = select_by_short(&ours, shorts.iter().copied(), &[]);
     assert!(all && got.is_empty());
 }
