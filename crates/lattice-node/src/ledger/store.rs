@@ -447,6 +447,15 @@ impl Store {
             .ids_under(prefix)
     }
 
+    /// Every id held, in no particular order; see [`Merkle::ids_any_order`].
+    pub fn ids_any_order(&self) -> Vec<EntryId> {
+        self.inner
+            .tree
+            .read()
+            .expect("not poisoned")
+            .ids_any_order()
+    }
+
     /// A page of the ids below `prefix` after `after`; see [`Merkle::ids_page`].
     pub fn ids_page(
         &self,

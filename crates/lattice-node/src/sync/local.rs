@@ -21,6 +21,12 @@ pub trait Local: Sync {
     }
     fn subtree(&self, prefix: &Prefix) -> Subtree;
     fn ids_under(&self, prefix: &Prefix) -> Vec<EntryId>;
+    /// Every id held, in any order: for work on the whole set where order does not
+    /// matter (v2's sketch), cheaper than listing them in order where the side keeps
+    /// them flat.
+    fn ids_any_order(&self) -> Vec<EntryId> {
+        self.ids_under(&Prefix::ROOT)
+    }
     /// A page of the ids below `prefix` after `after`, and whether more follow.
     fn ids_page(
         &self,
@@ -53,6 +59,9 @@ impl Local for Store {
     }
     fn ids_under(&self, prefix: &Prefix) -> Vec<EntryId> {
         Store::ids_under(self, prefix)
+    }
+    fn ids_any_order(&self) -> Vec<EntryId> {
+        Store::ids_any_order(self)
     }
     fn ids_page(
         &self,

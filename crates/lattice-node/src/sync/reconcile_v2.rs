@@ -200,7 +200,7 @@ pub mod answer {
     use super::*;
 
     fn prepared(store: &impl Local, salt: &Salt) -> std::sync::Arc<std::sync::Mutex<Prepared>> {
-        SketchCache::global().get(salt, &store.root(), || store.ids_under(&Prefix::ROOT))
+        SketchCache::global().get(salt, &store.root(), || store.ids_any_order())
     }
 
     /// The first round trip: equal roots, another ledger, or our state with the first
@@ -349,9 +349,8 @@ pub async fn plan<R: Remote>(
     options: &Options,
     report: &mut ReconcileReport,
 ) -> Result<Plan, ReconcileError> {
-    let ours = local.ids_under(&Prefix::ROOT);
-    // One hash per id; the rest of the work is on these.
-    let shorts: Vec<u64> = ours.iter().map(|id| salt.short_id(id)).collect();
+    // In any order: the sketch is of a set, and the ids fallback sorts them anyway.
+    let ours = local.ids_any_order();
     let cap = options
         .max_symbols
         .unwrap_or_else(|| default_cap(their_count, ours.len()))
@@ -362,11 +361,12 @@ pub async fn plan<R: Remote>(
     // fit under the cap (one side empty or nearly), list ids at once.
     let hopeless = net.unsigned_abs().saturating_mul(3) / 2 >= cap;
     if !hopeless {
-        let mut dec = Decoder::new(&salt, shorts.iter().copied());
+        // One hash per id; the rest of the work is on their short ids.
+        let mut dec = Decoder::from_ids(&salt, &ours);
         let mut page = start.symbols;
         let mut want = match &start.buckets {
             Some(theirs) => {
-                let d = estimate_from_buckets(theirs, &buckets(shorts.iter().copied()), net);
+                let d = estimate_from_buckets(theirs, &buckets(dec.local_shorts()), net);
                 symbols_for_estimate(d)
             }
             // v1's state answer brought no symbols: a page sized for the net difference
@@ -382,15 +382,10 @@ pub async fn plan<R: Remote>(
                     plan.method = Method::Sketch;
                     plan.salt = Some(salt);
                     plan.need_short = diff.remote_only;
-                    let local_only: HashSet<u64> = diff.local_only.iter().copied().collect();
-                    let mut found = HashSet::with_capacity(local_only.len());
-                    for (s, id) in shorts.iter().zip(&ours) {
-                        if local_only.contains(s) {
-                            plan.give.insert(*id);
-                            found.insert(*s);
-                        }
-                    }
-                    if found.len() != local_only.len() {
+                    let (give, all_found) =
+                        select_by_short(&ours, dec.local_shorts(), &diff.local_only);
+                    plan.give = give;
+                    if !all_found {
                         return Err(ReconcileError::Protocol(
                             "the sketch decoded to a short id we lack on our side".into(),
                         ));
@@ -442,6 +437,38 @@ pub async fn plan<R: Remote>(
     plan.give = ours.difference(&theirs).copied().collect();
     plan.need = theirs.difference(&ours).copied().collect();
     Ok(plan)
+}
+
+/// Our ids whose short ids are among `wanted`, and whether every one of those was
+/// found. Each of our million ids is looked up: a bitmap of the wanted ids' top 16 bits
+/// turns almost all of them away at the cost of one bit test (a hash set cost 15-20 ms
+/// at a million), and the rest are found by binary search, so even wanted ids crafted
+/// by the other side (it knows the salt) cost at most a logarithm each.
+fn select_by_short(
+    ours: &[EntryId],
+    shorts: impl Iterator<Item = u64>,
+    wanted: &[u64],
+) -> (BTreeSet<EntryId>, bool) {
+    let mut sorted = wanted.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut filter = vec![0u64; (1 << 16) / 64];
+    for s in &sorted {
+        let b = (s >> 48) as usize;
+        filter[b / 64] |= 1 << (b % 64);
+    }
+    let mut hit = vec![false; sorted.len()];
+    let mut out = BTreeSet::new();
+    for (s, id) in shorts.zip(ours) {
+        let b = (s >> 48) as usize;
+        if filter[b / 64] & (1 << (b % 64)) != 0
+            && let Ok(i) = sorted.binary_search(&s)
+        {
+            hit[i] = true;
+            out.insert(*id);
+        }
+    }
+    (out, hit.iter().all(|h| *h))
 }
 
 /// What v2's first round trip found.

@@ -39,7 +39,7 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(salt: &Salt, ids: Vec<EntryId>) -> Prepared {
-        let encoder = Encoder::from_shorts(salt, ids.iter().map(|id| salt.short_id(id)));
+        let encoder = Encoder::from_ids(salt, &ids);
         Prepared { ids, encoder }
     }
 

@@ -138,3 +138,31 @@ fn the_bucket_estimate_is_close_for_small_and_large_differences() {
         assert!(e > d * 0.6 && e < d * 1.4, "d = {d}: estimated {e}");
     }
 }
+
+#[test]
+fn selecting_by_short_id_finds_exactly_the_wanted_ids_and_names_a_missing_one() {
+    let ours: Vec<EntryId> = (0..1000u32)
+        .map(|i| {
+            let mut b = [0u8; 32];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            EntryId(b)
+        })
+        .collect();
+    // Short ids sharing their top 16 bits in pairs, so the bitmap lets some through that
+    // only the search turns away.
+    let shorts: Vec<u64> = (0..1000u64).map(|i| ((i / 2) << 48) | i).collect();
+    let wanted = [shorts[10], shorts[999], shorts[10], shorts[500]];
+    let (got, all) = select_by_short(&ours, shorts.iter().copied(), &wanted);
+    assert!(all);
+    assert_eq!(
+        got,
+        [ours[10], ours[999], ours[500]]
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+    let (got, all) = select_by_short(&ours, shorts.iter().copied(), &[shorts[3], 11 << 48]);
+    assert!(!all, "a wanted short id we do not hold");
+    assert_eq!(got, [ours[3]].into_iter().collect::<BTreeSet<_>>());
+    let (got, all) = select_by_short(&ours, shorts.iter().copied(), &[]);
+    assert!(all && got.is_empty());
+}

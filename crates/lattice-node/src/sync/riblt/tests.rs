@@ -224,3 +224,62 @@ fn the_fast_index_step_equals_the_formula_as_first_written() {
         );
     }
 }
+
+/// Symbols `start..end` of `shorts` computed one short id at a time with the formula
+/// as first written, as a peer of the previous version computes them.
+fn reference_symbols(salt: &Salt, shorts: &[u64], start: u64, end: u64) -> Vec<CodedSymbol> {
+    let mut out = vec![CodedSymbol::default(); (end - start) as usize];
+    for &short in shorts {
+        let mut m = Mapping::new(salt, short);
+        while m.next < end {
+            if m.next >= start {
+                out[(m.next - start) as usize].apply(&m, 1);
+            }
+            m.state = mix64(m.state.wrapping_add(0x9e37_79b9_7f4a_7c15));
+            m.next = super::next_index_reference(m.next, m.state);
+        }
+    }
+    out
+}
+
+#[test]
+fn windows_equal_the_formula_as_first_written_one_id_at_a_time() {
+    let salt = Salt([4; 16]);
+    let mut rng = fastrand::Rng::with_seed(11);
+    // Sizes that leave every remainder of the four lanes.
+    for n in [1usize, 2, 3, 4, 5, 7, 1000, 4099] {
+        let shorts: Vec<u64> = (0..n).map(|_| rng.u64(..)).collect();
+        let mut enc = Encoder::from_shorts(&salt, shorts.iter().copied());
+        let mut at = 0u64;
+        for count in [1usize, 7, 300, 2000, 5] {
+            let got = enc.window(count);
+            assert_eq!(
+                got,
+                reference_symbols(&salt, &shorts, at, at + count as u64),
+                "n = {n}, symbols {at}..{}",
+                at + count as u64
+            );
+            at += count as u64;
+        }
+        // After a skip, and across the end of the fast path into the step-by-step one.
+        for start in [20_000u64, super::FAST_END - 3] {
+            enc.seek(start);
+            assert_eq!(
+                enc.window(6),
+                reference_symbols(&salt, &shorts, start, start + 6),
+                "n = {n}, symbols from {start}"
+            );
+        }
+    }
+}
+
+#[test]
+fn short_ids_of_a_list_are_each_ids_short_id() {
+    let salt = Salt([6; 16]);
+    let mut rng = fastrand::Rng::with_seed(12);
+    for n in [0usize, 1, 2, 3, 10, 101] {
+        let ids = rng_ids(&mut rng, n);
+        let each: Vec<u64> = ids.iter().map(|id| salt.short_id(id)).collect();
+        assert_eq!(salt.short_ids(&ids), each, "{n} ids");
+    }
+}
