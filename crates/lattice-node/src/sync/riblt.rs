@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use crate::ledger::EntryId;
+use crate::sync::varint;
 
 mod window;
 use window::{FAST_END, window_fast, window_scalar};
@@ -510,16 +511,7 @@ pub fn encode_page(start: u64, symbols: &[CodedSymbol]) -> Vec<u8> {
     for s in symbols {
         out.extend_from_slice(&s.sum.to_le_bytes());
         out.extend_from_slice(&s.check.to_le_bytes());
-        let mut z = ((s.count << 1) ^ (s.count >> 63)) as u64;
-        loop {
-            let b = (z & 0x7f) as u8;
-            z >>= 7;
-            if z == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
+        varint::put(&mut out, ((s.count << 1) ^ (s.count >> 63)) as u64);
     }
     out
 }
@@ -558,20 +550,8 @@ pub fn decode_page(bytes: &[u8], max: usize) -> Result<(u64, Vec<CodedSymbol>), 
         let sum = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
         let check = u64::from_le_bytes(rest[8..16].try_into().expect("8 bytes"));
         rest = &rest[16..];
-        let mut z: u64 = 0;
-        let mut shift = 0;
-        loop {
-            let (&b, tail) = rest.split_first().ok_or(PageError::Truncated)?;
-            rest = tail;
-            if shift > 63 {
-                return Err(PageError::Truncated);
-            }
-            z |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
+        // An overlong count reads as a truncated page, as it always has.
+        let z = varint::take(&mut rest).map_err(|_| PageError::Truncated)?;
         let count = ((z >> 1) as i64) ^ -((z & 1) as i64);
         out.push(CodedSymbol { sum, check, count });
     }
