@@ -34,6 +34,10 @@ enum Command {
         /// Systems to run.
         #[arg(long, value_delimiter = ',', value_enum, default_values_t = System::AVAILABLE)]
         system: Vec<System>,
+        /// Runs of Lattice v2 per case, each on a fresh copy of the case's stores and
+        /// under its own fresh salt: the sketch is probabilistic, so one run is one draw.
+        #[arg(long, default_value_t = 1)]
+        v2_runs: u32,
         /// Also write every case as a JSON array to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -97,6 +101,7 @@ fn main() -> Result<()> {
             d,
             pattern,
             system,
+            v2_runs,
             json,
         } => {
             // One thread: both sides run on it, so CPU readings are theirs alone.
@@ -108,12 +113,19 @@ fn main() -> Result<()> {
                 ds: d,
                 patterns: pattern,
                 systems: system,
+                v2_runs: v2_runs.max(1),
                 cache: cli.cache,
             };
             let results = rt.block_on(reconcile::run(&opts))?;
             println!("{}", reconcile::header());
             for r in &results {
                 println!("{}", reconcile::row(r));
+            }
+            if v2_runs > 1 {
+                println!("\n{}", reconcile::spread_header());
+                for line in reconcile::spreads(&results) {
+                    println!("{line}");
+                }
             }
             write_json(json.as_deref(), &results)
         }

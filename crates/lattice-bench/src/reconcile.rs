@@ -97,6 +97,8 @@ pub struct Options {
     pub ds: Vec<u64>,
     pub patterns: Vec<Pattern>,
     pub systems: Vec<System>,
+    /// Runs of Lattice v2 per case (each on fresh stores, under a fresh salt).
+    pub v2_runs: u32,
     pub cache: PathBuf,
 }
 
@@ -107,6 +109,8 @@ pub struct CaseResult {
     pub d: u64,
     pub pattern: &'static str,
     pub system: &'static str,
+    /// Which run of this system on this case (0 unless `--v2-runs` asked for more).
+    pub run: u32,
     /// Round trips before the first entry moves.
     pub walk_round_trips: u64,
     /// All round trips, entries included.
@@ -148,9 +152,18 @@ struct Case {
 }
 
 pub async fn run(opts: &Options) -> Result<Vec<CaseResult>> {
-    let systems: Vec<System> = System::AVAILABLE
+    // Each v2 run is a system run of its own: on a fresh copy, under a fresh salt.
+    let systems: Vec<(System, u32)> = System::AVAILABLE
         .into_iter()
         .filter(|s| opts.systems.contains(s))
+        .flat_map(|s| {
+            let runs = if s == System::LatticeV2 {
+                opts.v2_runs.max(1)
+            } else {
+                1
+            };
+            (0..runs).map(move |run| (s, run))
+        })
         .collect();
     let cache = Cache::new(&opts.cache)?;
     let mut out = Vec::new();
@@ -161,7 +174,7 @@ pub async fn run(opts: &Options) -> Result<Vec<CaseResult>> {
             for &d in &opts.ds {
                 let mut case = setup(&cache, n, d, pattern).await?;
                 let mut dirty = false;
-                for &system in &systems {
+                for &(system, run) in &systems {
                     let lattice = matches!(system, System::LatticeV1 | System::LatticeV2);
                     if lattice && dirty {
                         case.a.close();
@@ -184,6 +197,7 @@ pub async fn run(opts: &Options) -> Result<Vec<CaseResult>> {
                     .with_context(|| {
                         format!("{} at n={n} d={d} {}", system.name(), pattern.name())
                     })?;
+                    let r = CaseResult { run, ..r };
                     eprintln!("{}", row(&r));
                     out.push(r);
                 }
@@ -265,6 +279,7 @@ fn result(
         d,
         pattern: pattern.name(),
         system: system.name(),
+        run: 0,
         walk_round_trips,
         round_trips: walk_round_trips + t.entry_requests,
         walk_bytes,
@@ -518,4 +533,70 @@ pub fn row(r: &CaseResult) -> String {
         r.walk_cpu_ms_answering,
         r.cpu_ms,
     )
+}
+
+/// The header of [`spreads`]' table.
+pub fn spread_header() -> String {
+    "| n | pattern | d | system | runs | walk RT (max) | walk bytes: min / median / max | B/diff: median / max | walk CPU ms per side, max: asker / answering |\n\
+     |---:|---|---:|---|---:|---:|---|---|---|"
+        .to_string()
+}
+
+/// One line per case and system that ran more than once: the range over its runs.
+pub fn spreads(results: &[CaseResult]) -> Vec<String> {
+    let mut groups: Vec<Vec<&CaseResult>> = Vec::new();
+    for r in results {
+        let same = |g: &Vec<&CaseResult>| {
+            let f = g[0];
+            (f.n, f.d, f.pattern, f.system) == (r.n, r.d, r.pattern, r.system)
+        };
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|g| g.len() > 1)
+        .map(|g| {
+            let mut bytes: Vec<u64> = g.iter().map(|r| r.walk_bytes).collect();
+            bytes.sort_unstable();
+            let median = bytes[bytes.len() / 2];
+            let max = *bytes.last().expect("more than one run");
+            let per = |b: u64| {
+                let f = g[0];
+                if f.d == 0 {
+                    "–".to_string()
+                } else {
+                    format!("{:.0}", b as f64 / f.d as f64)
+                }
+            };
+            let rt = g.iter().map(|r| r.walk_round_trips).max().unwrap_or(0);
+            let asker = g
+                .iter()
+                .map(|r| r.walk_cpu_ms - r.walk_cpu_ms_answering)
+                .fold(0.0, f64::max);
+            let answering = g
+                .iter()
+                .map(|r| r.walk_cpu_ms_answering)
+                .fold(0.0, f64::max);
+            let f = g[0];
+            format!(
+                "| {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} | {:.1} / {:.1} |",
+                f.n,
+                f.pattern,
+                f.d,
+                f.system,
+                g.len(),
+                rt,
+                bytes[0],
+                median,
+                max,
+                per(median),
+                per(max),
+                asker,
+                answering
+            )
+        })
+        .collect()
 }

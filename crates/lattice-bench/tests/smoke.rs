@@ -84,12 +84,38 @@ fn reconcile_runs_every_system_on_every_pattern_and_reuses_the_base_store() {
         }
     }
 
-    // The base store is built once per n and reused by later runs.
-    let again = succeeded(&bench(
+    // The base store is built once per n and reused by later runs; v2 may run several
+    // times per case (fresh stores and salt each), with a line of ranges per case.
+    let out = bench(
         &cache,
-        &["reconcile", "--n", "200", "--d", "1", "--pattern", "newest"],
-    ));
+        &[
+            "reconcile",
+            "--n",
+            "200",
+            "--d",
+            "4",
+            "--pattern",
+            "both",
+            "--system",
+            "lattice-v2",
+            "--v2-runs",
+            "3",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let again = succeeded(&out);
     assert!(!again.contains("building the base store"), "{again}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let runs: Vec<u64> = read_json(&json)
+        .iter()
+        .map(|c| c["run"].as_u64().unwrap())
+        .collect();
+    assert_eq!(runs, [0, 1, 2]);
+    assert!(
+        table.contains("| 200 | both | 4 | lattice-v2 | 3 |"),
+        "a line of ranges: {table}"
+    );
 }
 
 #[test]

@@ -18,10 +18,13 @@ use crate::ledger::{EntryId, Prefix};
 use crate::sync::local::Local;
 
 mod hello;
+mod pages;
 pub use hello::{
     BUCKETS, HelloAnswer, HelloRequest, MAX_HELLO_SYMBOLS, buckets, estimate_from_buckets,
     first_page, ledger_prefix,
 };
+pub use pages::EQUAL_COUNTS_FIRST;
+use pages::Pager;
 
 /// The reconciliation versions this node speaks, announced in its state answer.
 pub const VERSIONS: [u16; 2] = [1, 2];
@@ -31,8 +34,6 @@ pub const WIRE_VERSION: u8 = 2;
 pub const MAX_PAGE_SYMBOLS: usize = 32_768;
 /// No page reaches past this index: a sketch that needs more is given up for ids.
 pub const MAX_SYMBOLS: u64 = 1 << 20;
-/// The first page: enough for a difference of a few, so the common case costs one page.
-pub const FIRST_PAGE: usize = 8;
 /// Ids the listing fallback accepts beyond twice the count the other side announced
 /// (entries it gained since), before it stops.
 const MAX_IDS_SLACK: usize = 100_000;
@@ -295,47 +296,12 @@ fn default_cap(theirs: usize, ours: usize) -> u64 {
     by_size.clamp(64, MAX_SYMBOLS)
 }
 
-/// Estimates the difference's size from symbols that did not decode. For symbol `i` of
-/// the subtracted sketch, the count is (their extra ids mapped to it) minus (ours), so
-/// its square is about `d * p_i * (1 - p_i)` plus the net difference's share squared,
-/// with `p_i = 1 / (1 + i/2)` (symbol 0 carries no information on `d`).
-fn estimate(counts: &[i64], net: i64) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for (i, &c) in counts.iter().enumerate().skip(1) {
-        let p = 1.0 / (1.0 + i as f64 / 2.0);
-        num += (c as f64).powi(2) - (net as f64 * p).powi(2);
-        den += p * (1.0 - p);
-    }
-    // The net difference is a lower bound, and the better figure when one side only
-    // gained (the squares are then dominated by its share).
-    let spread = if den == 0.0 {
-        0.0
-    } else {
-        (num / den).max(0.0)
-    };
-    spread.max(net.unsigned_abs() as f64)
-}
-
 /// What the first round trip already brought (a `hello` answer's symbols and
 /// estimator); empty when it was v1's state answer.
 #[derive(Clone, Debug, Default)]
 pub struct Start {
     pub symbols: Vec<CodedSymbol>,
     pub buckets: Option<[u8; BUCKETS]>,
-}
-
-/// Symbols to have in all, for a difference of about `d`: the sketch needs about 1.37
-/// per difference when `d` is large (1.45 in 99 runs of 100 at d = 1000) and more
-/// when it is small (32 for d = 10, 99 runs of 100); the margin keeps the next page the
-/// last one most of the time without paying much for it.
-fn symbols_for(d: f64) -> u64 {
-    (1.5 * d + 2.5 * d.sqrt() + 6.0).ceil() as u64
-}
-
-/// [`symbols_for`] a difference estimated from the buckets, whose error grows to about
-/// a fifth once the difference is well past the 64 buckets.
-fn symbols_for_estimate(d: f64) -> u64 {
-    (1.5 * d * (1.0 + 0.2 * (d / BUCKETS as f64).min(1.0)) + 2.5 * d.sqrt() + 6.0).ceil() as u64
 }
 
 /// Finds what each side lacks through the sketch under `salt`, falling back to
@@ -364,16 +330,12 @@ pub async fn plan<R: Remote>(
         // One hash per id; the rest of the work is on their short ids.
         let mut dec = Decoder::from_ids(&salt, &ours);
         let mut page = start.symbols;
-        let mut want = match &start.buckets {
-            Some(theirs) => {
-                let d = estimate_from_buckets(theirs, &buckets(dec.local_shorts()), net);
-                symbols_for_estimate(d)
-            }
-            // v1's state answer brought no symbols: a page sized for the net difference
-            // (all of it, when one side only gained).
-            None => FIRST_PAGE as u64 + net.unsigned_abs() * 3 / 2,
-        }
-        .min(cap);
+        let mut pager = Pager::new(
+            start
+                .buckets
+                .map(|theirs| estimate_from_buckets(&theirs, &buckets(dec.local_shorts()), net)),
+        );
+        let mut want = if page.is_empty() { pager.first(net) } else { 0 }.min(cap);
         loop {
             if !page.is_empty() {
                 dec.add(&page);
@@ -395,12 +357,8 @@ pub async fn plan<R: Remote>(
                 if dec.is_malformed() {
                     break;
                 }
-                // The next page: enough for the difference estimated from what did not
-                // decode, and at least a quarter more than came so far.
-                let got = dec.received() as u64;
                 let residual = dec.residual_counts();
-                let d = dec.decoded() as f64 + estimate(&residual, residual[0]);
-                want = symbols_for(d).max(got + got / 4 + 4) - got;
+                want = pager.next(dec.received() as u64, dec.decoded(), &residual);
             }
             let at = dec.received() as u64;
             if at >= cap {

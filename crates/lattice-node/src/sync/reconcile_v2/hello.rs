@@ -6,9 +6,11 @@
 //! Equal roots answer in two bytes, so the common case of a check costs about 62 bytes.
 //! Otherwise the answer carries the answering side's root and count and the first
 //! symbols, as many as the net difference needs when one side only gained; when the
-//! counts are equal (both sides gained, as many each) it carries instead a 64-byte
-//! estimator: the answering side's short ids counted in 64 buckets, modulo 256, from
-//! which the asker estimates the size of the difference and sizes its next page.
+//! counts are equal (both sides gained, as many each) it carries 20 symbols (enough for
+//! a small difference) and a 64-byte estimator: the answering side's short ids counted
+//! in 64 buckets, modulo 256, from which the asker estimates the size of the difference
+//! and sizes its next page (an asker of before this ignores the estimator once symbols
+//! came, and sizes by what did not decode).
 
 use super::WireError;
 use crate::ledger::LedgerId;
@@ -257,8 +259,8 @@ impl HelloAnswer {
 /// How many symbols the first answer carries, and whether the estimator rides along,
 /// for the answering side's count `ours` and the asker's `theirs`: none when one side
 /// is empty (ids are listed, or everything pushed); when one side only gained, enough
-/// to decode the net difference most of the time; when the counts are equal,
-/// no symbols but the estimator.
+/// to decode the net difference most of the time; when the counts are equal, a few
+/// symbols ([`super::EQUAL_COUNTS_FIRST`]) and the estimator.
 pub fn first_page(ours: u64, theirs: u64, cap: u64) -> (usize, bool) {
     if ours == 0 || theirs == 0 {
         return (0, false);
@@ -269,9 +271,9 @@ pub fn first_page(ours: u64, theirs: u64, cap: u64) -> (usize, bool) {
         return (0, false);
     }
     if net == 0 {
-        // Two symbols would decode almost nothing here (the difference is at least two,
-        // one on each side); the estimator sizes the next page instead.
-        return (0, true);
+        // The net difference says nothing: a few symbols for a small difference, and
+        // the estimator to size the next page for a larger one.
+        return (super::EQUAL_COUNTS_FIRST.min(cap as usize), true);
     }
     let k = 2 + net + net.div_ceil(2);
     (k.min(MAX_HELLO_SYMBOLS as u64) as usize, false)

@@ -1,0 +1,95 @@
+//! How many symbols the asker asks for next. Pure, so the policy is measured over many
+//! salts with the real encoder and decoder (`tests.rs`): the sketch is probabilistic,
+//! and a policy that looks right on one salt can pay a third more on the next.
+//!
+//! What one run costs is fixed by how many symbols it asks for and in how many pages
+//! (each page costs a request and a header). A page sized with a wide margin decodes in
+//! one more round trip nearly always, but pays the margin every time; a page sized at
+//! the typical need decodes most of the time and leaves one more, small page for the
+//! rest. Measured with the test's harness over 3,000 salts each (both sides missing
+//! half of the difference, n = 1M's symbol sizes): at d = 10 the policy below stays
+//! within 80 B per difference and 3 round trips in 97.5 % of runs (median 54 B), at
+//! d = 100 in 99.8 %, at d = 1000 within 40 B in 99.0 % (median 31 B); the previous
+//! policy (the bucket estimate with a 1.8x margin in one page) did so in 76 % at
+//! d = 10 and 85 % at d = 1000.
+
+/// Symbols the hello answer carries when both counts are equal (both sides gained as
+/// many, so the net difference says nothing), beside the bucket estimator: a small
+/// difference then decodes in the first round trip (d = 10 in about half the runs,
+/// d = 4 nearly always), and a large one has lost nothing, as a sketch is rateless.
+pub const EQUAL_COUNTS_FIRST: usize = 20;
+
+/// Symbols to have in all for a difference estimated from the 64 buckets: the typical
+/// need (1.37 per difference when it is large) and a margin for the estimate, whose
+/// error grows to about a fifth past 64; short by a little, the next page is small.
+pub fn for_bucket_estimate(d: f64) -> u64 {
+    (1.37 * d + 1.6 * d.sqrt() + 8.0).ceil() as u64
+}
+
+/// Symbols to have in all for a difference estimated from symbols that did not decode:
+/// by then a page fell short, so this one should be the last, with a wide margin (the
+/// estimate from a few symbols is rough).
+pub fn for_residual_estimate(d: f64) -> u64 {
+    (1.75 * d + 2.5 * d.sqrt() + 6.0).ceil() as u64
+}
+
+/// Estimates the difference's size from symbols that did not decode. For symbol `i` of
+/// the subtracted sketch, the count is (their extra ids mapped to it) minus (ours), so
+/// its square is about `d * p_i * (1 - p_i)` plus the net difference's share squared,
+/// with `p_i = 1 / (1 + i/2)` (symbol 0 carries no information on `d`).
+pub fn estimate(counts: &[i64], net: i64) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, &c) in counts.iter().enumerate().skip(1) {
+        let p = 1.0 / (1.0 + i as f64 / 2.0);
+        num += (c as f64).powi(2) - (net as f64 * p).powi(2);
+        den += p * (1.0 - p);
+    }
+    // The net difference is a lower bound, and the better figure when one side only
+    // gained (the squares are then dominated by its share).
+    let spread = if den == 0.0 {
+        0.0
+    } else {
+        (num / den).max(0.0)
+    };
+    spread.max(net.unsigned_abs() as f64)
+}
+
+/// The asker's page sizes through one reconciliation.
+#[derive(Clone, Debug)]
+pub struct Pager {
+    /// The difference the buckets estimated, until a page has been sized by it.
+    bucket_estimate: Option<f64>,
+}
+
+/// Symbols of the first page when the first answer brought none and no estimator
+/// (v1's state answer): enough for the net difference, all of it when one side only
+/// gained.
+const FIRST_PAGE: u64 = 8;
+
+impl Pager {
+    pub fn new(bucket_estimate: Option<f64>) -> Pager {
+        Pager { bucket_estimate }
+    }
+
+    /// Symbols to ask for first, when the first answer brought none.
+    pub fn first(&mut self, net: i64) -> u64 {
+        match self.bucket_estimate.take() {
+            Some(d) => for_bucket_estimate(d),
+            None => FIRST_PAGE + net.unsigned_abs() * 3 / 2,
+        }
+    }
+
+    /// Symbols to ask for after `got` did not decode (`decoded` short ids peeled out
+    /// of them, `residual` their counts after peeling): sized by the buckets if no page
+    /// was yet, else by what did not decode; at least a quarter more than came so far.
+    pub fn next(&mut self, got: u64, decoded: usize, residual: &[i64]) -> u64 {
+        let total = match self.bucket_estimate.take() {
+            Some(d) => for_bucket_estimate(d),
+            None => {
+                let net = residual.first().copied().unwrap_or(0);
+                for_residual_estimate(decoded as f64 + estimate(residual, net))
+            }
+        };
+        total.max(got + got / 4 + 4) - got
+    }
+}
