@@ -69,6 +69,27 @@ pub(crate) fn by_text(text: &str) -> Result<([u8; 32], VerifyingKey), AuthorErro
     Ok((bytes, key))
 }
 
+/// The key behind an author's bytes, checked as [`by_text`] checks the key behind its
+/// text (the text is a function of the bytes, so this refuses exactly what `by_text`
+/// of [`text_of`] refuses, without the base58 round trip).
+pub(crate) fn by_bytes(bytes: &[u8; 32]) -> Result<VerifyingKey, AuthorError> {
+    let hit = KNOWN.with_borrow(|all| all.iter().find(|k| &k.bytes == bytes).map(|k| k.key));
+    if let Some(key) = hit {
+        return Ok(key);
+    }
+    let peer = peer_id_of(bytes).ok_or(AuthorError::Bad)?;
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| AuthorError::Bad)?;
+    if key.is_weak() {
+        return Err(AuthorError::Weak);
+    }
+    remember(Known {
+        text: peer.to_string(),
+        bytes: *bytes,
+        key,
+    });
+    Ok(key)
+}
+
 /// An author's PeerId text (hex when the bytes are not a valid key, which an entry's
 /// author never is).
 pub(crate) fn text_of(bytes: &[u8; 32]) -> String {

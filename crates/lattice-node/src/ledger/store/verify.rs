@@ -1,7 +1,7 @@
 //! `verify_all` on every core: one thread reads the rows in order and hands chunks to a
 //! worker per core, each of which re-checks its entries from scratch with
-//! `Entry::reverify` (the strict signature check, one entry at a time: exactly what an
-//! arriving entry gets).
+//! `Entry::recheck_stored` (the strict signature check, one entry at a time: exactly
+//! what an arriving entry gets).
 
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -131,8 +131,13 @@ fn verify_chunks(
                 ));
                 continue;
             };
-            let entry =
-                Entry::from_stored(author, row.created_at.max(0) as u64, row.payload, signature);
+            let (entry, checked) = Entry::recheck_stored(
+                author,
+                row.created_at.max(0) as u64,
+                row.payload,
+                signature,
+                max_payload,
+            );
             if row.stored_id != entry.id().as_bytes() {
                 problems.push((
                     at,
@@ -144,7 +149,7 @@ fn verify_chunks(
                     ),
                 ));
             }
-            if let Err(e) = entry.reverify(max_payload) {
+            if let Err(e) = checked {
                 problems.push((at, format!("entry {}: {e}", entry.id())));
             }
             ids.push(entry.id());

@@ -275,6 +275,10 @@ pub fn first_page(ours: u64, theirs: u64, cap: u64) -> (usize, bool) {
         // the estimator to size the next page for a larger one.
         return (super::EQUAL_COUNTS_FIRST.min(cap as usize), true);
     }
-    let k = 2 + net + net.div_ceil(2);
+    // 1.5 per difference, and 2 more per difference for the first 20: a small
+    // difference needs relatively more (one side only, 99 runs of 100 decode within 10
+    // symbols for 2, 36 for 10, 173 for 100, 1,465 for 1,000), and a second page costs
+    // a request and a header besides its symbols.
+    let k = 2 + net + net.div_ceil(2) + 2 * (net - 1).min(19);
     (k.min(MAX_HELLO_SYMBOLS as u64) as usize, false)
 }
