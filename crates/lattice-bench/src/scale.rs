@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use lattice_node::ledger::{Store, StoreOptions};
+use lattice_node::ledger::{DEFAULT_MAX_PAYLOAD, Entry, Store, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{self, Cache, STEP_MS, T0_MS};
@@ -49,6 +49,11 @@ pub struct ScaleResult {
     /// Wall and CPU time of `verify_all`.
     pub verify_ms: f64,
     pub verify_cpu_ms: f64,
+    /// The anchor, in the same process right after: every entry checked on one thread
+    /// through the wire's text (`Entry::reverify`), as `lattice verify` did in 0.1.
+    pub verify_anchor_ms: f64,
+    /// `verify_ms` over `verify_anchor_ms` (issue 12's target: at most 0.25).
+    pub verify_ratio: f64,
     pub peak_rss_mb: f64,
     /// Bytes of `ledger.db`.
     pub db_bytes: u64,
@@ -194,6 +199,16 @@ pub fn one(dir: &Path, n: u64) -> Result<ScaleResult> {
         "verify found problems: {:?}",
         verified.problems.first()
     );
+    let started = Instant::now();
+    let mut anchored = 0u64;
+    store.for_each(|e: Entry| -> Result<()> {
+        e.reverify(DEFAULT_MAX_PAYLOAD)
+            .map_err(|err| anyhow::anyhow!("the anchor refused {}: {err}", e.id()))?;
+        anchored += 1;
+        Ok(())
+    })?;
+    let anchor = started.elapsed();
+    ensure!(anchored == n, "the anchor checked {anchored} entries");
     store.close();
     Ok(ScaleResult {
         n,
@@ -207,6 +222,8 @@ pub fn one(dir: &Path, n: u64) -> Result<ScaleResult> {
         rss_before_open_mb: mb(rss_before),
         verify_ms: verify.as_secs_f64() * 1e3,
         verify_cpu_ms: proc::ms(verify_cpu),
+        verify_anchor_ms: anchor.as_secs_f64() * 1e3,
+        verify_ratio: verify.as_secs_f64() / anchor.as_secs_f64(),
         peak_rss_mb: mb(proc::peak_rss_bytes()),
         db_bytes,
         crashed_open_ms: 0.0,
@@ -216,14 +233,14 @@ pub fn one(dir: &Path, n: u64) -> Result<ScaleResult> {
 }
 
 pub fn header() -> String {
-    "| n | ledger.db MB | open ms (integrity, rebuild; CPU ms) | written on open KB | RSS after open MB (before) | verify ms (CPU ms) | peak RSS MB | open after a crash ms (integrity) | written KB |\n\
-     |---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| n | ledger.db MB | open ms (integrity, rebuild; CPU ms) | written on open KB | RSS after open MB (before) | verify ms (CPU ms) | 0.1's one-core verify ms (ratio) | peak RSS MB | open after a crash ms (integrity) | written KB |\n\
+     |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         .to_string()
 }
 
 pub fn row(r: &ScaleResult) -> String {
     format!(
-        "| {} | {:.1} | {:.0} ({}, {:.0}; {:.0}) | {:.0} | {:.1} ({:.1}) | {:.0} ({:.0}) | {:.1} | {:.0} ({:.0}) | {:.0} |",
+        "| {} | {:.1} | {:.0} ({}, {:.0}; {:.0}) | {:.0} | {:.1} ({:.1}) | {:.0} ({:.0}) | {:.0} ({:.2}) | {:.1} | {:.0} ({:.0}) | {:.0} |",
         r.n,
         r.db_bytes as f64 / (1024.0 * 1024.0),
         r.open_ms,
@@ -239,6 +256,8 @@ pub fn row(r: &ScaleResult) -> String {
         r.rss_before_open_mb,
         r.verify_ms,
         r.verify_cpu_ms,
+        r.verify_anchor_ms,
+        r.verify_ratio,
         r.peak_rss_mb,
         r.crashed_open_ms,
         r.crashed_open_integrity_ms,

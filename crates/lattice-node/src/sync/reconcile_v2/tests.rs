@@ -254,10 +254,10 @@ fn the_walk_meets_the_byte_and_round_trip_targets_for_nearly_every_salt() {
     let cases = [
         // (theirs, ours, runs, bytes per difference, round trips, share of runs)
         (1usize, 0usize, 300usize, 200usize, 2u32, 1.0),
-        (10, 0, 1000, 80, 3, 0.97),
-        (5, 5, 1000, 80, 3, 0.95),
-        (1000, 0, 100, 40, 3, 0.97),
-        (500, 500, 100, 40, 3, 0.95),
+        (10, 0, 1000, 80, 3, 0.98),
+        (5, 5, 1000, 80, 3, 0.97),
+        (1000, 0, 100, 40, 3, 0.99),
+        (500, 500, 1000, 40, 3, 0.98),
     ];
     for (a, b, runs, per_diff, max_rt, share) in cases {
         let mut met = 0;
