@@ -10,7 +10,7 @@
 //! targets_for_nearly_every_salt`, 1,000 salts per case, the symbol sizes of n = 1M),
 //! the share of runs within issue 12's targets (d = 10: 80 B per difference and 3
 //! round trips; d = 1000: 40 B and 3): one side only, d = 10 99.0 %, d = 1000 100 %;
-//! both sides missing half, d = 10 98.4 %, d = 1000 99.1 %. The policy before
+//! both sides missing half, d = 10 98.1 %, d = 1000 99.8 %. The policy before
 //! (the buckets' estimate with a 1.8x margin in one page, and 17 first symbols for
 //! d = 10 on one side) did so in about 76 % and 85 % of runs for both sides, and in
 //! about half for d = 10 on one side.
@@ -58,6 +58,12 @@ pub fn estimate(counts: &[i64], net: i64) -> f64 {
 }
 
 /// The asker's page sizes through one reconciliation.
+/// The bucket estimate's weight when the first page is sized after the hello's few
+/// symbols, the rest going to the estimate from those symbols (at d = 1000 with both
+/// sides missing half, 99.8 % of runs within the targets against 99.1 % with the
+/// buckets alone; d = 10 98.1 % against 98.4 %).
+const BUCKET_WEIGHT: f64 = 0.7;
+
 #[derive(Clone, Debug)]
 pub struct Pager {
     /// The difference the buckets estimated.
@@ -101,7 +107,12 @@ impl Pager {
     /// was yet, else by what did not decode; at least a quarter more than came so far.
     pub fn next(&mut self, got: u64, decoded: usize, residual: &[i64]) -> u64 {
         let total = match self.fresh_bucket_estimate() {
-            Some(d) => for_bucket_estimate(d),
+            Some(d) => {
+                // The hello's symbols did not decode: what they left says something too.
+                let net = residual.first().copied().unwrap_or(0);
+                let r = decoded as f64 + estimate(residual, net);
+                for_bucket_estimate(BUCKET_WEIGHT * d + (1.0 - BUCKET_WEIGHT) * r)
+            }
             None => {
                 let net = residual.first().copied().unwrap_or(0);
                 let from_residual = decoded as f64 + estimate(residual, net);

@@ -257,7 +257,7 @@ fn the_walk_meets_the_byte_and_round_trip_targets_for_nearly_every_salt() {
         (10, 0, 1000, 80, 3, 0.98),
         (5, 5, 1000, 80, 3, 0.97),
         (1000, 0, 100, 40, 3, 0.99),
-        (500, 500, 1000, 40, 3, 0.98),
+        (500, 500, 1000, 40, 3, 0.99),
     ];
     for (a, b, runs, per_diff, max_rt, share) in cases {
         let mut met = 0;
