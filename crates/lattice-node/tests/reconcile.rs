@@ -113,7 +113,7 @@ impl Remote for JsonRemote {
     }
     async fn hello(&self, req: &HelloRequest) -> Result<Vec<u8>, TransportError> {
         if self.v1_only {
-            return Err(reconcile_v2::unsupported());
+            return Err(TransportError::v2_unsupported());
         }
         let bytes = req.encode();
         self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -128,7 +128,7 @@ impl Remote for JsonRemote {
     }
     async fn sketch(&self, req: &SketchRequest) -> Result<Vec<u8>, TransportError> {
         if self.v1_only {
-            return Err(reconcile_v2::unsupported());
+            return Err(TransportError::v2_unsupported());
         }
         let bytes = req.encode();
         self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use crate::sync::reconcile::{
     ChildrenRequest, ChildrenResponse, EntriesMessage, FetchRequest, IdsRequest, IdsResponse,
     LedgerState, PushResponse, RATE_LIMITED, Remote, TransportError,
 };
-use crate::sync::reconcile_v2::{self, HelloRequest, ShortFetchRequest, SketchRequest};
+use crate::sync::reconcile_v2::{HelloRequest, ShortFetchRequest, SketchRequest};
 
 impl From<ClientError> for TransportError {
     fn from(e: ClientError) -> Self {
@@ -65,10 +65,10 @@ impl Remote for NeighborClient {
             // for instead, and says which versions it speaks.
             Err(ClientError::Status {
                 status: 404 | 405, ..
-            }) => Err(reconcile_v2::unsupported()),
+            }) => Err(TransportError::v2_unsupported()),
             // Whatever answers a binary hello with another type (HTML, JSON) does not
             // speak it either: its state answer is asked for, and says what is wrong.
-            Err(ClientError::NotJson { .. }) => Err(reconcile_v2::unsupported()),
+            Err(ClientError::NotJson { .. }) => Err(TransportError::v2_unsupported()),
             answer => Ok(answer?),
         }
     }

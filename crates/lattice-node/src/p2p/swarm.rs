@@ -878,7 +878,7 @@ fn outbound_error(error: &request_response::OutboundFailure) -> TransportError {
         && e.to_string() == super::sync_codec::NOT_IN_JSON
     {
         // The peer speaks only the JSON protocol: v2's hello is asked of it no further.
-        return crate::sync::reconcile_v2::unsupported();
+        return TransportError::v2_unsupported();
     }
     let kind = match error {
         F::DialFailure => "unreachable",

@@ -118,14 +118,15 @@ async fn a_p2p_sketch_that_does_not_decode_within_its_cap_falls_back_to_ids() {
 
     let remote = b.handle.remote(a.handle.peer_id());
     let capped = Options {
-        max_symbols: Some(8),
+        max_symbols: Some(24),
         ..Options::default()
     };
     let report = reconcile_with(&b.store, &remote, DEFAULT_MAX_PAYLOAD, &capped)
         .await
         .unwrap();
-    assert_eq!(report.method, Method::Ids, "60 differences in 8 symbols");
-    assert_eq!(report.symbols, 8);
+    // Equal counts: the hello brought 20 symbols; one page of 4 more reached the cap.
+    assert_eq!(report.method, Method::Ids, "60 differences in 24 symbols");
+    assert_eq!(report.symbols, 24);
     assert_eq!((report.pulled, report.pushed), (30, 30));
     assert_eq!(a.store.root(), b.store.root());
 }

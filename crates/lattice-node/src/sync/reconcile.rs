@@ -242,12 +242,12 @@ pub trait Remote: Sync {
     ) -> impl Future<Output = Result<PushResponse, TransportError>> + Send;
     /// v2's first round trip (binary, see [`reconcile_v2::HelloAnswer`]): the root
     /// compare and the first symbols at once. A transport or peer without it answers
-    /// [`reconcile_v2::unsupported`], and the state answer is asked for instead.
+    /// [`TransportError::v2_unsupported`], and the state answer is asked for instead.
     fn hello(
         &self,
         _req: &HelloRequest,
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        async { Err(reconcile_v2::unsupported()) }
+        async { Err(TransportError::v2_unsupported()) }
     }
     /// v2: a page of coded symbols (binary, see [`crate::sync::riblt::encode_page`]).
     /// Transports without v2 keep the default, and their peers never announce it.
@@ -255,14 +255,14 @@ pub trait Remote: Sync {
         &self,
         _req: &SketchRequest,
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send {
-        async { Err(reconcile_v2::unsupported()) }
+        async { Err(TransportError::v2_unsupported()) }
     }
     /// v2: entries by short id.
     fn fetch_short(
         &self,
         _req: &ShortFetchRequest,
     ) -> impl Future<Output = Result<EntriesMessage, TransportError>> + Send {
-        async { Err(reconcile_v2::unsupported()) }
+        async { Err(TransportError::v2_unsupported()) }
     }
     /// Bytes sent and received so far (message bodies), for the report.
     fn bytes(&self) -> (u64, u64);

@@ -8,9 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::reconcile::{
-    EntriesMessage, ReconcileError, ReconcileReport, Remote, TransportError, bounded_message,
-};
+use super::reconcile::{EntriesMessage, ReconcileError, ReconcileReport, Remote, bounded_message};
 use super::riblt::{CodedSymbol, Decoder, PageError, Salt, decode_page, encode_page};
 use super::sketch_cache::{Prepared, SketchCache};
 use crate::ledger::merkle::Hash;
@@ -532,11 +530,6 @@ pub async fn pull_short<R: Remote>(
         }
     }
     Ok(forged)
-}
-
-/// The error a v1-only [`Remote`] gives when asked for v2.
-pub fn unsupported() -> TransportError {
-    TransportError::v2_unsupported()
 }
 
 #[cfg(test)]

@@ -124,6 +124,7 @@ impl<P: Clone + PartialEq, A: Clone + PartialEq> Redial<P, A> {
     }
 
     /// Whether `peer` is one we redial.
+    #[cfg(test)]
     pub fn knows(&self, peer: &P) -> bool {
         self.targets.iter().any(|t| t.peer == *peer)
     }
