@@ -10,12 +10,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use libp2p::core::ConnectedPoint;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::gossipsub::IdentTopic;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
@@ -27,17 +27,19 @@ use tracing::{debug, info, warn};
 
 use self::liveness::PeerState;
 use super::behaviour::{Behaviour, BehaviourEvent, topic};
-use super::protocol::{SyncRequest, SyncResponse, answer, ledger_of_protocol, sync_protocol};
+use super::protocol::{SyncRequest, SyncResponse, ledger_of_protocol, sync_protocol};
 use super::redial::{Redial, bootstrap_targets, dialable};
 use super::{P2pConfig, P2pError, P2pEvent, PeerInfo};
-use crate::ledger::{Entry, LedgerId, Store, UnauthorizedAuthor};
+use crate::ledger::{LedgerId, Store};
 use crate::sync::liveness::Liveness;
 use crate::sync::reconcile::TransportError;
 
 mod admit;
+mod gossip;
 mod limit;
 mod liveness;
 mod nat;
+mod sync_answers;
 pub(crate) mod transport;
 
 pub use self::admit::AdmissionView;
@@ -330,30 +332,6 @@ impl EventLoop {
                 self.pending.insert(id, reply);
             }
             Command::Admission(request) => self.handle_admission(request),
-        }
-    }
-
-    fn publish(&mut self, data: Vec<u8>) {
-        if !self.gossip {
-            debug!("gossip is off (forced HTTP mode): not publishing");
-            return;
-        }
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.topic.clone(), data)
-        {
-            Ok(id) => {
-                debug!(%id, "entry gossiped");
-                self.emit(P2pEvent::GossipPublished);
-            }
-            Err(
-                gossipsub::PublishError::NoPeersSubscribedToTopic
-                | gossipsub::PublishError::Duplicate
-                | gossipsub::PublishError::AllQueuesFull(_),
-            ) => debug!("no gossip peer took the entry; reconciliation will carry it"),
-            Err(e) => warn!(error = %e, "could not gossip an entry"),
         }
     }
 
@@ -664,182 +642,6 @@ impl EventLoop {
         }
     }
 
-    fn handle_gossip(&mut self, event: gossipsub::Event) {
-        match event {
-            gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            } => {
-                self.heard(&propagation_source);
-                // A relayed connection is for finding a direct path, not for carrying the
-                // ledger: what comes over it is ignored (not penalised); reconciliation
-                // over a direct path, or the HTTP lung, carries it.
-                let relayed_only = self
-                    .peers
-                    .get(&propagation_source)
-                    .is_some_and(|p| !p.direct());
-                let verdict = if !self.gossip || relayed_only {
-                    if relayed_only {
-                        debug!(peer = %propagation_source, "gossip over a relayed connection ignored");
-                    }
-                    MessageAcceptance::Ignore
-                } else if !self
-                    .rate
-                    .allow(propagation_source, std::time::Instant::now())
-                {
-                    self.over_rate(propagation_source)
-                } else if let Some(id) = std::str::from_utf8(&message.data)
-                    .ok()
-                    .and_then(|text| Entry::claimed_id_of_json(text, self.max_payload))
-                    .map(|(id, _)| id)
-                    .filter(|id| self.store.contains(id))
-                {
-                    // A copy of an entry already held (from another mesh peer, or by
-                    // reconciliation): nothing to store, so nothing to verify. Not
-                    // forwarded either: whoever sent it has it, and it may be a forgery
-                    // of held content (the id leaves the signature out).
-                    debug!(%id, peer = %propagation_source, "gossiped copy of a held entry ignored");
-                    MessageAcceptance::Ignore
-                } else {
-                    self.gossip_checks.fetch_add(1, Ordering::Relaxed);
-                    let parsed = std::str::from_utf8(&message.data)
-                        .map_err(|e| ("malformed_entry", format!("not UTF-8: {e}")))
-                        .and_then(|text| {
-                            Entry::from_json(text, self.max_payload)
-                                .map_err(|e| (e.kind(), e.to_string()))
-                        });
-                    // A non-member's entry is rejected like a forgery: not forwarded, and
-                    // its sender's score falls.
-                    let parsed = parsed.and_then(|entry| {
-                        self.store
-                            .ledger()
-                            .check(&entry)
-                            .map(|()| entry)
-                            .map_err(|e| (UnauthorizedAuthor::KIND, e.to_string()))
-                    });
-                    match parsed {
-                        Ok(entry) => {
-                            let store = self.store.clone();
-                            let events = self.events.clone();
-                            tokio::spawn(async move {
-                                let id = entry.id();
-                                match store.append(entry).await {
-                                    Ok(a) if a.inserted => {
-                                        debug!(%id, "gossiped entry stored");
-                                        // Only counted: a full queue drops the count.
-                                        let _ = events.try_send(P2pEvent::GossipStored);
-                                    }
-                                    Ok(_) => {}
-                                    Err(e) => {
-                                        warn!(%id, error = %e, "cannot store a gossiped entry")
-                                    }
-                                }
-                            });
-                            MessageAcceptance::Accept
-                        }
-                        Err((kind, reason)) => {
-                            // The node logs it, rate-limited; here it would repeat per forgery.
-                            debug!(peer = %propagation_source, %reason, "rejected a gossiped entry");
-                            self.emit(P2pEvent::GossipRejected {
-                                peer: propagation_source,
-                                kind,
-                                reason,
-                            });
-                            MessageAcceptance::Reject
-                        }
-                    }
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, verdict);
-            }
-            // A subscription proves the peer is alive, not that it can sync.
-            gossipsub::Event::Subscribed { peer_id, .. }
-            | gossipsub::Event::Unsubscribed { peer_id, .. } => self.heard(&peer_id),
-            _ => {}
-        }
-    }
-
-    fn handle_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    mut request,
-                    channel,
-                    ..
-                } => {
-                    debug!(%peer, request = request.name(), "sync request");
-                    self.heard(&peer);
-                    if !self.admits(&peer) {
-                        self.refuse_request(peer, channel);
-                        return;
-                    }
-                    let limited = self.limit_push(peer, &mut request);
-                    let store = self.store.clone();
-                    let node = self.node_id.clone();
-                    let max_payload = self.max_payload;
-                    let answers = self.answers_tx.clone();
-                    tokio::spawn(async move {
-                        let response = answer(&store, &node, max_payload, request).await;
-                        // A refusal of what was taken (a non-member's entry) says more.
-                        let response = match (limited, response) {
-                            (Some(refusal), SyncResponse::Pushed(_)) => refusal,
-                            (_, response) => response,
-                        };
-                        let _ = answers.send((channel, response));
-                    });
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if matches!(&response, SyncResponse::Error { kind, .. } if kind == super::admission::NOT_ADMITTED)
-                    {
-                        self.refused_by(peer, request_id);
-                    } else {
-                        self.answered(peer, request_id);
-                    }
-                    if let Some(reply) = self.pending.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                debug!(%peer, error = %error, "sync request failed");
-                self.unanswered(peer, request_id, &error);
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(&error)));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                debug!(%peer, error = %error, "answering a sync request failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    /// Mesh membership changes at gossipsub heartbeats without an event: look for it.
-    fn check_mesh(&mut self) {
-        let mesh: HashSet<PeerId> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .mesh_peers(&self.topic.hash())
-            .copied()
-            .collect();
-        if mesh != self.mesh {
-            self.mesh = mesh;
-            self.emit(P2pEvent::PeersChanged);
-        }
-    }
-
     fn peer_infos(&self) -> Vec<PeerInfo> {
         let mesh: HashSet<&PeerId> = self
             .swarm
@@ -867,28 +669,5 @@ impl EventLoop {
             .collect();
         infos.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
         infos
-    }
-}
-
-/// How a failed round trip reads to reconciliation.
-fn outbound_error(error: &request_response::OutboundFailure) -> TransportError {
-    use request_response::OutboundFailure as F;
-    if let F::Io(e) = error
-        && e.kind() == std::io::ErrorKind::Unsupported
-        && e.to_string() == super::sync_codec::NOT_IN_JSON
-    {
-        // The peer speaks only the JSON protocol: v2's hello is asked of it no further.
-        return TransportError::v2_unsupported();
-    }
-    let kind = match error {
-        F::DialFailure => "unreachable",
-        F::Timeout => "timeout",
-        F::ConnectionClosed => "connection_closed",
-        F::UnsupportedProtocols => "unsupported_protocol",
-        F::Io(_) => "io",
-    };
-    TransportError {
-        kind: kind.into(),
-        message: error.to_string(),
     }
 }
