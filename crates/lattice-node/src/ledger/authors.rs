@@ -57,21 +57,12 @@ pub(crate) fn by_text(text: &str) -> Result<([u8; 32], VerifyingKey), AuthorErro
     }
     let peer: libp2p_identity::PeerId = text.parse().map_err(|_| AuthorError::Bad)?;
     let bytes = public_key_of(&peer).ok_or(AuthorError::Bad)?;
-    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| AuthorError::Bad)?;
-    if key.is_weak() {
-        return Err(AuthorError::Weak);
-    }
-    remember(Known {
-        text: text.to_owned(),
-        bytes,
-        key,
-    });
-    Ok((bytes, key))
+    Ok((bytes, by_bytes(&bytes)?))
 }
 
-/// The key behind an author's bytes, checked as [`by_text`] checks the key behind its
-/// text (the text is a function of the bytes, so this refuses exactly what `by_text`
-/// of [`text_of`] refuses, without the base58 round trip).
+/// The key behind an author's bytes, checked as an entry's author must be (a point,
+/// not of small order), remembered with its PeerId text; [`by_text`] is this after
+/// decoding the text, so the two refuse exactly the same keys.
 pub(crate) fn by_bytes(bytes: &[u8; 32]) -> Result<VerifyingKey, AuthorError> {
     let hit = KNOWN.with_borrow(|all| all.iter().find(|k| &k.bytes == bytes).map(|k| k.key));
     if let Some(key) = hit {
@@ -104,17 +95,9 @@ pub(crate) fn text_of(bytes: &[u8; 32]) -> String {
     let Some(peer) = peer_id_of(bytes) else {
         return hex::encode(bytes);
     };
-    let text = peer.to_string();
-    if let Ok(key) = VerifyingKey::from_bytes(bytes)
-        && !key.is_weak()
-    {
-        remember(Known {
-            text: text.clone(),
-            bytes: *bytes,
-            key,
-        });
-    }
-    text
+    // A key that passes is remembered for next time; a refused one is not.
+    let _ = by_bytes(bytes);
+    peer.to_string()
 }
 
 #[cfg(test)]

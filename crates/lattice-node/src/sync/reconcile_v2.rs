@@ -333,7 +333,8 @@ pub async fn plan<R: Remote>(
                 .buckets
                 .map(|theirs| estimate_from_buckets(&theirs, &buckets(dec.local_shorts()), net)),
         );
-        let mut want = if page.is_empty() { pager.first(net) } else { 0 }.min(cap);
+        // Asked for only when the first answer brought no symbols; every request is capped.
+        let mut want = if page.is_empty() { pager.first(net) } else { 0 };
         loop {
             if !page.is_empty() {
                 dec.add(&page);

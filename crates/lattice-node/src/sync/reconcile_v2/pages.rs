@@ -24,7 +24,7 @@ pub const EQUAL_COUNTS_FIRST: usize = 20;
 /// Symbols to have in all for a difference estimated from the 64 buckets: the typical
 /// need (1.37 per difference when it is large) and a margin for the estimate, whose
 /// error grows to about a fifth past 64; short by a little, the next page is small.
-pub fn for_bucket_estimate(d: f64) -> u64 {
+fn for_bucket_estimate(d: f64) -> u64 {
     (1.37 * d + 1.6 * d.sqrt() + 8.0).ceil() as u64
 }
 
@@ -32,7 +32,7 @@ pub fn for_bucket_estimate(d: f64) -> u64 {
 /// (averaged with the buckets' estimate when there is one: their errors are
 /// independent): by then a page fell short, so this one should be the last, with a wide
 /// margin.
-pub fn for_residual_estimate(d: f64) -> u64 {
+fn for_residual_estimate(d: f64) -> u64 {
     (1.75 * d + 2.5 * d.sqrt() + 6.0).ceil() as u64
 }
 
@@ -40,7 +40,7 @@ pub fn for_residual_estimate(d: f64) -> u64 {
 /// the subtracted sketch, the count is (their extra ids mapped to it) minus (ours), so
 /// its square is about `d * p_i * (1 - p_i)` plus the net difference's share squared,
 /// with `p_i = 1 / (1 + i/2)` (symbol 0 carries no information on `d`).
-pub fn estimate(counts: &[i64], net: i64) -> f64 {
+pub(super) fn estimate(counts: &[i64], net: i64) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for (i, &c) in counts.iter().enumerate().skip(1) {
         let p = 1.0 / (1.0 + i as f64 / 2.0);
@@ -57,13 +57,13 @@ pub fn estimate(counts: &[i64], net: i64) -> f64 {
     spread.max(net.unsigned_abs() as f64)
 }
 
-/// The asker's page sizes through one reconciliation.
 /// The bucket estimate's weight when the first page is sized after the hello's few
 /// symbols, the rest going to the estimate from those symbols (at d = 1000 with both
 /// sides missing half, 99.8 % of runs within the targets against 99.1 % with the
 /// buckets alone; d = 10 98.1 % against 98.4 %).
 const BUCKET_WEIGHT: f64 = 0.7;
 
+/// The asker's page sizes through one reconciliation.
 #[derive(Clone, Debug)]
 pub struct Pager {
     /// The difference the buckets estimated.
@@ -106,23 +106,16 @@ impl Pager {
     /// of them, `residual` their counts after peeling): sized by the buckets if no page
     /// was yet, else by what did not decode; at least a quarter more than came so far.
     pub fn next(&mut self, got: u64, decoded: usize, residual: &[i64]) -> u64 {
-        let total = match self.fresh_bucket_estimate() {
-            Some(d) => {
-                // The hello's symbols did not decode: what they left says something too.
-                let net = residual.first().copied().unwrap_or(0);
-                let r = decoded as f64 + estimate(residual, net);
-                for_bucket_estimate(BUCKET_WEIGHT * d + (1.0 - BUCKET_WEIGHT) * r)
+        let net = residual.first().copied().unwrap_or(0);
+        let from_residual = decoded as f64 + estimate(residual, net);
+        let total = match (self.fresh_bucket_estimate(), self.bucket_estimate) {
+            // The hello's symbols did not decode: what they left says something too.
+            (Some(b), _) => {
+                for_bucket_estimate(BUCKET_WEIGHT * b + (1.0 - BUCKET_WEIGHT) * from_residual)
             }
-            None => {
-                let net = residual.first().copied().unwrap_or(0);
-                let from_residual = decoded as f64 + estimate(residual, net);
-                // Two estimates with independent errors: their mean errs less.
-                let d = match self.bucket_estimate {
-                    Some(b) => (b + from_residual) / 2.0,
-                    None => from_residual,
-                };
-                for_residual_estimate(d)
-            }
+            // Two estimates with independent errors: their mean errs less.
+            (None, Some(b)) => for_residual_estimate((b + from_residual) / 2.0),
+            (None, None) => for_residual_estimate(from_residual),
         };
         total.max(got + got / 4 + 4) - got
     }
