@@ -103,16 +103,16 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
    * guessed: the bar's height changes with the window's width, the mode and the theme.
    */
   // Not on every render: reading the layout forces it, ten times a second on a busy page.
+  let stopped = false;
   function fitFold(): void {
-    if (grid.hasAttribute('hidden')) return;
+    if (stopped || grid.hasAttribute('hidden')) return;
     const top = `${Math.round(grid.getBoundingClientRect().top + window.scrollY)}px`;
     if (app.style.getPropertyValue('--grid-top') !== top) app.style.setProperty('--grid-top', top);
   }
-  if (typeof ResizeObserver !== 'undefined') {
-    const ro = new ResizeObserver(() => fitFold());
-    for (const el of [header.el, demo?.bar, lostBanner, banner]) if (el) ro.observe(el);
-  }
-  window.addEventListener('resize', () => fitFold());
+  const ro = typeof ResizeObserver !== 'undefined' ? new ResizeObserver(() => fitFold()) : null;
+  for (const el of [header.el, demo?.bar, lostBanner, banner]) if (el) ro?.observe(el);
+  const onResize = () => fitFold();
+  window.addEventListener('resize', onResize);
 
   function render(): void {
     const snap = store.current;
@@ -204,10 +204,12 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
     render();
   }
 
-  backend.onStatus((s) => store.set(s, 'stream'));
-  backend.onEvent(onEvent);
+  const unsubscribe = [
+    backend.onStatus((s) => store.set(s, 'stream')),
+    backend.onEvent(onEvent),
+  ];
   header.setConnected(connected);
-  backend.onConnection(setConnected);
+  unsubscribe.push(backend.onConnection(setConnected));
   backend.getStatus().then((s) => store.set(s, 'get'), (e) => {
     if (!store.current) setText(waiting, `Cannot reach the node: ${errorMessage(e)}. Waiting for its event stream…`);
   });
@@ -216,5 +218,22 @@ export function createApp(root: HTMLElement, backend: Backend, opts: AppOptions 
   const stopClock = opts.clock === false ? () => {} : startClock(render);
   render();
 
-  return { store, log, graph, onEvent, tick: render, stop: stopClock };
+  /**
+   * Unmounts the dashboard's life: no callback from the backend, no timer, no animation and
+   * no late answer touches the page after this (the DOM stays as it was).
+   */
+  function stop(): void {
+    stopped = true;
+    stopClock();
+    for (const off of unsubscribe) off();
+    ro?.disconnect();
+    window.removeEventListener('resize', onResize);
+    entries.stop();
+    demo?.stop();
+    graph.stop();
+    timer.freeze(true);
+    header.stop();
+  }
+
+  return { store, log, graph, onEvent, tick: render, stop };
 }

@@ -1,16 +1,17 @@
-import { describe, expect, it, vi } from 'vitest';
-import { createApp } from '../src/app';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DemoStatus, Status } from '../src/backend/types';
 import { createDemoPanel } from '../src/views/demo';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { drivenBackend, fakeBackend, fixture, shown, withStates } from './helpers';
+import { drivenBackend, fakeBackend, fixture, mountApp, shown, stopApps, withStates } from './helpers';
+
+afterEach(stopApps);
 
 describe('the dashboard wired to a backend', () => {
   it('renders pushed status and never shows the grid before the node has spoken', async () => {
     const { backend, push, emit } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     expect(root.querySelector('.grid')!.hasAttribute('hidden')).toBe(true);
     push(fixture());
     expect(root.querySelector('.grid')!.hasAttribute('hidden')).toBe(false);
@@ -25,7 +26,7 @@ describe('the dashboard wired to a backend', () => {
   it('carries the seq of the snapshot on screen on its root, for the truth checks', () => {
     const { backend, push } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     const app = root.querySelector('[data-truth-version]')!;
     expect(app.hasAttribute('data-seq')).toBe(false);
     push(fixture({ seq: 41 }));
@@ -39,7 +40,7 @@ describe('the dashboard wired to a backend', () => {
   it('draws one circle per machine: 3 for a 4-node cluster whose peers are also its neighbours', () => {
     const { backend, push } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     const s = fixture();
     push(s);
     const circles = root.querySelectorAll('[data-graph-machine]');
@@ -60,7 +61,7 @@ describe('the dashboard wired to a backend', () => {
   it('shows "All 4 ledgers identical" only while every machine’s root matches ours', () => {
     const { backend, push } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     const s = fixture();
     push(s);
     expect(shown(root, 'identical-banner')).toEqual({ value: '4', text: 'All 4 ledgers identical' });
@@ -76,7 +77,7 @@ describe('the dashboard wired to a backend', () => {
   it('keeps graph nodes for machines that stay, drops those that leave', () => {
     const { backend, push } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     const s = fixture();
     push(s);
     const id = s.peers[0]!.peer_id;
@@ -92,7 +93,7 @@ describe('the dashboard wired to a backend', () => {
   it('pulses along the edge of the lung that carried entries, and outward for our own writes', () => {
     const { backend, push, emit, connect } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     const s = fixture();
     connect(true);
     push(s);
@@ -118,7 +119,7 @@ describe('staleness', () => {
     let local = 5_000_000;
     const { backend, push, connect } = drivenBackend();
     const root = document.createElement('div');
-    const app = createApp(root, backend, { now: () => local, clock: false });
+    const app = mountApp(root, backend, { now: () => local, clock: false });
     const s = fixture({ now_ms: local, heartbeat_ms: 500, http_poll_ms: 1000 });
     s.peers.forEach((p) => (p.last_heard_ms = local));
     s.neighbors.forEach((n) => (n.checked_at_ms = local));
@@ -146,7 +147,7 @@ describe('staleness', () => {
     const root = document.createElement('div');
     document.body.append(root);
     try {
-      const app = createApp(root, backend, { now: () => local, clock: false });
+      const app = mountApp(root, backend, { now: () => local, clock: false });
       connect(true);
       push(fixture({ now_ms: local }));
       expect(document.body.hasAttribute('data-lost')).toBe(false);
@@ -191,7 +192,7 @@ describe('first launch', () => {
     const d = demo(false);
     const { backend, push } = drivenBackend({ kind: 'tauri', demo: d });
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     push(alone());
     const card = root.querySelector('[data-welcome]')!;
     expect(card.hasAttribute('hidden')).toBe(false);
@@ -205,7 +206,7 @@ describe('first launch', () => {
   it('explains how to add neighbours in a browser, where there is no demo button', () => {
     const { backend, push } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     push(alone());
     const card = root.querySelector('[data-welcome]')!;
     expect(card.hasAttribute('hidden')).toBe(false);
@@ -217,12 +218,12 @@ describe('first launch', () => {
     const d = demo(true);
     const { backend, push } = drivenBackend({ kind: 'tauri', demo: d });
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     push(alone());
     await vi.waitFor(() => expect(root.querySelector('[data-welcome]')!.hasAttribute('hidden')).toBe(true));
     const { backend: b2, push: push2 } = drivenBackend();
     const root2 = document.createElement('div');
-    createApp(root2, b2, { clock: false });
+    mountApp(root2, b2, { clock: false });
     push2(fixture());
     expect(root2.querySelector('[data-welcome]')!.hasAttribute('hidden')).toBe(true);
   });
@@ -335,7 +336,7 @@ describe('presenter bar', () => {
         },
       });
       const root = document.createElement('div');
-      createApp(root, backend);
+      mountApp(root, backend);
       // A fresh snapshot (pushed as the countdown starts): its clock is ours.
       const at = Date.now();
       push(withStates('cut', 'standby', 'isolated', 'countdown', { now_ms: at, p2p_blocked: true, peers: [], peer_count: 0, has_peers: false, fallback_deadline_ms: at + 4000, fallback_active_since_ms: null }));
@@ -358,7 +359,7 @@ describe('watching another node', () => {
   it('starts the event log afresh: the previous node’s lines are not the new one’s history', () => {
     const { backend, push, emit } = drivenBackend();
     const root = document.createElement('div');
-    createApp(root, backend, { clock: false });
+    mountApp(root, backend, { clock: false });
     push(fixture());
     emit({ at_ms: 1, type: 'lung', event: { kind: 'fallback_activated', after_ms: 6000 } });
     expect(root.querySelectorAll('.log__item')).toHaveLength(1);
@@ -367,5 +368,32 @@ describe('watching another node', () => {
     push(other);
     expect(root.querySelectorAll('.log__item')).toHaveLength(0);
     expect(shown(root, 'watched-node').text).toBe('Branch B');
+  });
+});
+
+describe('unmounting', () => {
+  it('after stop no event, timer or late answer touches the page', async () => {
+    vi.useFakeTimers();
+    try {
+      let answer: (v: { entries: never[]; entry_count: number }) => void = () => {};
+      const listEntries = vi.fn(() => new Promise<{ entries: never[]; entry_count: number }>((r) => (answer = r)));
+      const { backend, push, emit } = drivenBackend({ listEntries });
+      const root = document.createElement('div');
+      const app = mountApp(root, backend);
+      push(fixture());
+      expect(listEntries).toHaveBeenCalledTimes(1);
+      emit({ at_ms: 2, type: 'entry_added', id: 'e'.repeat(64), author: 'someone-else' });
+      const before = root.innerHTML;
+      app.stop();
+      // The first listing answers late, the burst's refresh would have fired at 400 ms.
+      answer({ entries: [], entry_count: 7 });
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(listEntries).toHaveBeenCalledTimes(1);
+      expect(root.innerHTML).toBe(before);
+      expect(root.textContent).not.toContain('7 total');
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

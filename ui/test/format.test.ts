@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { createApp } from '../src/app';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Status } from '../src/backend/types';
 import { counted, plural } from '../src/format';
-import { fakeBackend, fixture } from './helpers';
+import { fakeBackend, fixture, mountApp, stopApps } from './helpers';
+
+afterEach(stopApps);
 
 describe('counts on screen', () => {
   it('take the singular for exactly one and the plural for zero and many', () => {
@@ -20,7 +21,7 @@ describe('counts on screen', () => {
     let push: (s: Status) => void = () => {};
     const backend = fakeBackend({ onStatus: (cb) => ((push = cb), () => {}) });
     const root = document.createElement('div');
-    createApp(root, backend);
+    mountApp(root, backend);
     const one = fixture({ entry_count: 1 });
     one.peers = one.peers.slice(0, 1);
     one.peer_count = 1;

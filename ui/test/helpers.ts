@@ -1,4 +1,5 @@
 import { vi } from 'vitest';
+import { createApp, type AppOptions } from '../src/app';
 import type { Backend, FallbackPhase, HttpState, P2pState, Status, SyncState } from '../src/backend/types';
 import sample from './fixtures/status.json';
 
@@ -70,4 +71,21 @@ export function shown(root: ParentNode, name: string): { value: string | null; t
   if (all.length !== 1) throw new Error(`expected exactly one [data-field="${name}"], found ${all.length}`);
   const el = all[0]!;
   return { value: el.getAttribute('data-value'), text: (el.textContent ?? '').trim() };
+}
+
+const mounted: ReturnType<typeof createApp>[] = [];
+
+/**
+ * `createApp`, remembered so that `stopApps` (each file's `afterEach`) unmounts it: a timer
+ * of one test (the entry list's 400 ms refresh, the UI clock) must not fire into the next
+ * one, or after the file's DOM is gone.
+ */
+export function mountApp(root: HTMLElement, backend: Backend, opts?: AppOptions): ReturnType<typeof createApp> {
+  const app = createApp(root, backend, opts);
+  mounted.push(app);
+  return app;
+}
+
+export function stopApps(): void {
+  for (const app of mounted.splice(0)) app.stop();
 }

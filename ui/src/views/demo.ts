@@ -213,18 +213,22 @@ export function createDemoPanel(demo: DemoControls, toast: Toast, onStatus: (s: 
 
   let last = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let stopped = false;
   async function refreshNow(): Promise<void> {
+    if (stopped) return;
     last = Date.now();
     try {
-      render(await demo.status());
+      const d = await demo.status();
+      if (!stopped) render(d);
     } catch (e) {
+      if (stopped) return;
       setText(state, `status unavailable: ${errorMessage(e)}`);
       setText(barState, `Demo status unavailable: ${errorMessage(e)}`);
     }
   }
   /** Throttled: call on every status push. */
   function refresh(): void {
-    if (timer) return;
+    if (timer || stopped) return;
     const wait = Math.max(0, 1000 - (Date.now() - last));
     timer = setTimeout(() => {
       timer = null;
@@ -248,5 +252,14 @@ export function createDemoPanel(demo: DemoControls, toast: Toast, onStatus: (s: 
     shortcuts,
     /** False once the window lost its node: the chart freezes. */
     setLive: (live: boolean) => flow.setLive(live),
+    /** No timer left running and no answer rendered after this. */
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      flow.destroy();
+      countdown.freeze(true);
+      shortcuts.destroy();
+    },
   };
 }

@@ -73,7 +73,9 @@ export function createEntries(backend: Backend, toast: Toast, opts: { onIds?: (i
 
   let inflight = false;
   let again = false;
+  let stopped = false;
   async function refresh(): Promise<void> {
+    if (stopped) return;
     if (inflight) {
       again = true;
       return;
@@ -81,10 +83,12 @@ export function createEntries(backend: Backend, toast: Toast, opts: { onIds?: (i
     inflight = true;
     try {
       const res = await backend.listEntries(LIMIT);
+      if (stopped) return;
       setText(total, `${res.entry_count.toLocaleString('en-US')} total`);
       list.replaceChildren(...(res.entries.length ? res.entries.map(row) : [h('li', { class: 'entries__empty', text: 'The ledger is empty' })]));
       opts.onIds?.(res.entries.map((e) => e.id));
     } catch (err) {
+      if (stopped) return;
       list.replaceChildren(h('li', { class: 'entries__empty is-error', text: `Cannot list entries: ${errorMessage(err)}` }));
     } finally {
       inflight = false;
@@ -105,6 +109,13 @@ export function createEntries(backend: Backend, toast: Toast, opts: { onIds?: (i
     }, 400);
   }
 
+  /** No refresh after this: a pending one is cancelled, an answer still in flight is dropped. */
+  function stop(): void {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+  }
+
   validate();
-  return { el, refresh, entryAdded };
+  return { el, refresh, entryAdded, stop };
 }

@@ -434,7 +434,14 @@ export function createPeerGraph(opts: { now?: () => number } = {}) {
     }).observe(stage);
   }
 
-  return { el, stage, update, pulse, pulseOut, nodeKeys: () => [...nodes.keys()] };
+  /** Nothing moves after this: the layout and any pulse stop for good. */
+  function stop(): void {
+    setLost(true);
+    if (pulseRaf && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(pulseRaf);
+    pulseRaf = 0;
+  }
+
+  return { el, stage, update, pulse, pulseOut, stop, nodeKeys: () => [...nodes.keys()] };
 }
 
 export type PeerGraph = ReturnType<typeof createPeerGraph>;

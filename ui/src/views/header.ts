@@ -46,6 +46,8 @@ export function createHeader(backend: Backend, toast: Toast, onStatus: (s: Statu
   let everConnected = false;
   return {
     el,
+    /** The carrier's countdown stops ticking for good (the app unmounts). */
+    stop: () => carrier.freeze(true),
     /** Whether the face receives the node's snapshots (CONTRACT.md `connection`). */
     setConnected(c: boolean) {
       everConnected ||= c;
