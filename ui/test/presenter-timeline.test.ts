@@ -72,4 +72,30 @@ describe('the failover timeline', () => {
     expect(shown.at(-1)!.textContent).toBe('P2P');
     expect(shown.at(-2)!.textContent).toBe(`restored at ${clock(T0 + 550_000)}`);
   });
+
+  it('hides whole chips from the oldest while the strip, right-aligned, spills out on the left', () => {
+    // jsdom lays nothing out: a strip 300 px wide whose chips, 100 px each with no gap,
+    // stand against its right edge as flex-end puts them. What does not fit lies left of
+    // the strip, where scrollWidth does not count it (it stays 300).
+    const t = createTimeline();
+    const list = t.el.querySelector('.timeline__steps') as HTMLElement;
+    const rect = (left: number, width: number) => ({ left, right: left + width, width, top: 0, bottom: 20, height: 20, x: left, y: 0, toJSON: () => ({}) }) as DOMRect;
+    const visible = () => [...list.children].filter((c) => !c.classList.contains('is-hidden'));
+    const real = HTMLElement.prototype.getBoundingClientRect;
+    HTMLElement.prototype.getBoundingClientRect = function (this: HTMLElement) {
+      if (this === list) return rect(0, 300);
+      const v = visible();
+      const i = v.indexOf(this);
+      return i < 0 ? real.call(this) : rect(300 - (v.length - i) * 100, 100);
+    };
+    Object.defineProperty(list, 'scrollWidth', { get: () => 300 });
+    Object.defineProperty(list, 'clientWidth', { get: () => 300 });
+    try {
+      t.update(st([cut, countdown, toHttp, restored, toP2p]));
+      expect(visible().map((c) => c.textContent)).toEqual(['HTTP for 42 s', `restored at ${clock(T0 + 48_100)}`, 'P2P']);
+      expect(list.children).toHaveLength(6);
+    } finally {
+      HTMLElement.prototype.getBoundingClientRect = real;
+    }
+  });
 });

@@ -93,11 +93,19 @@ export function createTimeline() {
   const el = h('section', { class: 'timeline', attrs: { 'aria-label': 'Failover timeline', 'data-field': 'presenter-timeline' } },
     h('span', { class: 'timeline__title', text: 'Timeline' }), list);
   let shown = '';
-  /** Whole chips fall off the left until the rest fits: a half-cut "ut at 12:00" reads wrong. */
+  /**
+   * Whole chips fall off the left until the rest fits: a half-cut "ut at 12:00" reads wrong.
+   * The strip is right-aligned (the newest step stays in view), so what does not fit spills
+   * out on the left, where `scrollWidth` does not count it: the first chip's left edge is
+   * what tells.
+   */
+  function overflows(first: Element): boolean {
+    return first.getBoundingClientRect().left < list.getBoundingClientRect().left - 0.5 || list.scrollWidth > list.clientWidth;
+  }
   function fit(): void {
     for (const li of list.querySelectorAll('.timeline__step.is-hidden')) li.classList.remove('is-hidden');
     const visible = () => [...list.children].filter((c) => !c.classList.contains('is-hidden'));
-    for (let v = visible(); list.scrollWidth > list.clientWidth && v.length > 1; v = visible()) v[0]!.classList.add('is-hidden');
+    for (let v = visible(); v.length > 1 && overflows(v[0]!); v = visible()) v[0]!.classList.add('is-hidden');
   }
   if (typeof window !== 'undefined') window.addEventListener('resize', () => fit());
 
