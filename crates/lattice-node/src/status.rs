@@ -123,9 +123,11 @@ pub enum OperatorAction {
     ModeSet,
 }
 
-/// Entries received and sent by each lung. P2P: gossip and P2P reconciliation; HTTP:
-/// HTTP reconciliation, the neighbours' event streams and entries a neighbour's
-/// reconciliation pushed to our API (counted on its side as sent, on ours as received).
+/// Entries received and sent by each lung. P2P: gossip and P2P reconciliation, ours and
+/// our peers'; HTTP: HTTP reconciliation, ours and our neighbours' (what they push to or
+/// fetch from our API), and the neighbours' event streams. What one side counts sent, the
+/// other counts received, but for the event stream: every dashboard reads it too, so an
+/// entry a neighbour took from ours counts as received there and not as sent here.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntriesByLung {
     pub p2p: EntryFlow,
@@ -134,9 +136,11 @@ pub struct EntriesByLung {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryFlow {
-    /// New to us (already held entries are not counted).
+    /// New to us (already held entries are not counted): pulled by our reconciliation,
+    /// pushed to us by theirs, or arrived by gossip.
     pub received: u64,
-    /// Sent to peers or neighbours: pushed by reconciliation, or published by gossip.
+    /// Given to peers or neighbours: pushed by our reconciliation, fetched from us by
+    /// theirs, or published by gossip (once per entry, whatever the fan-out).
     pub sent: u64,
 }
 

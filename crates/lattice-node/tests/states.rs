@@ -166,3 +166,64 @@ async fn the_state_answer_names_the_node_by_peer_id_and_name() {
     assert_eq!(s["node"]["name"], "Branch A");
     a.stop().await;
 }
+
+/// What one side takes, the other counts given: entries a neighbour's reconciliation
+/// fetched from a node are that node's "sent", on each lung, not only what it pushed
+/// itself. B holds entries and asks nobody; A reconciles with B, so everything A receives
+/// B served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_a_neighbour_or_peer_takes_count_as_sent_on_the_lung_that_carried_them() {
+    const K: u64 = 3;
+    // HTTP: A lists B as its neighbour, B lists nobody.
+    let ls = listeners(2).await;
+    let urls = urls_of(&ls);
+    let mut ls = ls.into_iter();
+    let http = [("LATTICE_MODE", "http")];
+    let b = start_node(ls.next().unwrap(), &[], &http, 51).await;
+    for n in 0..K {
+        b.node
+            .put(&serde_json::json!({ "served": n }))
+            .await
+            .unwrap();
+    }
+    let a = start_node(ls.next().unwrap(), &urls[..1], &http, 52).await;
+    eventually("A holds B's entries, received over HTTP", WAIT, || {
+        a.status().entries_by_lung.http.received == K
+    })
+    .await;
+    eventually("B counts them sent over HTTP", WAIT, || {
+        b.status().entries_by_lung.http.sent == K
+    })
+    .await;
+    assert_eq!(a.status().entries_by_lung.http.sent, 0);
+    assert_eq!(b.status().entries_by_lung.http.received, 0);
+    a.stop().await;
+    b.stop().await;
+
+    // P2P: D dials C, which holds the entries. Whichever side reconciles first, D
+    // receives each entry once and C gave each at least once (served or pushed).
+    let ls = listeners(2).await;
+    let mut ls = ls.into_iter();
+    let p2p = [("LATTICE_MODE", "p2p")];
+    let c = start_node(ls.next().unwrap(), &[], &p2p, 53).await;
+    for n in 0..K {
+        c.node
+            .put(&serde_json::json!({ "served": n }))
+            .await
+            .unwrap();
+    }
+    let boot = p2p_addr(&c).await.join(",");
+    let d_vars = [p2p[0], ("LATTICE_BOOTSTRAP", boot.as_str())];
+    let d = start_node(ls.next().unwrap(), &[], &d_vars, 54).await;
+    eventually("D holds C's entries, received over P2P", WAIT, || {
+        d.status().entries_by_lung.p2p.received == K
+    })
+    .await;
+    eventually("C counts them sent over P2P", WAIT, || {
+        c.status().entries_by_lung.p2p.sent >= K
+    })
+    .await;
+    assert_eq!(c.status().entries_by_lung.p2p.received, 0);
+    c.stop().await;
+    d.stop().await;
+}

@@ -173,6 +173,7 @@ pub(super) async fn fetch(
     let req: FetchRequest = parse_json(&body.map_err(body_error)?)?;
     let msg = answer::fetch(node.store(), &req)
         .map_err(|m| ApiError::bad_request("bad_reconcile_request", m))?;
+    node.served(msg.entries.len()).await;
     // Raw entries are already JSON; serialize the message as is.
     let text = serde_json::to_string(&msg).expect("entries serialize");
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
@@ -244,6 +245,7 @@ pub(super) async fn fetch_short(
         reconcile_v2::answer::fetch(s, b)
     })
     .await?;
+    node.served(msg.entries.len()).await;
     let text = serde_json::to_string(&msg).expect("entries serialize");
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }

@@ -149,6 +149,7 @@ impl Actor {
                 report,
             } => self.follower_report(index, epoch, report).await,
             Command::PushedIn { new } => self.entries_by_lung.http.received += new,
+            Command::Served { entries } => self.entries_by_lung.http.sent += entries,
             // Handled by the loop, which stops.
             Command::Shutdown { .. } => {}
         }

@@ -231,6 +231,8 @@ enum Command {
     /// A neighbour pushed entries to our API (its reconciliation): new to us, carried by
     /// the HTTP lung.
     PushedIn { new: u64 },
+    /// A neighbour's reconciliation fetched entries from our API: sent by the HTTP lung.
+    Served { entries: u64 },
     /// Stop everything; the reply comes once the swarm and the store are closed.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -533,6 +535,15 @@ impl NodeHandle {
     /// Appends entries that were already verified (e.g. pushed by a neighbour).
     pub async fn ingest(&self, entries: Vec<Entry>) -> Result<Vec<Appended>, NodeError> {
         Ok(self.shared.store.append_batch(entries).await?)
+    }
+
+    /// A neighbour's reconciliation fetched `entries` entries from our API: the HTTP
+    /// lung's "sent" (its side counts them received).
+    pub async fn served(&self, entries: usize) {
+        if entries > 0 {
+            let entries = entries as u64;
+            let _ = self.shared.commands.send(Command::Served { entries }).await;
+        }
     }
 
     /// Appends entries a neighbour pushed to our API, and counts the new ones as received

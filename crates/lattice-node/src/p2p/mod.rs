@@ -210,6 +210,11 @@ pub enum P2pEvent {
     GossipStored,
     /// An entry was handed to at least one gossip peer.
     GossipPublished,
+    /// A peer's reconciliation took entries from us (our answer to its fetch): sent by
+    /// the P2P lung, as its side counts them received.
+    Served { entries: u64 },
+    /// A peer's reconciliation pushed entries to us; `new` of them were not held yet.
+    PushedIn { new: u64 },
     /// A relayed peer is now connected directly, by hole punching (DCUtR).
     HolePunched { peer: PeerId },
     /// AutoNAT changed its mind about whether this node is publicly reachable.

@@ -5,6 +5,7 @@
 use libp2p::request_response;
 use tracing::debug;
 
+use crate::p2p::P2pEvent;
 use crate::p2p::protocol::{SyncRequest, SyncResponse, answer};
 use crate::sync::reconcile::TransportError;
 
@@ -33,8 +34,25 @@ impl EventLoop {
                     let node = self.node_id.clone();
                     let max_payload = self.max_payload;
                     let answers = self.answers_tx.clone();
+                    let events = self.events.clone();
                     tokio::spawn(async move {
                         let response = answer(&store, &node, max_payload, request).await;
+                        // What this answer carries, for the P2P lung's counts.
+                        let carried = match &response {
+                            SyncResponse::Entries(m) if !m.entries.is_empty() => {
+                                Some(P2pEvent::Served {
+                                    entries: m.entries.len() as u64,
+                                })
+                            }
+                            SyncResponse::Pushed(p) if p.accepted > 0 => Some(P2pEvent::PushedIn {
+                                new: p.accepted as u64,
+                            }),
+                            _ => None,
+                        };
+                        if let Some(event) = carried {
+                            // A count, never worth blocking an answer for.
+                            let _ = events.try_send(event);
+                        }
                         // A refusal of what was taken (a non-member's entry) says more.
                         let response = match (limited, response) {
                             (Some(refusal), SyncResponse::Pushed(_)) => refusal,
