@@ -179,13 +179,7 @@ async fn entries_a_neighbour_or_peer_takes_count_as_sent_on_the_lung_that_carrie
     let urls = urls_of(&ls);
     let mut ls = ls.into_iter();
     let http = [("LATTICE_MODE", "http")];
-    let b = start_node(ls.next().unwrap(), &[], &http, 51).await;
-    for n in 0..K {
-        b.node
-            .put(&serde_json::json!({ "served": n }))
-            .await
-            .unwrap();
-    }
+    let b = holding(K, ls.next().unwrap(), &http, 51).await;
     let a = start_node(ls.next().unwrap(), &urls[..1], &http, 52).await;
     eventually("A holds B's entries, received over HTTP", WAIT, || {
         a.status().entries_by_lung.http.received == K
@@ -205,13 +199,7 @@ async fn entries_a_neighbour_or_peer_takes_count_as_sent_on_the_lung_that_carrie
     let ls = listeners(2).await;
     let mut ls = ls.into_iter();
     let p2p = [("LATTICE_MODE", "p2p")];
-    let c = start_node(ls.next().unwrap(), &[], &p2p, 53).await;
-    for n in 0..K {
-        c.node
-            .put(&serde_json::json!({ "served": n }))
-            .await
-            .unwrap();
-    }
+    let c = holding(K, ls.next().unwrap(), &p2p, 53).await;
     let boot = p2p_addr(&c).await.join(",");
     let d_vars = [p2p[0], ("LATTICE_BOOTSTRAP", boot.as_str())];
     let d = start_node(ls.next().unwrap(), &[], &d_vars, 54).await;
@@ -226,4 +214,21 @@ async fn entries_a_neighbour_or_peer_takes_count_as_sent_on_the_lung_that_carrie
     assert_eq!(c.status().entries_by_lung.p2p.received, 0);
     c.stop().await;
     d.stop().await;
+}
+
+/// A node with no neighbour that holds `k` entries of its own.
+async fn holding(
+    k: u64,
+    listener: tokio::net::TcpListener,
+    vars: &[(&str, &str)],
+    seed: u8,
+) -> TestNode {
+    let node = start_node(listener, &[], vars, seed).await;
+    for n in 0..k {
+        node.node
+            .put(&serde_json::json!({ "served": n }))
+            .await
+            .unwrap();
+    }
+    node
 }
