@@ -144,6 +144,13 @@ pub struct EntryFlow {
     pub sent: u64,
 }
 
+impl EntryFlow {
+    pub fn add(&mut self, more: EntryFlow) {
+        self.received += more.received;
+        self.sent += more.sent;
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub peer_id: String,

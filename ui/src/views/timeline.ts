@@ -96,16 +96,16 @@ export function createTimeline() {
   /**
    * Whole chips fall off the left until the rest fits: a half-cut "ut at 12:00" reads wrong.
    * The strip is right-aligned (the newest step stays in view), so what does not fit spills
-   * out on the left, where `scrollWidth` does not count it: the first chip's left edge is
-   * what tells.
+   * out on the left, where `scrollWidth` does not count it: the chips' edges are what tell.
    */
-  function overflows(first: Element): boolean {
-    return first.getBoundingClientRect().left < list.getBoundingClientRect().left - 0.5 || list.scrollWidth > list.clientWidth;
+  function overflows(v: Element[]): boolean {
+    const box = list.getBoundingClientRect();
+    return v[0]!.getBoundingClientRect().left < box.left - 0.5 || v.at(-1)!.getBoundingClientRect().right > box.right + 0.5;
   }
   function fit(): void {
     for (const li of list.querySelectorAll('.timeline__step.is-hidden')) li.classList.remove('is-hidden');
     const visible = () => [...list.children].filter((c) => !c.classList.contains('is-hidden'));
-    for (let v = visible(); v.length > 1 && overflows(v[0]!); v = visible()) v[0]!.classList.add('is-hidden');
+    for (let v = visible(); v.length > 1 && overflows(v); v = visible()) v[0]!.classList.add('is-hidden');
   }
   if (typeof window !== 'undefined') window.addEventListener('resize', () => fit());
 

@@ -148,8 +148,7 @@ impl Actor {
                 epoch,
                 report,
             } => self.follower_report(index, epoch, report).await,
-            Command::PushedIn { new } => self.entries_by_lung.http.received += new,
-            Command::Served { entries } => self.entries_by_lung.http.sent += entries,
+            Command::Carried(flow) => self.entries_by_lung.http.add(flow),
             // Handled by the loop, which stops.
             Command::Shutdown { .. } => {}
         }

@@ -26,7 +26,7 @@ use crate::ledger::{
 };
 use crate::metrics::Metrics;
 use crate::p2p::{P2pError, P2pEvent, P2pHandle};
-use crate::status::{EntriesByLung, NodeEvent, NodeInfo, Status, SyncSummary};
+use crate::status::{EntriesByLung, EntryFlow, NodeEvent, NodeInfo, Status, SyncSummary};
 use crate::sync::schedule::{Schedule, Timers};
 use crate::sync::states;
 
@@ -228,11 +228,9 @@ enum Command {
         blocked: bool,
         reply: oneshot::Sender<Status>,
     },
-    /// A neighbour pushed entries to our API (its reconciliation): new to us, carried by
-    /// the HTTP lung.
-    PushedIn { new: u64 },
-    /// A neighbour's reconciliation fetched entries from our API: sent by the HTTP lung.
-    Served { entries: u64 },
+    /// A neighbour's reconciliation pushed entries to our API (received: the new ones) or
+    /// fetched them from it (sent): carried by the HTTP lung.
+    Carried(EntryFlow),
     /// Stop everything; the reply comes once the swarm and the store are closed.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -540,9 +538,16 @@ impl NodeHandle {
     /// A neighbour's reconciliation fetched `entries` entries from our API: the HTTP
     /// lung's "sent" (its side counts them received).
     pub async fn served(&self, entries: usize) {
-        if entries > 0 {
-            let entries = entries as u64;
-            let _ = self.shared.commands.send(Command::Served { entries }).await;
+        self.carried_by_http(EntryFlow {
+            received: 0,
+            sent: entries as u64,
+        })
+        .await;
+    }
+
+    async fn carried_by_http(&self, flow: EntryFlow) {
+        if flow != EntryFlow::default() {
+            let _ = self.shared.commands.send(Command::Carried(flow)).await;
         }
     }
 
@@ -565,9 +570,11 @@ impl NodeHandle {
             false => self.ingest(entries).await?,
         };
         let new = appended.iter().filter(|a| a.inserted).count() as u64;
-        if new > 0 {
-            let _ = self.shared.commands.send(Command::PushedIn { new }).await;
-        }
+        self.carried_by_http(EntryFlow {
+            received: new,
+            sent: 0,
+        })
+        .await;
         if allowance.dropped > 0 {
             return Err(NodeError::RateLimited {
                 from: from.to_string(),

@@ -87,10 +87,7 @@ impl Actor {
                 let input = self.refresh_peers(false).await;
                 self.feed(input).await;
             }
-            P2pEvent::GossipStored => self.entries_by_lung.p2p.received += 1,
-            P2pEvent::GossipPublished => self.entries_by_lung.p2p.sent += 1,
-            P2pEvent::Served { entries } => self.entries_by_lung.p2p.sent += entries,
-            P2pEvent::PushedIn { new } => self.entries_by_lung.p2p.received += new,
+            P2pEvent::Carried(flow) => self.entries_by_lung.p2p.add(flow),
             P2pEvent::HolePunched { peer } => {
                 // The peer is now reached directly: it may count as a sync peer now.
                 let input = self.refresh_peers(false).await;

@@ -49,6 +49,7 @@ pub use self::swarm::AdmissionView;
 use self::swarm::Command;
 use crate::identity::NodeKey;
 use crate::ledger::{Entry, Store};
+use crate::status::EntryFlow;
 
 /// Commands queued to the swarm task before a sender waits.
 const COMMAND_CAPACITY: usize = 256;
@@ -206,15 +207,10 @@ pub enum P2pEvent {
         kind: &'static str,
         reason: String,
     },
-    /// An entry that arrived by gossip was new and is stored (for the P2P lung's count).
-    GossipStored,
-    /// An entry was handed to at least one gossip peer.
-    GossipPublished,
-    /// A peer's reconciliation took entries from us (our answer to its fetch): sent by
-    /// the P2P lung, as its side counts them received.
-    Served { entries: u64 },
-    /// A peer's reconciliation pushed entries to us; `new` of them were not held yet.
-    PushedIn { new: u64 },
+    /// Entries the P2P lung carried outside our own reconciliations, for its counts:
+    /// received, new ones that arrived by gossip or a peer's push; sent, one per entry
+    /// handed to gossip and each entry a peer's reconciliation fetched from us.
+    Carried(EntryFlow),
     /// A relayed peer is now connected directly, by hole punching (DCUtR).
     HolePunched { peer: PeerId },
     /// AutoNAT changed its mind about whether this node is publicly reachable.

@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 
 use crate::ledger::{Entry, UnauthorizedAuthor};
 use crate::p2p::P2pEvent;
+use crate::status::EntryFlow;
 
 use super::EventLoop;
 
@@ -27,7 +28,10 @@ impl EventLoop {
         {
             Ok(id) => {
                 debug!(%id, "entry gossiped");
-                self.emit(P2pEvent::GossipPublished);
+                self.emit(P2pEvent::Carried(EntryFlow {
+                    received: 0,
+                    sent: 1,
+                }));
             }
             Err(
                 gossipsub::PublishError::NoPeersSubscribedToTopic
@@ -102,7 +106,10 @@ impl EventLoop {
                                     Ok(a) if a.inserted => {
                                         debug!(%id, "gossiped entry stored");
                                         // Only counted: a full queue drops the count.
-                                        let _ = events.try_send(P2pEvent::GossipStored);
+                                        let _ = events.try_send(P2pEvent::Carried(EntryFlow {
+                                            received: 1,
+                                            sent: 0,
+                                        }));
                                     }
                                     Ok(_) => {}
                                     Err(e) => {

@@ -7,6 +7,7 @@ use tracing::debug;
 
 use crate::p2p::P2pEvent;
 use crate::p2p::protocol::{SyncRequest, SyncResponse, answer};
+use crate::status::EntryFlow;
 use crate::sync::reconcile::TransportError;
 
 use super::EventLoop;
@@ -39,19 +40,19 @@ impl EventLoop {
                         let response = answer(&store, &node, max_payload, request).await;
                         // What this answer carries, for the P2P lung's counts.
                         let carried = match &response {
-                            SyncResponse::Entries(m) if !m.entries.is_empty() => {
-                                Some(P2pEvent::Served {
-                                    entries: m.entries.len() as u64,
-                                })
-                            }
-                            SyncResponse::Pushed(p) if p.accepted > 0 => Some(P2pEvent::PushedIn {
-                                new: p.accepted as u64,
-                            }),
-                            _ => None,
+                            SyncResponse::Entries(m) => EntryFlow {
+                                received: 0,
+                                sent: m.entries.len() as u64,
+                            },
+                            SyncResponse::Pushed(p) => EntryFlow {
+                                received: p.accepted as u64,
+                                sent: 0,
+                            },
+                            _ => EntryFlow::default(),
                         };
-                        if let Some(event) = carried {
+                        if carried != EntryFlow::default() {
                             // A count, never worth blocking an answer for.
-                            let _ = events.try_send(event);
+                            let _ = events.try_send(P2pEvent::Carried(carried));
                         }
                         // A refusal of what was taken (a non-member's entry) says more.
                         let response = match (limited, response) {
